@@ -1,0 +1,225 @@
+//! The status → animation state machine: plain Rust, tested without a renderer.
+//! Systems copy [`NpcAnimation::frame`] and [`NpcAnimation::badge`] into sprites.
+
+use super::status::Status;
+use bevy::prelude::Component;
+
+/// One pose of the character sheet (a column of the atlas).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pose {
+    Sit = 0,
+    Blink = 1,
+    Stretch = 2,
+    TypeLeft = 3,
+    TypeRight = 4,
+    HandUp = 5,
+    CheerUp = 6,
+    CheerDown = 7,
+    Slump = 8,
+}
+
+pub const POSES: usize = 9;
+
+/// What floats above the NPC's head.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Badge {
+    None,
+    /// `?`, with a pulse scale in 0.85..1.15.
+    Question {
+        pulse: f32,
+    },
+    /// A check mark fading out (alpha 0..1).
+    Check {
+        alpha: f32,
+    },
+    /// A red `!`.
+    Alert,
+}
+
+/// How the desk around the NPC looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeskLight {
+    Off,
+    MonitorOn,
+    LampRed,
+}
+
+const TYPE_FRAME: f32 = 0.14;
+const CHEER_FRAME: f32 = 0.22;
+const CHEER_FOR: f32 = 2.0;
+const CHECK_FADE: f32 = 6.0;
+const BLINK_FOR: f32 = 0.15;
+const STRETCH_FOR: f32 = 1.2;
+
+#[derive(Component, Clone, Debug)]
+pub struct NpcAnimation {
+    status: Status,
+    /// Seconds in the current status.
+    elapsed: f32,
+    /// Per-NPC offset so a room of idle NPCs doesn't blink in unison.
+    phase: f32,
+}
+
+impl NpcAnimation {
+    pub fn new(seed: u32) -> NpcAnimation {
+        NpcAnimation {
+            status: Status::Idle,
+            elapsed: 0.0,
+            phase: (seed % 997) as f32 * 0.37,
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// Switches status; the animation restarts only on a real change.
+    pub fn set_status(&mut self, status: Status) {
+        if status != self.status {
+            self.status = status;
+            self.elapsed = 0.0;
+        }
+    }
+
+    pub fn tick(&mut self, dt: f32) {
+        self.elapsed += dt;
+    }
+
+    pub fn pose(&self) -> Pose {
+        let t = self.elapsed;
+        match self.status {
+            Status::Idle | Status::Offline => {
+                let cycle = (t + self.phase) % 13.0;
+                if (4.0..4.0 + BLINK_FOR).contains(&cycle)
+                    || (9.0..9.0 + BLINK_FOR).contains(&cycle)
+                {
+                    Pose::Blink
+                } else if self.status == Status::Idle && (11.0..11.0 + STRETCH_FOR).contains(&cycle)
+                {
+                    Pose::Stretch
+                } else {
+                    Pose::Sit
+                }
+            }
+            Status::Running => {
+                if ((t / TYPE_FRAME) as u32).is_multiple_of(2) {
+                    Pose::TypeLeft
+                } else {
+                    Pose::TypeRight
+                }
+            }
+            Status::Awaiting => Pose::HandUp,
+            Status::Done if t < CHEER_FOR => {
+                if ((t / CHEER_FRAME) as u32).is_multiple_of(2) {
+                    Pose::CheerUp
+                } else {
+                    Pose::CheerDown
+                }
+            }
+            Status::Done => Pose::Sit,
+            Status::Error => Pose::Slump,
+        }
+    }
+
+    /// The atlas index for a character `variant` (one row per variant).
+    pub fn frame(&self, variant: usize) -> usize {
+        variant * POSES + self.pose() as usize
+    }
+
+    pub fn badge(&self) -> Badge {
+        match self.status {
+            Status::Awaiting => Badge::Question {
+                pulse: 1.0 + 0.15 * (self.elapsed * 5.0).sin(),
+            },
+            Status::Done if self.elapsed < CHECK_FADE => Badge::Check {
+                alpha: (1.0 - self.elapsed / CHECK_FADE).clamp(0.0, 1.0),
+            },
+            Status::Error => Badge::Alert,
+            _ => Badge::None,
+        }
+    }
+
+    pub fn desk_light(&self) -> DeskLight {
+        match self.status {
+            Status::Running | Status::Awaiting => DeskLight::MonitorOn,
+            Status::Error => DeskLight::LampRed,
+            _ => DeskLight::Off,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_types_with_alternating_hands() {
+        let mut anim = NpcAnimation::new(0);
+        anim.set_status(Status::Running);
+        let first = anim.pose();
+        anim.tick(TYPE_FRAME);
+        assert_ne!(anim.pose(), first);
+        assert!(matches!(first, Pose::TypeLeft | Pose::TypeRight));
+        assert_eq!(anim.desk_light(), DeskLight::MonitorOn);
+    }
+
+    #[test]
+    fn done_celebrates_then_sits_with_a_fading_check() {
+        let mut anim = NpcAnimation::new(0);
+        anim.set_status(Status::Done);
+        assert!(matches!(anim.pose(), Pose::CheerUp | Pose::CheerDown));
+        let Badge::Check { alpha: early } = anim.badge() else {
+            panic!("check badge")
+        };
+        anim.tick(CHEER_FOR + 1.0);
+        assert_eq!(anim.pose(), Pose::Sit);
+        let Badge::Check { alpha: later } = anim.badge() else {
+            panic!("check badge")
+        };
+        assert!(later < early);
+        anim.tick(CHECK_FADE);
+        assert_eq!(anim.badge(), Badge::None);
+    }
+
+    #[test]
+    fn awaiting_raises_a_hand_under_a_pulsing_question() {
+        let mut anim = NpcAnimation::new(3);
+        anim.set_status(Status::Awaiting);
+        assert_eq!(anim.pose(), Pose::HandUp);
+        let Badge::Question { pulse: a } = anim.badge() else {
+            panic!()
+        };
+        anim.tick(0.3);
+        let Badge::Question { pulse: b } = anim.badge() else {
+            panic!()
+        };
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn error_slumps_under_a_red_lamp_and_idle_blinks_sometimes() {
+        let mut anim = NpcAnimation::new(0);
+        anim.set_status(Status::Error);
+        assert_eq!(
+            (anim.pose(), anim.badge(), anim.desk_light()),
+            (Pose::Slump, Badge::Alert, DeskLight::LampRed)
+        );
+        let mut idle = NpcAnimation::new(0);
+        let mut poses = std::collections::HashSet::new();
+        for _ in 0..1400 {
+            idle.tick(0.01);
+            poses.insert(idle.pose() as u8);
+        }
+        assert!(poses.contains(&(Pose::Blink as u8)) && poses.contains(&(Pose::Sit as u8)));
+    }
+
+    #[test]
+    fn setting_the_same_status_does_not_restart_it() {
+        let mut anim = NpcAnimation::new(0);
+        anim.set_status(Status::Done);
+        anim.tick(CHEER_FOR + 0.5);
+        anim.set_status(Status::Done);
+        assert_eq!(anim.pose(), Pose::Sit);
+        assert_eq!(anim.frame(2), 2 * POSES);
+    }
+}

@@ -1,0 +1,250 @@
+//! NPCs: one per agent in the roster. Events from the gateway become an
+//! [`NpcStatus`] once; the animation state machine and every view read it.
+
+pub mod animation;
+mod bubble;
+pub mod status;
+mod visuals;
+
+use crate::gateway_link::{LinkEvent, LinkState};
+use animation::NpcAnimation;
+use bevy::prelude::*;
+use protocol::EventKind;
+use status::{Npc, NpcLog, NpcRuns, NpcStatus};
+use std::collections::HashMap;
+
+pub use bubble::stack_bubbles;
+pub use visuals::Variant;
+
+/// Selection and hover, shared by the sprites, the panels and the page.
+pub mod visuals_api {
+    pub use super::visuals::{Hovered, Selected};
+}
+
+/// The npc id → entity map.
+#[derive(Resource, Default, Debug)]
+pub struct NpcIndex(pub HashMap<String, Entity>);
+
+/// The roster order (for layout and the roster panel).
+#[derive(Resource, Default, Debug, Clone)]
+pub struct RosterOrder(pub Vec<String>);
+
+/// Roster sync, event folding and animation, in that order.
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RosterSystems;
+
+/// Sent when NPCs were added or removed, so the office lays out desks again.
+#[derive(Message, Clone, Debug)]
+pub struct RosterChanged;
+
+/// What the NPC said last, shown in a bubble for a few seconds.
+#[derive(Component, Clone, Debug, Default)]
+pub struct Speech {
+    pub text: String,
+    pub until: f64,
+}
+
+/// The link's state, for the HUD and the offline look.
+#[derive(Resource, Clone, Debug)]
+pub struct Connection(pub LinkState);
+
+impl Default for Connection {
+    fn default() -> Self {
+        Connection(LinkState::Connecting { url: String::new() })
+    }
+}
+
+const SPEECH_SECONDS: f64 = 4.0;
+const SPEECH_CHARS: usize = 34;
+
+pub(super) fn plugin(app: &mut App) {
+    app.init_resource::<NpcIndex>()
+        .init_resource::<RosterOrder>()
+        .init_resource::<Connection>()
+        .add_message::<RosterChanged>()
+        .add_systems(
+            Update,
+            (sync_roster, apply_link_events, animate)
+                .chain()
+                .in_set(RosterSystems),
+        );
+    visuals::plugin(app);
+}
+
+fn sync_roster(
+    mut commands: Commands,
+    mut link: MessageReader<LinkEvent>,
+    mut index: ResMut<NpcIndex>,
+    mut order: ResMut<RosterOrder>,
+    mut npcs: Query<(&mut Npc, &mut NpcStatus)>,
+    mut changed: MessageWriter<RosterChanged>,
+    time: Res<Time>,
+) {
+    for event in link.read() {
+        let LinkEvent::Roster(roster) = event else {
+            continue;
+        };
+        let wanted: HashMap<&str, usize> = roster
+            .agents
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.npc.as_str(), i))
+            .collect();
+        let before = index.0.len();
+        let mut removed = false;
+        index.0.retain(|npc, entity| {
+            let keep = wanted.contains_key(npc.as_str());
+            if !keep {
+                commands.entity(*entity).despawn();
+                removed = true;
+            }
+            keep
+        });
+        for (i, summary) in roster.agents.iter().enumerate() {
+            let npc = Npc {
+                npc: summary.npc.clone(),
+                agent: summary.agent.clone(),
+                name: summary.name.clone(),
+                role: summary.role.clone(),
+                desk: summary.desk.clone(),
+                studio_url: summary.studio_url.clone(),
+            };
+            let snapshot = |status: &mut NpcStatus| {
+                // The roster is a snapshot at `last_event_id`; newer events already applied win.
+                if summary.last_event_id.unwrap_or(0) > status.last_event_id {
+                    status.status = summary.status.into();
+                    status.run_id = summary.run_id.clone();
+                    status.last_message = summary.last_message.clone();
+                    status.last_event_id = summary.last_event_id.unwrap_or(0);
+                    status.changed_at = time.elapsed_secs_f64();
+                }
+            };
+            match index
+                .0
+                .get(&summary.npc)
+                .and_then(|e| npcs.get_mut(*e).ok())
+            {
+                Some((mut existing, mut status)) => {
+                    if *existing != npc {
+                        *existing = npc;
+                    }
+                    snapshot(&mut status);
+                }
+                None => {
+                    let mut status = NpcStatus::default();
+                    snapshot(&mut status);
+                    let entity = commands
+                        .spawn((
+                            Name::new(format!("NPC {}", summary.npc)),
+                            npc,
+                            status,
+                            NpcLog::default(),
+                            NpcRuns::default(),
+                            NpcAnimation::new(stable_hash(&summary.npc)),
+                            Speech::default(),
+                            Variant(i),
+                            Transform::default(),
+                            Visibility::default(),
+                        ))
+                        .id();
+                    index.0.insert(summary.npc.clone(), entity);
+                }
+            }
+        }
+        let names: Vec<String> = roster.agents.iter().map(|a| a.npc.clone()).collect();
+        if removed || index.0.len() != before || order.0 != names {
+            order.0 = names;
+            changed.write(RosterChanged);
+        }
+    }
+}
+
+/// FNV-1a: a stable per-npc seed (animation phase), the same on every run.
+fn stable_hash(s: &str) -> u32 {
+    s.bytes().fold(0x811c9dc5u32, |h, b| {
+        (h ^ b as u32).wrapping_mul(0x01000193)
+    })
+}
+
+fn apply_link_events(
+    mut link: MessageReader<LinkEvent>,
+    index: Res<NpcIndex>,
+    mut connection: ResMut<Connection>,
+    mut npcs: Query<(&mut NpcStatus, &mut NpcLog, &mut NpcRuns, &mut Speech, &Npc)>,
+    time: Res<Time>,
+) {
+    let now = time.elapsed_secs_f64();
+    for event in link.read() {
+        match event {
+            LinkEvent::Live(envelope) => {
+                let Some(entity) = index.0.get(&envelope.npc) else {
+                    continue;
+                };
+                let Ok((mut status, mut log, _, mut speech, _)) = npcs.get_mut(*entity) else {
+                    continue;
+                };
+                if status.apply(envelope, now) {
+                    if let (EventKind::Step | EventKind::Started, Some(message)) =
+                        (envelope.kind, envelope.message())
+                    {
+                        speech.text = truncate(message, SPEECH_CHARS);
+                        speech.until = now + SPEECH_SECONDS;
+                    }
+                }
+                log.insert(envelope.clone());
+            }
+            LinkEvent::History {
+                npc,
+                events,
+                more_before,
+            } => {
+                let Some(entity) = index.0.get(npc) else {
+                    continue;
+                };
+                let Ok((mut status, mut log, ..)) = npcs.get_mut(*entity) else {
+                    continue;
+                };
+                log.more_before |= *more_before;
+                for envelope in events {
+                    status.apply(envelope, now);
+                    log.insert(envelope.clone());
+                }
+            }
+            LinkEvent::Runs { agent, runs } => {
+                for (_, _, mut npc_runs, _, npc) in &mut npcs {
+                    if &npc.agent == agent {
+                        npc_runs.0 = runs.clone();
+                    }
+                }
+            }
+            LinkEvent::State(state) => {
+                let offline = !matches!(state, LinkState::Connected);
+                for (mut status, ..) in &mut npcs {
+                    if status.offline != offline {
+                        status.offline = offline;
+                    }
+                }
+                connection.0 = state.clone();
+            }
+            LinkEvent::Roster(_) | LinkEvent::Refused { .. } | LinkEvent::RunAccepted { .. } => {}
+        }
+    }
+}
+
+fn animate(mut npcs: Query<(&NpcStatus, &mut NpcAnimation)>, time: Res<Time>) {
+    let dt = time.delta_secs();
+    for (status, mut animation) in &mut npcs {
+        animation.set_status(status.shown());
+        animation.tick(dt);
+    }
+}
+
+pub fn truncate(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() <= max {
+        line.to_owned()
+    } else {
+        let cut: String = line.chars().take(max.saturating_sub(1)).collect();
+        format!("{}…", cut.trim_end())
+    }
+}

@@ -1,0 +1,243 @@
+//! What each NPC is doing, derived once from the gateway's events; every view
+//! (sprite, bubble, panel, roster) reads it from here.
+
+use bevy::prelude::*;
+use protocol::{AgentStatus, EventEnvelope, EventKind, RunSummary};
+use std::collections::BTreeMap;
+
+/// The status an office shows: the gateway's, or offline when it can't be reached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Status {
+    #[default]
+    Idle,
+    Running,
+    Awaiting,
+    Done,
+    Error,
+    Offline,
+}
+
+impl From<AgentStatus> for Status {
+    fn from(status: AgentStatus) -> Status {
+        match status {
+            AgentStatus::Idle => Status::Idle,
+            AgentStatus::Running => Status::Running,
+            AgentStatus::Awaiting => Status::Awaiting,
+            AgentStatus::Done => Status::Done,
+            AgentStatus::Error => Status::Error,
+        }
+    }
+}
+
+impl Status {
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Idle => "idle",
+            Status::Running => "running",
+            Status::Awaiting => "awaiting",
+            Status::Done => "done",
+            Status::Error => "error",
+            Status::Offline => "offline",
+        }
+    }
+
+    /// Pill colour, shared by the panel, the roster and the bubbles.
+    pub fn colour(self) -> [u8; 3] {
+        match self {
+            Status::Idle => [140, 150, 165],
+            Status::Running => [70, 150, 235],
+            Status::Awaiting => [240, 180, 40],
+            Status::Done => [70, 190, 100],
+            Status::Error => [225, 70, 70],
+            Status::Offline => [95, 95, 105],
+        }
+    }
+}
+
+/// A question an agent is waiting on (`awaiting` with options).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Question {
+    pub run_id: Option<String>,
+    pub text: String,
+    pub options: Vec<String>,
+}
+
+/// Who an NPC is.
+#[derive(Component, Clone, Debug, PartialEq)]
+pub struct Npc {
+    pub npc: String,
+    pub agent: String,
+    pub name: String,
+    pub role: Option<String>,
+    pub desk: Option<String>,
+    pub studio_url: String,
+}
+
+/// The NPC's current status and run.
+#[derive(Component, Clone, Debug, Default)]
+pub struct NpcStatus {
+    /// The gateway's view; shown unless the office is offline.
+    pub status: Status,
+    pub offline: bool,
+    pub run_id: Option<String>,
+    pub last_message: Option<String>,
+    /// Seconds (office clock) when the current run started.
+    pub run_started_at: Option<f64>,
+    /// Seconds when the status last changed.
+    pub changed_at: f64,
+    pub question: Option<Question>,
+    /// The newest event folded into this status.
+    pub last_event_id: u64,
+}
+
+impl NpcStatus {
+    pub fn shown(&self) -> Status {
+        if self.offline {
+            Status::Offline
+        } else {
+            self.status
+        }
+    }
+
+    /// Folds one event in; events at or below the last applied id are ignored.
+    /// Returns whether it changed anything.
+    pub fn apply(&mut self, event: &EventEnvelope, now: f64) -> bool {
+        if event.id <= self.last_event_id || event.kind == EventKind::Roster {
+            return false;
+        }
+        self.last_event_id = event.id;
+        let before = self.status;
+        let next: Status = self.status_as_agent().after(event.kind).into();
+        self.status = next;
+        if event.kind == EventKind::Started {
+            self.run_started_at = Some(now);
+        }
+        if event.run_id.is_some() {
+            self.run_id = event.run_id.clone();
+        }
+        if let Some(message) = event.message() {
+            self.last_message = Some(message.to_owned());
+        }
+        self.question = match event.kind {
+            EventKind::Awaiting => Some(Question {
+                run_id: event.run_id.clone(),
+                text: event
+                    .field("question")
+                    .and_then(|q| q.as_str())
+                    .or(event.message())
+                    .unwrap_or("Waiting for you")
+                    .to_owned(),
+                options: event
+                    .field("options")
+                    .and_then(|o| o.as_array())
+                    .map(|o| {
+                        o.iter()
+                            .filter_map(|v| v.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }),
+            _ => None,
+        };
+        if before != next {
+            self.changed_at = now;
+        }
+        true
+    }
+
+    fn status_as_agent(&self) -> AgentStatus {
+        match self.status {
+            Status::Running => AgentStatus::Running,
+            Status::Awaiting => AgentStatus::Awaiting,
+            Status::Done => AgentStatus::Done,
+            Status::Error => AgentStatus::Error,
+            Status::Idle | Status::Offline => AgentStatus::Idle,
+        }
+    }
+}
+
+/// The NPC's log: history and live events merged by id, newest last, bounded.
+#[derive(Component, Clone, Debug, Default)]
+pub struct NpcLog {
+    pub entries: BTreeMap<u64, EventEnvelope>,
+    /// Older history exists before the first entry.
+    pub more_before: bool,
+}
+
+impl NpcLog {
+    pub const CAPACITY: usize = 500;
+
+    pub fn insert(&mut self, event: EventEnvelope) {
+        self.entries.insert(event.id, event);
+        while self.entries.len() > Self::CAPACITY {
+            self.entries.pop_first();
+            self.more_before = true;
+        }
+    }
+}
+
+/// Recent runs of the NPC's agent, newest first.
+#[derive(Component, Clone, Debug, Default)]
+pub struct NpcRuns(pub Vec<RunSummary>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(id: u64, kind: &str, extra: serde_json::Value) -> EventEnvelope {
+        let mut value = json!({"id": id, "type": kind, "ts": "2025-11-07T12:00:00Z", "npc": "a", "run_id": "r1"});
+        value
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn events_drive_the_status_once_in_id_order() {
+        let mut status = NpcStatus::default();
+        assert!(status.apply(&event(1, "started", json!({})), 1.0));
+        assert_eq!(
+            (status.shown(), status.run_started_at),
+            (Status::Running, Some(1.0))
+        );
+        assert!(status.apply(
+            &event(
+                2,
+                "awaiting",
+                json!({"question": "Deploy?", "options": ["approve", "reject"]})
+            ),
+            2.0
+        ));
+        assert_eq!(
+            status.question.as_ref().unwrap().options,
+            ["approve", "reject"]
+        );
+        assert!(
+            !status.apply(&event(2, "done", json!({})), 3.0),
+            "a replayed id is ignored"
+        );
+        assert!(status.apply(&event(3, "error", json!({"error": "boom"})), 3.0));
+        assert_eq!(status.shown(), Status::Error);
+        assert_eq!(status.last_message.as_deref(), Some("boom"));
+        assert!(status.question.is_none());
+        status.offline = true;
+        assert_eq!(status.shown(), Status::Offline);
+    }
+
+    #[test]
+    fn history_and_live_merge_without_duplicates() {
+        let mut log = NpcLog::default();
+        for id in [5, 6, 7] {
+            log.insert(event(id, "step", json!({})));
+        }
+        for id in [3, 4, 5, 6] {
+            log.insert(event(id, "step", json!({})));
+        }
+        assert_eq!(
+            log.entries.keys().copied().collect::<Vec<_>>(),
+            [3, 4, 5, 6, 7]
+        );
+    }
+}

@@ -1,0 +1,268 @@
+//! The NPC panel: who, status, the question it waits on, Run with a payload,
+//! Cancel, Open in Studio, its live log and its recent runs.
+
+use super::{CommandFeedback, pill, screen_ui, title};
+use crate::gateway_link::{GatewayLink, GatewaySettings, LinkCommand};
+use crate::npc::status::{Npc, NpcLog, NpcRuns, NpcStatus, Status};
+use crate::npc::visuals_api::Selected;
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, egui};
+
+/// Text the person is typing, kept across frames.
+#[derive(Resource, Debug)]
+pub struct PanelState {
+    pub payload: String,
+    pub comment: String,
+    pub payload_error: Option<String>,
+}
+
+impl Default for PanelState {
+    fn default() -> Self {
+        PanelState {
+            payload: "{}".into(),
+            comment: String::new(),
+            payload_error: None,
+        }
+    }
+}
+
+/// Validates the payload editor's text before anything is sent.
+pub fn parse_payload(text: &str) -> Result<serde_json::Value, String> {
+    if text.trim().is_empty() {
+        return Ok(serde_json::json!({}));
+    }
+    serde_json::from_str(text).map_err(|e| format!("payload is not JSON: {e}"))
+}
+
+pub(super) fn load_runs_on_select(
+    selected: Res<Selected>,
+    npcs: Query<&Npc>,
+    link: Option<Res<GatewayLink>>,
+) {
+    if !selected.is_changed() {
+        return;
+    }
+    if let (Some(entity), Some(link)) = (selected.0, link) {
+        if let Ok(npc) = npcs.get(entity) {
+            link.send(LinkCommand::LoadRuns {
+                agent: npc.agent.clone(),
+            });
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn panel(
+    mut contexts: EguiContexts,
+    mut selected: ResMut<Selected>,
+    npcs: Query<(&Npc, &NpcStatus, &NpcLog, &NpcRuns)>,
+    mut state: ResMut<PanelState>,
+    feedback: Res<CommandFeedback>,
+    link: Option<Res<GatewayLink>>,
+    settings: Option<Res<GatewaySettings>>,
+    time: Res<Time>,
+) -> Result {
+    let Some(entity) = selected.0 else {
+        return Ok(());
+    };
+    let Ok((npc, status, log, runs)) = npcs.get(entity) else {
+        selected.0 = None;
+        return Ok(());
+    };
+    let ctx = contexts.ctx_mut()?;
+    let mut root = screen_ui(ctx, "panel-root");
+    let send = |command: LinkCommand| {
+        if let Some(link) = &link {
+            link.send(command);
+        }
+    };
+    let mut close = false;
+    egui::Panel::right("npc-panel")
+        .default_size(360.0)
+        .resizable(true)
+        .show(&mut root, |ui| {
+            ui.horizontal(|ui| {
+                ui.heading(title(npc));
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    close = ui.button("✕").on_hover_text("Close (Esc)").clicked();
+                });
+            });
+            ui.horizontal(|ui| {
+                pill(ui, status.shown());
+                if let Some(run_id) = &status.run_id {
+                    ui.monospace(run_id);
+                }
+                if let (Some(started), Status::Running | Status::Awaiting) =
+                    (status.run_started_at, status.shown())
+                {
+                    ui.label(format!("{:.0}s", time.elapsed_secs_f64() - started));
+                }
+            });
+            ui.add_space(4.0);
+
+            if let (Some(question), Some(run_id)) = (&status.question, &status.run_id) {
+                egui::Frame::group(ui.style())
+                    .fill(egui::Color32::from_rgb(60, 50, 20))
+                    .show(ui, |ui| {
+                        ui.label(egui::RichText::new(&question.text).strong());
+                        ui.add(
+                            egui::TextEdit::singleline(&mut state.comment)
+                                .hint_text("comment (optional)"),
+                        );
+                        ui.horizontal(|ui| {
+                            let options = if question.options.is_empty() {
+                                vec!["ok".to_owned()]
+                            } else {
+                                question.options.clone()
+                            };
+                            for option in options {
+                                if ui.button(&option).clicked() {
+                                    let comment = (!state.comment.trim().is_empty())
+                                        .then(|| state.comment.clone());
+                                    send(LinkCommand::Respond {
+                                        agent: npc.agent.clone(),
+                                        run_id: question
+                                            .run_id
+                                            .clone()
+                                            .unwrap_or_else(|| run_id.clone()),
+                                        decision: option,
+                                        comment,
+                                    });
+                                    state.comment.clear();
+                                }
+                            }
+                        });
+                    });
+            }
+
+            ui.horizontal(|ui| {
+                let busy = matches!(status.shown(), Status::Running | Status::Awaiting);
+                if ui.add_enabled(!busy, egui::Button::new("▶ Run")).clicked() {
+                    match parse_payload(&state.payload) {
+                        Ok(payload) => {
+                            state.payload_error = None;
+                            send(LinkCommand::Run {
+                                agent: npc.agent.clone(),
+                                payload,
+                            });
+                        }
+                        Err(e) => state.payload_error = Some(e),
+                    }
+                }
+                if busy && ui.button("■ Cancel").clicked() {
+                    if let Some(run_id) = &status.run_id {
+                        send(LinkCommand::Cancel {
+                            agent: npc.agent.clone(),
+                            run_id: run_id.clone(),
+                        });
+                    }
+                }
+                if ui.button("Open in Studio ↗").clicked() {
+                    let url = settings
+                        .as_ref()
+                        .map(|s| s.absolute(&npc.studio_url))
+                        .unwrap_or(npc.studio_url.clone());
+                    ui.ctx().open_url(egui::OpenUrl::new_tab(url));
+                }
+            });
+            egui::CollapsingHeader::new("Payload (JSON)")
+                .default_open(false)
+                .show(ui, |ui| {
+                    ui.add(
+                        egui::TextEdit::multiline(&mut state.payload)
+                            .code_editor()
+                            .desired_rows(3),
+                    );
+                });
+            if let Some(error) = &state.payload_error {
+                ui.colored_label(egui::Color32::from_rgb(225, 90, 90), error);
+            }
+            match feedback.0.get(&npc.agent) {
+                Some(Err(message)) => {
+                    ui.colored_label(egui::Color32::from_rgb(225, 90, 90), message);
+                }
+                Some(Ok(message)) => {
+                    ui.weak(message);
+                }
+                None => {}
+            }
+
+            ui.separator();
+            ui.label(egui::RichText::new("Log").strong());
+            egui::ScrollArea::vertical()
+                .id_salt("log")
+                .max_height(ui.available_height() * 0.6)
+                .stick_to_bottom(true)
+                .auto_shrink([false, false])
+                .show(ui, |ui| {
+                    if log.more_before {
+                        ui.weak("… older events in /api/history");
+                    }
+                    for event in log.entries.values() {
+                        let time = event.ts.get(11..19).unwrap_or(&event.ts);
+                        let line = format!(
+                            "{time} {:<8} {}",
+                            event.kind.as_str(),
+                            event.message().unwrap_or("")
+                        );
+                        let colour = match event.kind {
+                            protocol::EventKind::Error => egui::Color32::from_rgb(235, 110, 110),
+                            protocol::EventKind::Done => egui::Color32::from_rgb(110, 210, 130),
+                            protocol::EventKind::Awaiting => egui::Color32::from_rgb(240, 190, 80),
+                            _ => ui.visuals().text_color(),
+                        };
+                        ui.add(
+                            egui::Label::new(egui::RichText::new(line).monospace().color(colour))
+                                .selectable(true),
+                        );
+                    }
+                });
+
+            ui.separator();
+            ui.label(egui::RichText::new("Recent runs").strong());
+            egui::ScrollArea::vertical().id_salt("runs").show(ui, |ui| {
+                if runs.0.is_empty() {
+                    ui.weak("no runs yet");
+                }
+                for run in &runs.0 {
+                    let status: Status = run.status.into();
+                    ui.horizontal(|ui| {
+                        pill(ui, status);
+                        ui.monospace(run.started_at.get(11..19).unwrap_or(&run.started_at));
+                        if let Some(ms) = run.duration_ms {
+                            ui.label(format!("{:.1}s", ms as f64 / 1000.0));
+                        }
+                        if let Some(error) = &run.error {
+                            ui.colored_label(
+                                egui::Color32::from_rgb(235, 110, 110),
+                                crate::npc::truncate(error, 40),
+                            );
+                        }
+                    });
+                }
+            });
+        });
+    if close {
+        selected.0 = None;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_are_validated_before_sending() {
+        assert_eq!(parse_payload("").unwrap(), serde_json::json!({}));
+        assert_eq!(
+            parse_payload(r#"{"x": 1}"#).unwrap(),
+            serde_json::json!({"x": 1})
+        );
+        assert!(
+            parse_payload("{x: 1}")
+                .unwrap_err()
+                .starts_with("payload is not JSON")
+        );
+    }
+}

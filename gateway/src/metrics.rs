@@ -1,0 +1,94 @@
+//! Prometheus metrics, rendered at `GET /metrics`.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+use std::sync::LazyLock;
+
+pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
+
+fn register<T: prometheus::core::Collector + Clone + 'static>(metric: T) -> T {
+    REGISTRY
+        .register(Box::new(metric.clone()))
+        .expect("metric names are unique");
+    metric
+}
+
+pub static EVENTS_PUBLISHED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "esprit_events_published_total",
+            "Events stored and fanned out",
+        )
+        .unwrap(),
+    )
+});
+pub static SUBSCRIBERS: LazyLock<IntGauge> =
+    LazyLock::new(|| register(IntGauge::new("esprit_subscribers", "Open SSE streams").unwrap()));
+pub static DELIVERIES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(IntCounter::new("esprit_deliveries_total", "Events written to SSE streams").unwrap())
+});
+pub static SUBSCRIBERS_CUT_OFF: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "esprit_subscribers_cut_off_total",
+            "Streams ended because they fell behind",
+        )
+        .unwrap(),
+    )
+});
+pub static WEBHOOK_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(HistogramOpts::new(
+            "esprit_webhook_seconds",
+            "Outbound webhook latency, all attempts",
+        ))
+        .unwrap(),
+    )
+});
+pub static WEBHOOK_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "esprit_webhook_failures_total",
+                "Webhook attempts that failed, by reason",
+            ),
+            &["reason"],
+        )
+        .unwrap(),
+    )
+});
+pub static STORE_COMMIT_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "esprit_store_commit_seconds",
+                "Time to commit one group of events",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+        )
+        .unwrap(),
+    )
+});
+
+/// Touches every metric so all of them show from the first scrape.
+pub fn init() {
+    LazyLock::force(&EVENTS_PUBLISHED);
+    LazyLock::force(&SUBSCRIBERS);
+    LazyLock::force(&DELIVERIES);
+    LazyLock::force(&SUBSCRIBERS_CUT_OFF);
+    LazyLock::force(&WEBHOOK_SECONDS);
+    LazyLock::force(&WEBHOOK_FAILURES);
+    LazyLock::force(&STORE_COMMIT_SECONDS);
+}
+
+pub fn render() -> String {
+    let mut buffer = Vec::new();
+    TextEncoder::new()
+        .encode(&REGISTRY.gather(), &mut buffer)
+        .expect("text encoding of metrics cannot fail");
+    String::from_utf8(buffer).expect("metrics are UTF-8")
+}

@@ -1,0 +1,192 @@
+//! The browser office from `web/dist` (precompressed when possible) and `/studio/`.
+
+use super::RouteSettings;
+use crate::service::Service;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use warp::http::{HeaderValue, Response, StatusCode, header};
+use warp::{Filter, Rejection, Reply};
+
+pub fn routes(
+    service: Arc<Service>,
+    settings: RouteSettings,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let studio = warp::path("studio").and(warp::get()).map(move || {
+        let target = service.sim.public_url.clone();
+        match target {
+            Some(url) => warp::redirect::found(
+                url.parse::<warp::http::Uri>()
+                    .unwrap_or_else(|_| warp::http::Uri::from_static("/")),
+            )
+            .into_response(),
+            None => studio_not_configured(),
+        }
+    });
+    let dist = settings.web_dist.clone();
+    // Anything under /api that no route took is a JSON 404, never the office page.
+    let not_api = warp::path::full()
+        .and_then(|path: warp::path::FullPath| async move {
+            if path.as_str() == "/api" || path.as_str().starts_with("/api/") {
+                Err(warp::reject::not_found())
+            } else {
+                Ok(())
+            }
+        })
+        .untuple_one();
+    let files = warp::get()
+        .and(not_api)
+        .and(warp::path::full())
+        .and(warp::header::optional::<String>("accept-encoding"))
+        .and_then(move |path: warp::path::FullPath, accept: Option<String>| {
+            let dist = dist.clone();
+            async move {
+                Ok::<_, Rejection>(
+                    serve_file(&dist, path.as_str(), accept.as_deref().unwrap_or("")).await,
+                )
+            }
+        });
+    studio.or(files)
+}
+
+fn studio_not_configured() -> warp::reply::Response {
+    let page = "<!doctype html><meta charset=utf-8><title>Sim Studio</title>\
+        <body style=\"font:16px system-ui;margin:3em;max-width:40em\">\
+        <h1>Sim Studio is not configured</h1>\
+        <p>Set <code>SIM_PUBLIC_URL</code> (for example <code>http://localhost:3000</code>) \
+        and restart the gateway: <code>/studio/</code> then opens Sim in its own origin, \
+        since Sim cannot be served under a path prefix.</p>";
+    warp::reply::with_status(warp::reply::html(page), StatusCode::NOT_FOUND).into_response()
+}
+
+/// Resolves a request path inside `dist`, refusing anything that climbs out.
+fn resolve(dist: &Path, request_path: &str) -> Option<PathBuf> {
+    let decoded = percent_encoding::percent_decode_str(request_path)
+        .decode_utf8()
+        .ok()?;
+    let mut path = dist.to_path_buf();
+    for component in Path::new(decoded.trim_start_matches('/')).components() {
+        match component {
+            Component::Normal(part) => path.push(part),
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    Some(path)
+}
+
+async fn serve_file(
+    dist: &Path,
+    request_path: &str,
+    accept_encoding: &str,
+) -> warp::reply::Response {
+    let Some(mut path) = resolve(dist, request_path) else {
+        return status_page(StatusCode::BAD_REQUEST, "bad path");
+    };
+    if tokio::fs::metadata(&path)
+        .await
+        .map(|m| m.is_dir())
+        .unwrap_or(false)
+    {
+        path.push("index.html");
+    }
+    if tokio::fs::metadata(&path).await.is_err() {
+        // Unknown paths without an extension get the office (client-side routes).
+        if path.extension().is_none() || path.ends_with("index.html") {
+            path = dist.join("index.html");
+            if tokio::fs::metadata(&path).await.is_err() {
+                return office_not_built(dist);
+            }
+        } else {
+            return status_page(StatusCode::NOT_FOUND, "not found");
+        }
+    }
+    let mime = mime_guess::from_path(&path).first_or_octet_stream();
+    let mut encoding = None;
+    let mut body_path = path.clone();
+    for (token, suffix) in [("br", "br"), ("gzip", "gz")] {
+        if accepts(accept_encoding, token) {
+            let candidate = PathBuf::from(format!("{}.{suffix}", path.display()));
+            if tokio::fs::metadata(&candidate).await.is_ok() {
+                encoding = Some(token);
+                body_path = candidate;
+                break;
+            }
+        }
+    }
+    let bytes = match tokio::fs::read(&body_path).await {
+        Ok(bytes) => bytes,
+        Err(_) => return status_page(StatusCode::NOT_FOUND, "not found"),
+    };
+    let mut response: warp::reply::Response = Response::new(bytes.into());
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(mime.essence_str())
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if let Some(encoding) = encoding {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+    }
+    // The page must revalidate so a rebuild shows at once; the rest is revalidated by ETag-free mtime reloads.
+    let cache = if path.extension().is_some_and(|e| e == "html") {
+        "no-cache"
+    } else {
+        "public, max-age=300"
+    };
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    response.into_response()
+}
+
+fn accepts(accept_encoding: &str, token: &str) -> bool {
+    accept_encoding.split(',').any(|part| {
+        let mut pieces = part.trim().split(';');
+        let name = pieces.next().unwrap_or("").trim();
+        let refused = pieces.any(|p| p.trim().replace(' ', "") == "q=0");
+        name.eq_ignore_ascii_case(token) && !refused
+    })
+}
+
+fn status_page(status: StatusCode, text: &'static str) -> warp::reply::Response {
+    warp::reply::with_status(text, status).into_response()
+}
+
+fn office_not_built(dist: &Path) -> warp::reply::Response {
+    let page = format!(
+        "<!doctype html><meta charset=utf-8><title>Esprit-Hub</title>\
+         <body style=\"font:16px system-ui;margin:3em;max-width:42em\">\
+         <h1>The browser office is not built yet</h1>\
+         <p>The gateway is running (the API is at <code>/api/agents</code>), but <code>{}</code> has no \
+         <code>index.html</code>.</p><p>Build it with <code>./run.sh</code> (builds and starts everything) \
+         or <code>web/build.sh</code>.</p>",
+        dist.display()
+    );
+    warp::reply::html(page).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_cannot_climb_out_of_dist() {
+        let dist = Path::new("/srv/dist");
+        assert_eq!(
+            resolve(dist, "/game.wasm"),
+            Some(PathBuf::from("/srv/dist/game.wasm"))
+        );
+        assert_eq!(resolve(dist, "/../etc/passwd"), None);
+        assert_eq!(resolve(dist, "/%2e%2e/etc/passwd"), None);
+    }
+
+    #[test]
+    fn accept_encoding_honours_q_zero() {
+        assert!(accepts("gzip, deflate, br", "br"));
+        assert!(!accepts("gzip, br;q=0", "br"));
+        assert!(!accepts("identity", "gzip"));
+    }
+}

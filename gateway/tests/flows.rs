@@ -1,0 +1,318 @@
+//! Embedded flows end to end over HTTP: the demo office's flows, approval,
+//! timeouts, cancel, failing HTTP steps and reloads of broken flow files.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+use support::*;
+
+/// The shipped demo office, flows copied into a temp dir.
+async fn demo_office() -> TestGateway {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data");
+    let agents: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("agents.json")).unwrap()).unwrap();
+    let gw = TestGateway::start(agents).await;
+    for entry in std::fs::read_dir(data.join("flows")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        gw.write_flow(&name, &std::fs::read_to_string(&path).unwrap());
+    }
+    gw
+}
+
+async fn run(gw: &TestGateway, agent: &str, payload: Value) -> (String, Subscriber) {
+    let stream = gw.subscribe(&format!("?npc={agent}")).await;
+    let (status, body) = gw
+        .post(&format!("/api/run/{agent}"), json!({ "payload": payload }))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    (body["run_id"].as_str().unwrap().to_owned(), stream)
+}
+
+fn messages(events: &[protocol::EventEnvelope]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e.message().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_books_a_meeting_from_its_payload() {
+    let gw = demo_office().await;
+    let (_, mut stream) = run(
+        &gw,
+        "scheduler",
+        json!({"title": "Design review", "attendees": "Ada"}),
+    )
+    .await;
+    let events = stream.until("done").await;
+    assert_eq!(
+        kinds(&events),
+        ["started", "step", "step", "step", "step", "done"]
+    );
+    assert_eq!(
+        messages(&events)[1..3],
+        [
+            "Reading calendars of Ada",
+            "Found 3 free slots for \"Design review\" (30 min)"
+        ]
+    );
+    assert_eq!(
+        events[5].field("result"),
+        Some(&json!({"event": "evt_thu_1400", "title": "Design review"}))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monitor_makes_real_http_calls_to_the_gateway() {
+    let gw = demo_office().await;
+    let (_, mut stream) = run(&gw, "monitor", json!({})).await;
+    let events = stream.until("done").await;
+    assert_eq!(kinds(&events), ["started", "step", "step", "done"]);
+    assert_eq!(messages(&events)[2], "Gateway says ok (HTTP 200)");
+    assert_eq!(
+        events[3].field("result"),
+        Some(&json!({"healthz": "ok", "readyz": "ready"}))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn researcher_reviewer_and_support_finish_their_work() {
+    let gw = demo_office().await;
+    let mut streams = Vec::new();
+    for (agent, steps) in [("researcher", 4), ("reviewer", 4), ("support", 3)] {
+        streams.push((agent, steps, run(&gw, agent, json!({})).await.1));
+    }
+    for (agent, steps, mut stream) in streams {
+        let events = stream.until("done").await;
+        assert_eq!(events.len(), steps + 2, "{agent}: {:?}", kinds(&events));
+        assert!(
+            kinds(&events[1..=steps]).iter().all(|k| *k == "step"),
+            "{agent}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_triage_either_finishes_or_hits_the_rate_limit() {
+    let gw = demo_office().await;
+    let (_, mut stream) = run(&gw, "mailops", json!({})).await;
+    let mut events = vec![stream.next().await];
+    while !events.last().unwrap().kind.is_terminal() {
+        events.push(stream.next().await);
+    }
+    match events.last().unwrap().kind.as_str() {
+        "error" => {
+            assert_eq!(kinds(&events), ["started", "step", "step", "error"]);
+            assert_eq!(
+                events[3].message(),
+                Some("Gmail API rate limit exceeded (429): retry after 60s")
+            );
+        }
+        _ => assert_eq!(kinds(&events), ["started", "step", "step", "step", "done"]),
+    }
+}
+
+#[tokio::test]
+async fn a_probable_failure_sometimes_fails_and_sometimes_does_not() {
+    let gw = TestGateway::start(json!([agent("flaky", json!({"flow": "flaky"}))])).await;
+    gw.write_flow(
+        "flaky",
+        r#"(steps: [Fail(message: "flaked", probability: 0.5), Done()])"#,
+    );
+    let mut endings = std::collections::HashSet::new();
+    for _ in 0..60 {
+        let (_, mut stream) = run(&gw, "flaky", json!({})).await;
+        stream.next().await;
+        endings.insert(stream.next().await.kind.as_str());
+        if endings.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(
+        endings,
+        ["done", "error"].into(),
+        "both endings happen (p = 1 - 2^-59)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_continues_or_stops_the_deploy() {
+    let gw = demo_office().await;
+    let (run_id, mut stream) = run(&gw, "deployer", json!({"version": "v2.3.0"})).await;
+    let events = stream.until("awaiting").await;
+    let question = events.last().unwrap();
+    assert_eq!(
+        question.field("question"),
+        Some(&json!("Deploy v2.3.0 to production?"))
+    );
+    assert_eq!(
+        question.field("options"),
+        Some(&json!(["approve", "reject"]))
+    );
+    assert_eq!(
+        gw.get("/api/agents").await.1["agents"][4]["status"],
+        "awaiting"
+    );
+
+    let (status, body) = gw
+        .post(
+            &format!("/api/runs/{run_id}/respond"),
+            json!({"decision": "maybe"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let (status, _) = gw
+        .post(
+            &format!("/api/runs/{run_id}/respond"),
+            json!({"decision": "approve", "comment": "ship it"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let rest = stream.until("done").await;
+    assert_eq!(kinds(&rest), ["response", "step", "step", "done"]);
+    assert_eq!(rest[0].field("decision"), Some(&json!("approve")));
+    assert_eq!(rest[0].field("comment"), Some(&json!("ship it")));
+    assert_eq!(
+        rest[0].field("by"),
+        Some(&json!("local")),
+        "the log shows who decided"
+    );
+    assert_eq!(
+        rest[1].message(),
+        Some("Approved by local: rolling out to production")
+    );
+    let (status, body) = gw
+        .post(
+            &format!("/api/runs/{run_id}/respond"),
+            json!({"decision": "approve"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("run_ended"))
+    );
+
+    let (run_id, mut stream) = run(&gw, "deployer", json!({})).await;
+    stream.until("awaiting").await;
+    gw.post(
+        &format!("/api/runs/{run_id}/respond"),
+        json!({"decision": "reject"}),
+    )
+    .await;
+    let rest = stream.until("done").await;
+    assert_eq!(kinds(&rest), ["response", "done"]);
+    assert_eq!(
+        rest[1].field("result"),
+        Some(&json!({"decision": "reject", "comment": null}))
+    );
+}
+
+#[tokio::test]
+async fn an_unanswered_question_times_out_and_cancel_stops_a_flow() {
+    let gw = TestGateway::start(json!([
+        agent("asker", json!({"flow": "asker"})),
+        agent("slow", json!({"flow": "slow"}))
+    ]))
+    .await;
+    gw.write_flow(
+        "asker",
+        r#"(steps: [Ask(question: "Proceed?", timeout_secs: 0.3), Say("never")])"#,
+    );
+    gw.write_flow(
+        "slow",
+        r#"(steps: [Say("working"), Wait(secs: 30), Say("never")])"#,
+    );
+
+    let (_, mut stream) = run(&gw, "asker", json!({})).await;
+    let events = stream.until("error").await;
+    assert_eq!(kinds(&events), ["started", "awaiting", "error"]);
+    assert_eq!(
+        events[2].message(),
+        Some("no answer to \"Proceed?\" within 0.3s")
+    );
+
+    let (run_id, mut stream) = run(&gw, "slow", json!({})).await;
+    stream.until("step").await;
+    let (status, _) = gw
+        .post(&format!("/api/runs/{run_id}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, 202);
+    let cancelled = stream.next().await;
+    assert_eq!(cancelled.kind.as_str(), "error");
+    assert_eq!(cancelled.field("cancelled"), Some(&json!(true)));
+    assert!(
+        stream
+            .next_within(Duration::from_millis(500))
+            .await
+            .is_none(),
+        "nothing after the cancel"
+    );
+    let (status, body) = gw
+        .post(&format!("/api/runs/{run_id}/cancel"), json!({}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("run_ended"))
+    );
+}
+
+#[tokio::test]
+async fn a_failing_http_step_ends_the_run_with_its_error() {
+    let failing = warp::path!("flaky").map(|| {
+        warp::reply::with_status("upstream down", warp::http::StatusCode::SERVICE_UNAVAILABLE)
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(warp::serve(failing).incoming(listener).run());
+    use warp::Filter;
+
+    let gw = TestGateway::start(json!([agent("caller", json!({"flow": "caller"}))])).await;
+    gw.write_flow("caller", &format!(r#"(steps: [Http(method: "POST", url: "http://{addr}/flaky", body: {{"run": "{{run_id}}"}}), Done()])"#));
+    let (_, mut stream) = run(&gw, "caller", json!({})).await;
+    let events = stream.until("error").await;
+    assert_eq!(kinds(&events), ["started", "error"]);
+    let error = events[1].message().unwrap();
+    assert!(
+        error.contains("POST http://") && error.contains("503") && error.contains("upstream down"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_broken_flow_file_is_rejected_and_the_previous_version_keeps_working() {
+    let gw = TestGateway::start(json!([agent("a", json!({"flow": "greet"}))])).await;
+    gw.write_flow("greet", r#"(steps: [Say("hello v1"), Done()])"#);
+    gw.write_flow(
+        "greet",
+        "(steps: [\n  Say(\"hello v2\"),\n  Wiat(secs: 1),\n])",
+    );
+    let flow = gw.running.service.flows.flow("greet").unwrap().unwrap();
+    assert_eq!(flow.steps.len(), 2, "v1 still loaded");
+    let broken = gateway::flows::Flow::load(&gw.path("flows/greet.ron"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        broken.contains("greet.ron:3:") && broken.contains("Wiat"),
+        "{broken}"
+    );
+
+    let (_, mut stream) = run(&gw, "a", json!({})).await;
+    let events = stream.until("done").await;
+    assert_eq!(messages(&events)[1], "hello v1");
+
+    // Fixing the file on disk is picked up by the watcher.
+    std::fs::write(
+        gw.path("flows/greet.ron"),
+        r#"(steps: [Say("hello v3"), Done()])"#,
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (_, mut stream) = run(&gw, "a", json!({})).await;
+    assert_eq!(messages(&stream.until("done").await)[1], "hello v3");
+}

@@ -1,0 +1,100 @@
+//! Agents as the office sees them: who they are and what they are doing.
+
+use crate::event::EventKind;
+use serde::{Deserialize, Serialize};
+
+/// What an agent is doing, derived from its latest run's events.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentStatus {
+    #[default]
+    Idle,
+    Running,
+    Awaiting,
+    Done,
+    Error,
+}
+
+impl AgentStatus {
+    /// The status after an event of `kind`; the one rule both gateway and office use.
+    pub fn after(self, kind: EventKind) -> AgentStatus {
+        match kind {
+            EventKind::Started | EventKind::Step | EventKind::Response => AgentStatus::Running,
+            EventKind::Awaiting => AgentStatus::Awaiting,
+            EventKind::Done => AgentStatus::Done,
+            EventKind::Error => AgentStatus::Error,
+            EventKind::Roster => self,
+        }
+    }
+
+    /// A run is in progress: a second Run is refused until it ends.
+    pub fn is_busy(self) -> bool {
+        matches!(self, AgentStatus::Running | AgentStatus::Awaiting)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Idle => "idle",
+            AgentStatus::Running => "running",
+            AgentStatus::Awaiting => "awaiting",
+            AgentStatus::Done => "done",
+            AgentStatus::Error => "error",
+        }
+    }
+}
+
+/// One entry of `GET /api/agents`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentSummary {
+    pub agent: String,
+    pub npc: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desk: Option<String>,
+    /// Where "Open in Studio" goes, already resolved by the gateway.
+    pub studio_url: String,
+    pub status: AgentStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event_id: Option<u64>,
+}
+
+/// `GET /api/agents`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Roster {
+    pub agents: Vec<AgentSummary>,
+    /// The newest event id at the time of the snapshot: stream from here.
+    pub last_event_id: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_moves_through_the_statuses() {
+        let mut status = AgentStatus::Idle;
+        let mut seen = vec![];
+        for kind in [
+            EventKind::Started,
+            EventKind::Step,
+            EventKind::Awaiting,
+            EventKind::Response,
+            EventKind::Done,
+        ] {
+            status = status.after(kind);
+            seen.push(status);
+        }
+        use AgentStatus::*;
+        assert_eq!(seen, [Running, Running, Awaiting, Running, Done]);
+        assert_eq!(Error.after(EventKind::Roster), Error);
+        assert!(Awaiting.is_busy() && !Done.is_busy());
+    }
+}

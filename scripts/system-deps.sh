@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages a purpose needs (`run` or `test`), or says which are missing.
+set -euo pipefail
+purpose="${1:-test}"
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+case "$purpose" in
+  test)
+    have Xvfb || need+=(xvfb)
+    [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || need+=(mesa-vulkan-drivers)
+    dpkg -s libvulkan1 >/dev/null 2>&1 || need+=(libvulkan1)
+    ;;
+  run) ;;
+esac
+[ ${#need[@]} -eq 0 ] && exit 0
+echo "installing: ${need[*]}"
+if [ "$(id -u)" -eq 0 ] && have apt-get; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+elif have sudo && have apt-get; then
+  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+else
+  echo "missing Debian packages: ${need[*]} (install them with your package manager)"; exit 1
+fi
