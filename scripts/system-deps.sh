@@ -9,6 +9,7 @@ case "$purpose" in
     have Xvfb || need+=(xvfb)
     [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || need+=(mesa-vulkan-drivers)
     dpkg -s libvulkan1 >/dev/null 2>&1 || need+=(libvulkan1)
+    have import || need+=(imagemagick)
     ;;
   run) ;;
 esac

@@ -242,19 +242,19 @@ pub fn desk_sheet() -> Canvas {
     for frame in 0..3 {
         let ox = frame * 32;
         let wood = rgb(150, 100, 60);
-        // Monitor on the desk, the desk top, the front panel.
+        // The monitor sits to the right so the person behind the desk stays visible.
         let screen = match frame {
             1 => rgb(120, 220, 255),
             _ => rgb(40, 50, 70),
         };
-        c.boxed(ox + 9, 0, 14, 10, rgb(70, 70, 80));
-        c.rect(ox + 10, 1, 12, 8, screen);
+        c.boxed(ox + 19, 1, 12, 9, rgb(70, 70, 80));
+        c.rect(ox + 20, 2, 10, 7, screen);
         if frame == 1 {
             for line in 0..3 {
-                c.rect(ox + 11, 2 + line * 2, 6 + line * 2 % 5, 1, rgb(40, 90, 140));
+                c.rect(ox + 21, 3 + line * 2, 3 + line * 2, 1, rgb(40, 90, 140));
             }
         }
-        c.rect(ox + 15, 10, 2, 2, rgb(70, 70, 80));
+        c.rect(ox + 24, 10, 2, 1, rgb(70, 70, 80));
         c.boxed(ox, 11, 32, 9, wood);
         c.rect(ox + 1, 12, 30, 1, darker(wood, 30));
         // Lamp.

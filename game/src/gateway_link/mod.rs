@@ -131,6 +131,11 @@ impl GatewayLink {
         )
     }
 
+    /// The raw receiver, for tests and tools that run without the ECS.
+    pub fn events(&self) -> &Receiver<LinkEvent> {
+        &self.events
+    }
+
     pub fn send(&self, command: LinkCommand) {
         // The task only ends with the app.
         let _ = self.commands.unbounded_send(command);

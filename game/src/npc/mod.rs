@@ -67,7 +67,8 @@ pub(super) fn plugin(app: &mut App) {
             (sync_roster, apply_link_events, animate)
                 .chain()
                 .in_set(RosterSystems),
-        );
+        )
+        .add_systems(Update, request_runs_on_select);
     visuals::plugin(app);
 }
 
@@ -236,6 +237,24 @@ fn animate(mut npcs: Query<(&NpcStatus, &mut NpcAnimation)>, time: Res<Time>) {
     for (status, mut animation) in &mut npcs {
         animation.set_status(status.shown());
         animation.tick(dt);
+    }
+}
+
+/// Selecting an NPC loads its agent's recent runs for the panel.
+fn request_runs_on_select(
+    selected: Res<visuals::Selected>,
+    npcs: Query<&Npc>,
+    link: Option<Res<crate::gateway_link::GatewayLink>>,
+) {
+    if !selected.is_changed() {
+        return;
+    }
+    if let (Some(entity), Some(link)) = (selected.0, link)
+        && let Ok(npc) = npcs.get(entity)
+    {
+        link.send(crate::gateway_link::LinkCommand::LoadRuns {
+            agent: npc.agent.clone(),
+        });
     }
 }
 

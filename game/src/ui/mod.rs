@@ -19,14 +19,7 @@ pub struct CommandFeedback(pub std::collections::HashMap<String, Result<String, 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<PanelState>()
         .init_resource::<CommandFeedback>()
-        .add_systems(
-            Update,
-            (
-                collect_feedback,
-                close_on_escape,
-                panel::load_runs_on_select,
-            ),
-        )
+        .add_systems(Update, (collect_feedback, close_on_escape))
         .add_systems(
             EguiPrimaryContextPass,
             (hud::hud, roster::roster, panel::panel).chain(),

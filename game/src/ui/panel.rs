@@ -34,24 +34,6 @@ pub fn parse_payload(text: &str) -> Result<serde_json::Value, String> {
     serde_json::from_str(text).map_err(|e| format!("payload is not JSON: {e}"))
 }
 
-pub(super) fn load_runs_on_select(
-    selected: Res<Selected>,
-    npcs: Query<&Npc>,
-    link: Option<Res<GatewayLink>>,
-) {
-    if !selected.is_changed() {
-        return;
-    }
-    if let (Some(entity), Some(link)) = (selected.0, link) {
-        if let Ok(npc) = npcs.get(entity) {
-            link.send(LinkCommand::LoadRuns {
-                agent: npc.agent.clone(),
-            });
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
 pub(super) fn panel(
     mut contexts: EguiContexts,
     mut selected: ResMut<Selected>,

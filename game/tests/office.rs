@@ -1,0 +1,220 @@
+//! The office's rules in a headless app: roster, events, status, selection.
+
+use bevy::prelude::*;
+use game::OfficeCorePlugin;
+use game::gateway_link::{GatewayLink, LinkCommand, LinkEvent, LinkState};
+use game::npc::NpcIndex;
+use game::npc::animation::{NpcAnimation, Pose};
+use game::npc::status::{Npc, NpcLog, NpcStatus, Status};
+use game::npc::visuals_api::Selected;
+use protocol::{AgentStatus, AgentSummary, EventEnvelope, Roster};
+use serde_json::json;
+
+struct Harness {
+    app: App,
+    link: crossbeam_channel::Sender<LinkEvent>,
+    commands: futures_channel::mpsc::UnboundedReceiver<LinkCommand>,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let mut app = App::new();
+        app.add_plugins((MinimalPlugins, OfficeCorePlugin));
+        let (link, tx, commands) = GatewayLink::manual();
+        app.insert_resource(link);
+        Harness {
+            app,
+            link: tx,
+            commands,
+        }
+    }
+
+    fn send(&mut self, event: LinkEvent) {
+        self.link.send(event).unwrap();
+        self.app.update();
+    }
+
+    fn npc(&mut self, id: &str) -> Entity {
+        *self
+            .app
+            .world()
+            .resource::<NpcIndex>()
+            .0
+            .get(id)
+            .unwrap_or_else(|| panic!("npc {id}"))
+    }
+
+    fn status(&mut self, id: &str) -> NpcStatus {
+        let entity = self.npc(id);
+        self.app.world().get::<NpcStatus>(entity).unwrap().clone()
+    }
+}
+
+fn summary(npc: &str, status: AgentStatus, last_event_id: Option<u64>) -> AgentSummary {
+    AgentSummary {
+        agent: npc.into(),
+        npc: npc.into(),
+        name: npc.to_uppercase(),
+        role: None,
+        desk: None,
+        studio_url: "/studio/".into(),
+        status,
+        run_id: None,
+        last_message: None,
+        last_event_at: None,
+        last_event_id,
+    }
+}
+
+fn roster(npcs: &[&str]) -> LinkEvent {
+    LinkEvent::Roster(Roster {
+        agents: npcs
+            .iter()
+            .map(|n| summary(n, AgentStatus::Idle, None))
+            .collect(),
+        last_event_id: 0,
+    })
+}
+
+fn event(id: u64, npc: &str, kind: &str, message: &str) -> EventEnvelope {
+    serde_json::from_value(json!({"id": id, "type": kind, "ts": "2025-11-07T12:00:00Z", "npc": npc, "run_id": "r1", "message": message}))
+        .unwrap()
+}
+
+#[test]
+fn the_roster_spawns_npcs_at_distinct_desks_and_removes_them_again() {
+    let mut h = Harness::new();
+    h.send(roster(&["scheduler", "mailops", "deployer"]));
+    h.app.update();
+    let mut positions = Vec::new();
+    let mut names = Vec::new();
+    let world = h.app.world_mut();
+    for (npc, transform) in world.query::<(&Npc, &Transform)>().iter(world) {
+        names.push(npc.name.clone());
+        positions.push(
+            transform
+                .translation
+                .truncate()
+                .to_array()
+                .map(|v| v as i32),
+        );
+    }
+    names.sort();
+    assert_eq!(names, ["DEPLOYER", "MAILOPS", "SCHEDULER"]);
+    positions.sort();
+    positions.dedup();
+    assert_eq!(positions.len(), 3, "every NPC at its own desk");
+
+    h.send(roster(&["scheduler", "deployer"]));
+    let world = h.app.world_mut();
+    assert_eq!(world.query::<&Npc>().iter(world).count(), 2);
+    assert!(
+        !h.app
+            .world()
+            .resource::<NpcIndex>()
+            .0
+            .contains_key("mailops")
+    );
+}
+
+#[test]
+fn an_event_changes_the_right_npcs_status_and_animation() {
+    let mut h = Harness::new();
+    h.send(roster(&["scheduler", "mailops"]));
+    h.send(LinkEvent::Live(event(1, "scheduler", "started", "go")));
+    h.send(LinkEvent::Live(event(
+        2,
+        "scheduler",
+        "step",
+        "Parsing calendar event...",
+    )));
+    let status = h.status("scheduler");
+    assert_eq!(status.shown(), Status::Running);
+    assert_eq!(
+        status.last_message.as_deref(),
+        Some("Parsing calendar event...")
+    );
+    assert_eq!(h.status("mailops").shown(), Status::Idle);
+    let entity = h.npc("scheduler");
+    let pose = h.app.world().get::<NpcAnimation>(entity).unwrap().pose();
+    assert!(
+        matches!(pose, Pose::TypeLeft | Pose::TypeRight),
+        "typing while running"
+    );
+
+    h.send(LinkEvent::Live(event(
+        3,
+        "scheduler",
+        "error",
+        "API rate limit exceeded",
+    )));
+    let entity = h.npc("scheduler");
+    assert_eq!(
+        h.app.world().get::<NpcAnimation>(entity).unwrap().pose(),
+        Pose::Slump
+    );
+}
+
+#[test]
+fn history_and_live_merge_without_duplicates_and_a_snapshot_never_goes_backwards() {
+    let mut h = Harness::new();
+    h.send(roster(&["a"]));
+    h.send(LinkEvent::Live(event(6, "a", "step", "live")));
+    h.send(LinkEvent::History {
+        npc: "a".into(),
+        events: (3..=6).map(|id| event(id, "a", "step", "past")).collect(),
+        more_before: true,
+    });
+    let entity = h.npc("a");
+    let log = h.app.world().get::<NpcLog>(entity).unwrap();
+    assert_eq!(
+        log.entries.keys().copied().collect::<Vec<_>>(),
+        [3, 4, 5, 6]
+    );
+    assert!(log.more_before);
+    assert_eq!(h.status("a").last_event_id, 6);
+    // An older roster snapshot (taken at event 4) must not undo event 6.
+    h.send(LinkEvent::Roster(Roster {
+        agents: vec![summary("a", AgentStatus::Done, Some(4))],
+        last_event_id: 4,
+    }));
+    assert_eq!(h.status("a").shown(), Status::Running);
+    h.send(LinkEvent::Roster(Roster {
+        agents: vec![summary("a", AgentStatus::Done, Some(9))],
+        last_event_id: 9,
+    }));
+    assert_eq!(h.status("a").shown(), Status::Done);
+}
+
+#[test]
+fn losing_the_gateway_shows_everyone_offline_until_it_is_back() {
+    let mut h = Harness::new();
+    h.send(roster(&["a", "b"]));
+    h.send(LinkEvent::State(LinkState::Connected));
+    assert_eq!(h.status("a").shown(), Status::Idle);
+    h.send(LinkEvent::State(LinkState::Reconnecting {
+        url: "x".into(),
+        error: "refused".into(),
+        retry_in: 1.0,
+        attempt: 1,
+    }));
+    assert_eq!(h.status("a").shown(), Status::Offline);
+    assert_eq!(h.status("b").shown(), Status::Offline);
+    h.send(LinkEvent::State(LinkState::Connected));
+    assert_eq!(h.status("b").shown(), Status::Idle);
+}
+
+#[test]
+fn selecting_an_npc_asks_for_its_runs() {
+    let mut h = Harness::new();
+    h.send(roster(&["scheduler"]));
+    let entity = h.npc("scheduler");
+    h.app.world_mut().resource_mut::<Selected>().0 = Some(entity);
+    h.app.update();
+    assert_eq!(
+        h.commands.try_recv().ok(),
+        Some(LinkCommand::LoadRuns {
+            agent: "scheduler".into()
+        })
+    );
+}

@@ -1,0 +1,181 @@
+//! The native office in a real window: Xvfb + Mesa's software Vulkan, against
+//! a real gateway with the demo agents. Checks pixels, not an exact image, and
+//! saves the picture for the README.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An RGB screenshot of the X display, via ImageMagick.
+struct Shot {
+    width: usize,
+    height: usize,
+    rgb: Vec<u8>,
+}
+
+impl Shot {
+    fn take(display: &str, save_png: Option<&Path>) -> Option<Shot> {
+        let grab = |target: &str| {
+            Command::new("import")
+                .args([
+                    "-display", display, "-window", "root", "-depth", "8", target,
+                ])
+                .output()
+        };
+        let out = grab("ppm:-").ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        if let Some(path) = save_png {
+            grab(&format!("png:{}", path.display())).ok()?;
+        }
+        // Binary PPM: "P6\n<w> <h>\n255\n" then RGB bytes.
+        let mut fields = Vec::new();
+        let mut i = 0;
+        while fields.len() < 4 {
+            while out.stdout[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            let start = i;
+            while !out.stdout[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            fields.push(String::from_utf8_lossy(&out.stdout[start..i]).to_string());
+        }
+        let (width, height) = (fields[1].parse().ok()?, fields[2].parse().ok()?);
+        Some(Shot {
+            width,
+            height,
+            rgb: out.stdout[i + 1..].to_vec(),
+        })
+    }
+
+    /// Pixels within `tolerance` of `colour`.
+    fn count(&self, colour: [u8; 3], tolerance: i32) -> usize {
+        self.rgb
+            .chunks_exact(3)
+            .filter(|p| (0..3).all(|c| (p[c] as i32 - colour[c] as i32).abs() <= tolerance))
+            .count()
+    }
+
+    fn distinct_colours(&self) -> usize {
+        self.rgb
+            .chunks_exact(3)
+            .map(|p| (p[0], p[1], p[2]))
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    }
+}
+
+const WOOD: [u8; 3] = [196, 150, 100];
+const LAMP_RED: [u8; 3] = [255, 60, 60];
+const SCREEN_ON: [u8; 3] = [120, 220, 255];
+
+fn wait_for(display: &str, what: &str, timeout: Duration, test: impl Fn(&Shot) -> bool) -> Shot {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(shot) = Shot::take(display, None) {
+            if test(&shot) {
+                return shot;
+            }
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_desktop_office_draws_npcs_and_shows_an_error() {
+    for tool in ["Xvfb", "import"] {
+        assert!(
+            Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .status()
+                .unwrap()
+                .success(),
+            "{tool} is missing: run ./test.sh, which installs xvfb, mesa-vulkan-drivers and imagemagick"
+        );
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    let mut config =
+        gateway::Config::for_paths(root.join("data/agents.json"), dir.path().join("db"));
+    config.flows_dir = root.join("data/flows");
+    let gateway = gateway::spawn(config).await.unwrap();
+    let base = gateway.url();
+
+    let display = format!(":{}", 40 + std::process::id() % 50);
+    let _xvfb = Killed(
+        Command::new("Xvfb")
+            .args([
+                display.as_str(),
+                "-screen",
+                "0",
+                "1280x760x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let _office = Killed(
+        Command::new(env!("CARGO_BIN_EXE_game"))
+            .args(["--gateway", &base])
+            .env("DISPLAY", &display)
+            .env("WGPU_BACKEND", "vulkan")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    let first = wait_for(
+        &display,
+        "the office floor and its NPCs",
+        Duration::from_secs(90),
+        |s| s.count(WOOD, 6) > 20_000 && s.distinct_colours() > 40,
+    );
+    assert_eq!((first.width, first.height), (1280, 760));
+    assert!(
+        first.count(LAMP_RED, 4) < 5,
+        "no red lamps before anything failed"
+    );
+
+    let client = reqwest::Client::new();
+    for (npc, kind, data) in [
+        (
+            "deployer",
+            "error",
+            serde_json::json!({"error": "kubectl: connection refused"}),
+        ),
+        ("researcher", "started", serde_json::json!({})),
+    ] {
+        let r = client
+            .post(format!("{base}/api/events"))
+            .json(&serde_json::json!({"npc": npc, "type": kind, "data": data}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    let after = wait_for(
+        &display,
+        "the red lamp and the lit monitor",
+        Duration::from_secs(20),
+        |s| s.count(LAMP_RED, 4) >= 10 && s.count(SCREEN_ON, 4) >= 50,
+    );
+    assert!(after.count(LAMP_RED, 4) > first.count(LAMP_RED, 4) + 10);
+    Shot::take(&display, Some(&root.join("docs/screenshot-desktop.png")))
+        .expect("screenshot saved");
+    gateway.shutdown().await;
+}

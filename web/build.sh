@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds the browser office into web/dist: wasm32 release build, wasm-bindgen
+# (the CLI at exactly the version in Cargo.lock), wasm-opt when available, and
+# .br/.gz copies for the gateway to serve. Skips what is up to date.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/esprit-hub/target}"
+dist=web/dist
+wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/game.wasm"
+
+rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
+cargo build -p game --profile wasm-release --target wasm32-unknown-unknown
+
+version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/"/, "", $3); print $3; exit}' Cargo.lock)
+[ -n "$version" ] || { echo "web/build.sh: wasm-bindgen is not in Cargo.lock"; exit 1; }
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $version\$"; then
+  echo "installing wasm-bindgen-cli $version (matches Cargo.lock)"
+  cargo install wasm-bindgen-cli --version "$version"
+fi
+
+mkdir -p "$dist"
+if [ ! -f "$dist/game_bg.wasm" ] || [ "$wasm" -nt "$dist/game_bg.wasm" ]; then
+  wasm-bindgen --target web --no-typescript --out-dir "$dist" --out-name game "$wasm"
+  optimizer=$(command -v wasm-opt || true)
+  [ -z "$optimizer" ] && [ -x web/node_modules/.bin/wasm-opt ] && optimizer=web/node_modules/.bin/wasm-opt
+  if [ -n "$optimizer" ]; then
+    "$optimizer" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+      "$dist/game_bg.wasm" -o "$dist/game_bg.opt.wasm" && mv "$dist/game_bg.opt.wasm" "$dist/game_bg.wasm"
+  else
+    echo "web/build.sh: wasm-opt not found (npm install --prefix web binaryen); the wasm stays unoptimised"
+  fi
+fi
+cp web/index.html web/loader.js "$dist/"
+printf '{"wasm_bytes": %s}\n' "$(stat -c %s "$dist/game_bg.wasm")" > "$dist/manifest.json"
+
+# Precompressed copies, refreshed when their source is newer.
+for file in "$dist"/*.wasm "$dist"/*.js "$dist"/*.html "$dist"/*.json; do
+  [ -f "$file" ] || continue
+  if [ ! -f "$file.gz" ] || [ "$file" -nt "$file.gz" ]; then gzip -9 -k -f "$file"; fi
+  if command -v brotli >/dev/null; then
+    if [ ! -f "$file.br" ] || [ "$file" -nt "$file.br" ]; then brotli -q 11 -f -k "$file"; fi
+  fi
+done
+ls -l "$dist"/game_bg.wasm* | awk '{print $5, $9}'
