@@ -4,6 +4,7 @@
 
 pub mod art;
 pub mod camera;
+pub mod frame_stats;
 pub mod gateway_link;
 pub mod npc;
 pub mod office;

@@ -3,6 +3,7 @@
 
 use bevy::prelude::*;
 use game::AppPlugin;
+#[cfg(not(target_arch = "wasm32"))]
 use game::gateway_link::GatewaySettings;
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -18,11 +19,15 @@ struct Cli {
     /// An office layout to use instead of the built-in one.
     #[arg(long, env = "ESPRIT_OFFICE")]
     office: Option<std::path::PathBuf>,
+    /// Measure frame times for this many seconds (after a warm-up), print them and exit.
+    #[arg(long)]
+    frame_stats: Option<f64>,
 }
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
     use clap::Parser;
+    let started = std::time::Instant::now();
     let cli = Cli::parse();
     let office = match cli
         .office
@@ -40,7 +45,16 @@ fn main() -> std::process::ExitCode {
         base_url: cli.gateway.trim_end_matches('/').to_owned(),
         token: cli.token,
     };
-    App::new().add_plugins(AppPlugin { gateway, office }).run();
+    let mut app = App::new();
+    app.add_plugins(AppPlugin { gateway, office });
+    if let Some(secs) = cli.frame_stats {
+        app.insert_resource(game::frame_stats::FrameStats::new(
+            started,
+            std::time::Duration::from_secs_f64(secs),
+        ))
+        .add_plugins(game::frame_stats::plugin);
+    }
+    app.run();
     std::process::ExitCode::SUCCESS
 }
 

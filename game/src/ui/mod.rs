@@ -22,7 +22,7 @@ pub(super) fn plugin(app: &mut App) {
         .add_systems(Update, (collect_feedback, close_on_escape))
         .add_systems(
             EguiPrimaryContextPass,
-            (hud::hud, roster::roster, panel::panel).chain(),
+            (hud::hud, roster::roster, panel::panel, tooltip).chain(),
         );
 }
 
@@ -49,6 +49,40 @@ fn close_on_escape(
     if keys.just_pressed(KeyCode::Escape) {
         selected.0 = None;
     }
+}
+
+/// Name, status and last message of the NPC under the pointer.
+fn tooltip(
+    mut contexts: bevy_egui::EguiContexts,
+    hovered: Res<crate::npc::visuals_api::Hovered>,
+    npcs: Query<(&Npc, &crate::npc::status::NpcStatus)>,
+) -> Result {
+    let Some(entity) = hovered.0 else {
+        return Ok(());
+    };
+    let Ok((npc, status)) = npcs.get(entity) else {
+        return Ok(());
+    };
+    let ctx = contexts.ctx_mut()?;
+    let Some(pointer) = ctx.pointer_hover_pos() else {
+        return Ok(());
+    };
+    egui::Area::new("npc-tooltip".into())
+        .fixed_pos(pointer + egui::vec2(14.0, 14.0))
+        .order(egui::Order::Tooltip)
+        .interactable(false)
+        .show(ctx, |ui| {
+            egui::Frame::popup(ui.style()).show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    ui.strong(title(npc));
+                    pill(ui, status.shown());
+                });
+                if let Some(message) = &status.last_message {
+                    ui.label(crate::npc::truncate(message, 60));
+                }
+            });
+        });
+    Ok(())
 }
 
 /// A coloured status pill.

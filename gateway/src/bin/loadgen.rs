@@ -132,15 +132,22 @@ async fn main() {
             let mut stream = response.bytes_stream();
             let mut mine = 0u64;
             let mut local = Vec::with_capacity(256);
+            // Frames can straddle chunks: only complete frames (ending in a blank line) are read.
+            let mut pending: Vec<u8> = Vec::new();
             loop {
                 let next = tokio::time::timeout(Duration::from_millis(500), stream.next()).await;
                 match next {
                     Ok(Some(Ok(chunk))) => {
                         let now = now_micros();
-                        stamps(&chunk, |t| {
+                        pending.extend_from_slice(&chunk);
+                        let Some(end) = pending.windows(2).rposition(|w| w == b"\n\n") else {
+                            continue;
+                        };
+                        stamps(&pending[..end], |t| {
                             local.push(now.saturating_sub(t).max(1));
                             mine += 1;
                         });
+                        pending.drain(..end + 2);
                         if local.len() >= 200 {
                             let mut h = latency.lock().await;
                             for v in local.drain(..) {
