@@ -429,8 +429,8 @@ impl Service {
         }
     }
 
-    /// Stops a run in progress: the flow (if embedded) is aborted and an `error` ends the run.
-    pub async fn cancel_run(&self, run_id: &str, caller: &Caller) -> Result<u64, ApiError> {
+    /// A run that exists and has not ended.
+    async fn open_run(&self, run_id: &str) -> Result<crate::store::RunRecord, ApiError> {
         let run = self
             .store
             .run(run_id)
@@ -439,6 +439,12 @@ impl Service {
         if run.summary.ended_at.is_some() {
             return Err(ApiError::RunEnded(run_id.to_owned()));
         }
+        Ok(run)
+    }
+
+    /// Stops a run in progress: the flow (if embedded) is aborted and an `error` ends the run.
+    pub async fn cancel_run(&self, run_id: &str, caller: &Caller) -> Result<u64, ApiError> {
+        let run = self.open_run(run_id).await?;
         self.flows.cancel(run_id);
         let fields = Map::from_iter([
             (
@@ -486,14 +492,7 @@ impl Service {
         caller: &Caller,
         answer: protocol::RespondRequest,
     ) -> Result<u64, ApiError> {
-        let run = self
-            .store
-            .run(run_id)
-            .await?
-            .ok_or_else(|| ApiError::UnknownRun(run_id.to_owned()))?;
-        if run.summary.ended_at.is_some() {
-            return Err(ApiError::RunEnded(run_id.to_owned()));
-        }
+        let run = self.open_run(run_id).await?;
         if run.summary.status != AgentStatus::Awaiting {
             return Err(ApiError::NotAwaiting(run_id.to_owned()));
         }
