@@ -27,7 +27,7 @@ if [ ! -f "$dist/game_bg.wasm" ] || [ "$wasm" -nt "$dist/game_bg.wasm" ]; then
     "$optimizer" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
       "$dist/game_bg.wasm" -o "$dist/game_bg.opt.wasm" && mv "$dist/game_bg.opt.wasm" "$dist/game_bg.wasm"
   else
-    echo "web/build.sh: wasm-opt not found (npm install --prefix web binaryen); the wasm stays unoptimised"
+    echo "web/build.sh: wasm-opt not found (apt-get install binaryen); the wasm stays unoptimised"
   fi
 fi
 cp web/index.html web/loader.js "$dist/"
