@@ -63,7 +63,5 @@ impl Plugin for AppPlugin {
         }
         app.add_plugins((art::plugin, OfficeCorePlugin, camera::plugin, ui::plugin))
             .add_systems(Startup, gateway_link::start_link);
-        #[cfg(target_arch = "wasm32")]
-        app.add_plugins(web::plugin);
     }
 }

@@ -1,7 +1,6 @@
 //! The browser's edge: the gateway URL from the page.
 
 use crate::gateway_link::GatewaySettings;
-use bevy::prelude::*;
 
 /// `?gateway=` if given, else the page's own origin; `?token=` for auth.
 pub fn gateway_from_page() -> GatewaySettings {
@@ -28,5 +27,3 @@ pub fn gateway_from_page() -> GatewaySettings {
         token: param("token"),
     }
 }
-
-pub(super) fn plugin(_app: &mut App) {}

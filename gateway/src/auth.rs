@@ -116,10 +116,7 @@ impl RunTokens {
     }
 
     pub fn remember(&self, token: &str, run_id: &str, npc: &str) {
-        self.inner
-            .write()
-            .expect("run token lock")
-            .insert(digest(token), (run_id.to_owned(), npc.to_owned()));
+        self.remember_digest(digest(token), run_id, npc);
     }
 
     /// Restores a token known only by its digest (after a restart).

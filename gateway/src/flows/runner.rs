@@ -39,10 +39,6 @@ impl FlowRunner {
         }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Loads every `*.ron` in the flows directory; broken files are reported, not fatal.
     pub fn load_all(&self) -> std::io::Result<()> {
         let entries = match std::fs::read_dir(&self.dir) {
