@@ -10,8 +10,16 @@ case "$purpose" in
     [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || need+=(mesa-vulkan-drivers)
     dpkg -s libvulkan1 >/dev/null 2>&1 || need+=(libvulkan1)
     have import || need+=(imagemagick)
+    have nginx || [ -x /usr/sbin/nginx ] || need+=(nginx)
+    have chromium || need+=(chromium)
+    have node || need+=(nodejs)
+    have npm || need+=(npm)
+    python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
     ;;
-  run) ;;
+  run)
+    have wasm-opt || need+=(binaryen)
+    have brotli || need+=(brotli)
+    ;;
 esac
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "installing: ${need[*]}"

@@ -2,10 +2,13 @@
 # Builds the browser office into web/dist: wasm32 release build, wasm-bindgen
 # (the CLI at exactly the version in Cargo.lock), wasm-opt when available, and
 # .br/.gz copies for the gateway to serve. Skips what is up to date.
+#   WEB_DIST=dir   where to put it (default web/dist, where the gateway looks)
+#   WASM_OPT=0     skip wasm-opt and brotli (the tests' quicker build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/esprit-hub/target}"
-dist=web/dist
+dist="${WEB_DIST:-web/dist}"
+optimize="${WASM_OPT:-1}"
 wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/game.wasm"
 
 rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
@@ -22,8 +25,9 @@ mkdir -p "$dist"
 if [ ! -f "$dist/game_bg.wasm" ] || [ "$wasm" -nt "$dist/game_bg.wasm" ]; then
   wasm-bindgen --target web --no-typescript --out-dir "$dist" --out-name game "$wasm"
   optimizer=$(command -v wasm-opt || true)
-  [ -z "$optimizer" ] && [ -x web/node_modules/.bin/wasm-opt ] && optimizer=web/node_modules/.bin/wasm-opt
-  if [ -n "$optimizer" ]; then
+  if [ "$optimize" = 0 ]; then
+    :
+  elif [ -n "$optimizer" ]; then
     "$optimizer" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
       "$dist/game_bg.wasm" -o "$dist/game_bg.opt.wasm" && mv "$dist/game_bg.opt.wasm" "$dist/game_bg.wasm"
   else
@@ -37,7 +41,7 @@ printf '{"wasm_bytes": %s}\n' "$(stat -c %s "$dist/game_bg.wasm")" > "$dist/mani
 for file in "$dist"/*.wasm "$dist"/*.js "$dist"/*.html "$dist"/*.json; do
   [ -f "$file" ] || continue
   if [ ! -f "$file.gz" ] || [ "$file" -nt "$file.gz" ]; then gzip -9 -k -f "$file"; fi
-  if command -v brotli >/dev/null; then
+  if [ "$optimize" != 0 ] && command -v brotli >/dev/null; then
     if [ ! -f "$file.br" ] || [ "$file" -nt "$file.br" ]; then brotli -q 11 -f -k "$file"; fi
   fi
 done

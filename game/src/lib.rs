@@ -6,6 +6,7 @@ pub mod art;
 pub mod camera;
 pub mod frame_stats;
 pub mod gateway_link;
+pub mod mirror;
 pub mod npc;
 pub mod office;
 pub mod ui;
@@ -21,7 +22,12 @@ pub struct OfficeCorePlugin;
 
 impl Plugin for OfficeCorePlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins((gateway_link::plugin, npc::plugin, office::plugin));
+        app.add_plugins((
+            gateway_link::plugin,
+            npc::plugin,
+            office::plugin,
+            mirror::plugin,
+        ));
     }
 }
 
@@ -61,7 +67,9 @@ impl Plugin for AppPlugin {
         if let Some(layout) = &self.office {
             app.insert_resource(office::Office(layout.clone()));
         }
-        app.add_plugins((art::plugin, OfficeCorePlugin, camera::plugin, ui::plugin))
-            .add_systems(Startup, gateway_link::start_link);
+        app.add_plugins((art::plugin, OfficeCorePlugin, camera::plugin, ui::plugin));
+        #[cfg(target_arch = "wasm32")]
+        app.add_plugins(web::plugin);
+        app.add_systems(Startup, gateway_link::start_link);
     }
 }

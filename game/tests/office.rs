@@ -218,3 +218,54 @@ fn selecting_an_npc_asks_for_its_runs() {
         })
     );
 }
+
+#[test]
+fn the_page_mirror_follows_statuses_and_its_buttons_select_and_run() {
+    use game::mirror::{Mirror, MirrorInbox, MirrorRequest};
+    let mut h = Harness::new();
+    h.send(roster(&["a", "b"]));
+    h.send(LinkEvent::State(LinkState::Connected));
+    let entries = |h: &Harness| {
+        let mirror = h.app.world().resource::<Mirror>();
+        mirror
+            .entries
+            .iter()
+            .map(|e| (e.npc.clone(), e.status, e.selected))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        entries(&h),
+        [
+            ("a".into(), Status::Idle, false),
+            ("b".into(), Status::Idle, false)
+        ]
+    );
+    h.send(LinkEvent::Live(event(1, "b", "started", "go")));
+    assert_eq!(entries(&h)[1].1, Status::Running);
+    assert!(
+        h.app
+            .world()
+            .resource::<Mirror>()
+            .announcements
+            .contains(&"B: running".to_owned())
+    );
+
+    let inbox = h.app.world().resource::<MirrorInbox>().sender.clone();
+    inbox.send(MirrorRequest::Select("a".into())).unwrap();
+    inbox.send(MirrorRequest::Select("nobody".into())).unwrap();
+    h.app.update();
+    let a = h.npc("a");
+    assert_eq!(h.app.world().resource::<Selected>().0, Some(a));
+    assert!(entries(&h)[0].2, "the mirror marks the selection");
+
+    inbox.send(MirrorRequest::Run("b".into())).unwrap();
+    h.app.update();
+    let sent: Vec<LinkCommand> = std::iter::from_fn(|| h.commands.try_recv().ok()).collect();
+    assert!(
+        sent.contains(&LinkCommand::Run {
+            agent: "b".into(),
+            payload: json!({})
+        }),
+        "{sent:?}"
+    );
+}

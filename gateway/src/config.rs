@@ -51,6 +51,11 @@ pub struct Cli {
     #[arg(long = "token", env = "ESPRIT_TOKENS", value_delimiter = ',')]
     pub tokens: Vec<String>,
 
+    /// Ask the gateway running on --port whether it is healthy, then exit
+    /// (0 healthy, 1 not): the container health check, with no curl needed.
+    #[arg(long)]
+    pub healthcheck: bool,
+
     /// Allow binding a non-loopback address with no tokens (anyone can run agents).
     #[arg(long, env = "INSECURE_OPEN")]
     pub insecure_open: bool,

@@ -6,6 +6,9 @@ use gateway::Cli;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if cli.healthcheck {
+        return healthcheck(&cli).await;
+    }
     // warp logs every request at info; that belongs at debug for a hub serving thousands.
     let directives = format!("warp=warn,{}", cli.log_level);
     let filter = tracing_subscriber::EnvFilter::try_new(&directives)
@@ -38,6 +41,31 @@ async fn main() -> std::process::ExitCode {
         _ = running.wait() => {}
     }
     std::process::ExitCode::SUCCESS
+}
+
+async fn healthcheck(cli: &Cli) -> std::process::ExitCode {
+    let ip = match cli.bind {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    let url = format!("http://{}/healthz", std::net::SocketAddr::new(ip, cli.port));
+    let answer = reqwest::Client::new()
+        .get(&url)
+        .timeout(std::time::Duration::from_secs(2))
+        .send()
+        .await;
+    match answer {
+        Ok(response) if response.status().is_success() => std::process::ExitCode::SUCCESS,
+        Ok(response) => {
+            eprintln!("gateway: {url} answered {}", response.status());
+            std::process::ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("gateway: {url}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 async fn shutdown_signal() {

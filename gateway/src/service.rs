@@ -360,14 +360,16 @@ impl Service {
         };
         tracing::info!(agent = %agent.agent, npc = %agent.npc, run_id = %run_id, event_id = stored.id, "run started");
 
-        let body = json!({
-            "run_id": run_id,
-            "agent": agent.agent,
-            "npc": agent.npc,
-            "payload": payload,
-            "callback_url": format!("{}/api/events", self.public_url),
-            "callback_token": callback_token,
-        });
+        let body = webhook_body(
+            json!({
+                "run_id": run_id,
+                "agent": agent.agent,
+                "npc": agent.npc,
+                "callback_url": format!("{}/api/events", self.public_url),
+                "callback_token": callback_token,
+            }),
+            payload,
+        );
         let url = match &agent.target {
             RunTarget::Webhook(url) => url.clone(),
             RunTarget::Flow(name) => url::Url::parse(&format!("{}/flows/{name}", self.self_url))
@@ -591,4 +593,35 @@ impl Service {
 fn new_run_id() -> String {
     let bytes: [u8; 8] = rand::random();
     format!("run_{}", hex::encode(bytes))
+}
+
+/// The body a run sends: our control fields, the payload under `payload`, and
+/// the payload's own fields at the top level too, because a Sim webhook
+/// trigger turns top-level body fields into workflow inputs. Control fields
+/// win a name clash so callbacks always work.
+fn webhook_body(control: Value, payload: Value) -> Value {
+    let mut body = control;
+    if let (Some(body), Some(fields)) = (body.as_object_mut(), payload.as_object()) {
+        for (key, value) in fields {
+            if !body.contains_key(key) && key != "payload" {
+                body.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    body["payload"] = payload;
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn webhook_bodies_carry_payload_fields_flat_and_nested() {
+        let body = super::webhook_body(
+            serde_json::json!({"run_id": "r1", "npc": "a"}),
+            serde_json::json!({"title": "standup", "npc": "spoof"}),
+        );
+        assert_eq!(body["title"], "standup");
+        assert_eq!(body["npc"], "a", "control fields win");
+        assert_eq!(body["payload"]["npc"], "spoof");
+    }
 }

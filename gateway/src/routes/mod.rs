@@ -8,11 +8,9 @@ mod web;
 use crate::auth::{Caller, Right};
 use crate::error::ApiError;
 use crate::service::Service;
-use protocol::ErrorBody;
 use serde::de::DeserializeOwned;
 use std::convert::Infallible;
 use std::sync::Arc;
-use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 /// Settings the routes need that are not the service's business.
@@ -89,16 +87,48 @@ pub fn json_body<T: DeserializeOwned + Send>(
 ) -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
     // Any content type is read as JSON: `curl -d` sends form-urlencoded by default.
     warp::header::optional::<u64>("content-length")
-        .and_then(move |length: Option<u64>| async move {
-            if length.is_some_and(|len| len > limit) {
-                return Err(reject(ApiError::PayloadTooLarge(limit)));
-            }
-            Ok(())
+        .and(warp::body::stream())
+        .and_then(move |declared: Option<u64>, body| async move {
+            let bytes = read_limited(body, declared, limit).await.map_err(reject)?;
+            parse_json(&bytes).map_err(reject)
         })
-        .untuple_one()
-        .and(warp::body::content_length_limit(limit))
-        .and(warp::body::bytes())
-        .and_then(|bytes: bytes::Bytes| async move { parse_json(&bytes).map_err(reject) })
+}
+
+/// Bodies larger than this are refused without reading them.
+const DRAIN_LIMIT: u64 = 2 * 1024 * 1024;
+
+/// Reads a body of at most `limit` bytes. A body over the limit is still read
+/// to its end (up to [`DRAIN_LIMIT`]) before it is refused: a server that
+/// answers mid-upload and closes resets the connection, and a proxy in front
+/// then reports a 502 instead of the 413.
+async fn read_limited(
+    body: impl futures_util::Stream<Item = Result<impl bytes::Buf, warp::Error>>,
+    declared: Option<u64>,
+    limit: u64,
+) -> Result<bytes::Bytes, ApiError> {
+    use bytes::BufMut;
+    use futures_util::StreamExt;
+    if declared.is_some_and(|length| length > DRAIN_LIMIT.max(limit)) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    let mut body = std::pin::pin!(body);
+    let mut kept = bytes::BytesMut::new();
+    let mut seen = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::InvalidRequest(format!("reading the body: {e}")))?;
+        seen += chunk.remaining() as u64;
+        if seen > DRAIN_LIMIT.max(limit) {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        if seen <= limit {
+            kept.put(chunk);
+        }
+    }
+    if seen > limit {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    Ok(kept.freeze())
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -137,18 +167,6 @@ async fn render_rejection(rejection: Rejection) -> Result<warp::reply::Response,
         return Ok(error_reply(error));
     } else if rejection.is_not_found() {
         ApiError::NotFound
-    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
-        return Ok(plain_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "request body is too large",
-        ));
-    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
-        return Ok(plain_error(
-            StatusCode::LENGTH_REQUIRED,
-            "length_required",
-            "send a Content-Length header with the body",
-        ));
     } else if let Some(e) = rejection.find::<warp::reject::InvalidQuery>() {
         ApiError::InvalidRequest(format!("query string: {e}"))
     } else if let Some(e) = rejection.find::<warp::reject::InvalidHeader>() {
@@ -165,9 +183,4 @@ async fn render_rejection(rejection: Rejection) -> Result<warp::reply::Response,
         ApiError::InvalidRequest(format!("{rejection:?}"))
     };
     Ok(error_reply(&error))
-}
-
-fn plain_error(status: StatusCode, code: &str, message: &str) -> warp::reply::Response {
-    warp::reply::with_status(warp::reply::json(&ErrorBody::new(code, message)), status)
-        .into_response()
 }

@@ -113,7 +113,6 @@ pub struct Subscriber {
     events: std::pin::Pin<
         Box<dyn futures_util::Stream<Item = Result<eventsource_stream::Event, String>> + Send>,
     >,
-    pub comments_seen: usize,
 }
 
 impl Subscriber {
@@ -133,7 +132,6 @@ impl Subscriber {
             .map(|r| r.map_err(|e| e.to_string()));
         Subscriber {
             events: Box::pin(events),
-            comments_seen: 0,
         }
     }
 
@@ -145,7 +143,6 @@ impl Subscriber {
                 .ok()??
                 .ok()?;
             if frame.data.is_empty() {
-                self.comments_seen += 1;
                 continue;
             }
             let envelope: EventEnvelope =
