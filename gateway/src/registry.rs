@@ -36,7 +36,12 @@ pub enum RunTarget {
     /// An embedded flow this gateway serves at `/flows/<name>`.
     Flow(String),
     /// A Sim workflow executed through Sim's API (`AP_BASE`, `AP_TOKEN`).
-    SimWorkflow(String),
+    SimWorkflow {
+        id: String,
+        /// Block outputs Sim streams back while it runs (`selectedOutputs`,
+        /// e.g. `agent1.content`); each becomes a `step`.
+        outputs: Vec<String>,
+    },
 }
 
 impl Agent {
@@ -45,7 +50,7 @@ impl Agent {
         if let Some(url) = &self.studio_url {
             return url.clone();
         }
-        if let (RunTarget::SimWorkflow(id), Some(base), Some(ws)) =
+        if let (RunTarget::SimWorkflow { id, .. }, Some(base), Some(ws)) =
             (&self.target, &sim.public_url, &sim.workspace_id)
         {
             return format!("{base}/workspace/{ws}/w/{id}");
@@ -74,6 +79,8 @@ struct RawAgent {
     #[serde(default)]
     workflow_id: Option<NonEmpty>,
     #[serde(default)]
+    sim_outputs: Option<Vec<NonEmpty>>,
+    #[serde(default)]
     webhook_token: Option<Secret>,
     #[serde(default)]
     secret: Option<Secret>,
@@ -81,11 +88,26 @@ struct RawAgent {
 
 impl<'de> Deserialize<'de> for Agent {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = RawAgent::deserialize(d)?;
+        let mut raw = RawAgent::deserialize(d)?;
+        if raw.sim_outputs.is_some() && raw.workflow_id.is_none() {
+            return Err(de::Error::custom(format!(
+                "agent `{}`: `simOutputs` only applies to an agent with `workflowId`",
+                raw.agent.0
+            )));
+        }
         let target = match (raw.webhook_url, raw.flow, raw.workflow_id) {
             (Some(url), None, None) => RunTarget::Webhook(url.0),
             (None, Some(flow), None) => RunTarget::Flow(flow.0),
-            (None, None, Some(id)) => RunTarget::SimWorkflow(id.0),
+            (None, None, Some(id)) => RunTarget::SimWorkflow {
+                id: id.0,
+                outputs: raw
+                    .sim_outputs
+                    .take()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|o| o.0)
+                    .collect(),
+            },
             (None, None, None) => {
                 return Err(de::Error::custom(format!(
                     "agent `{}` needs one of `webhookUrl`, `flow` or `workflowId`",

@@ -374,9 +374,13 @@ impl Service {
             RunTarget::Webhook(url) => url.clone(),
             RunTarget::Flow(name) => url::Url::parse(&format!("{}/flows/{name}", self.self_url))
                 .map_err(|e| ApiError::InvalidRequest(format!("flow `{name}`: {e}")))?,
-            RunTarget::SimWorkflow(workflow) => {
+            RunTarget::SimWorkflow { id, outputs } => {
                 let service = self.clone();
-                let (run, workflow, npc) = (run_id.clone(), workflow.clone(), agent.npc.clone());
+                let workflow = crate::sim::Workflow {
+                    id: id.clone(),
+                    outputs: outputs.clone(),
+                };
+                let (run, npc) = (run_id.clone(), agent.npc.clone());
                 tokio::spawn(async move {
                     crate::sim::execute(&service, &npc, &run, &workflow, body).await
                 });

@@ -2,6 +2,8 @@
 //! a stand-in for Sim's webhook trigger that is a real HTTP server.
 #![allow(dead_code)]
 
+pub mod sim_api;
+
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use gateway::{Config, Running};

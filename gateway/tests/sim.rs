@@ -1,0 +1,336 @@
+//! Sim integration against stand-ins that are real HTTP servers: a webhook
+//! trigger (support::StandInSim) and the execute/jobs/logs API
+//! (support::sim_api), both following Sim v0.8.9.
+
+mod support;
+
+use protocol::EventEnvelope;
+use serde_json::{Value, json};
+use std::time::Duration;
+use support::sim_api::{Block, StandInSimApi, Streaming, Workflow};
+use support::{StandInSim, TestGateway, agent, kinds};
+
+const KEY: &str = "sk-sim-test";
+const WORKSPACE: &str = "ws-42";
+
+async fn gateway_for(sim: &StandInSimApi, agents: Value) -> TestGateway {
+    let (base, key) = (sim.url.clone(), sim.key.clone());
+    TestGateway::start_with(agents, move |config| {
+        config.sim.api_base = Some(base);
+        config.sim.api_key = Some(key);
+        config.sim.workspace_id = Some(WORKSPACE.into());
+        config.sim.public_url = Some("https://sim.example".into());
+    })
+    .await
+}
+
+fn three_blocks() -> Vec<Block> {
+    vec![
+        Block::new("b0-start", "Start", json!({"input": "ok"})),
+        Block::new(
+            "b1-agent",
+            "Agent 1",
+            json!({"content": "Drafted the reply to Ana"}),
+        ),
+        Block::new("b2-func", "Function 1", json!({"result": {"sent": true}})),
+    ]
+}
+
+fn messages(events: &[EventEnvelope]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e.message().unwrap_or("").to_owned())
+        .collect()
+}
+
+async fn run(gw: &TestGateway, agent: &str, payload: Value) -> (String, Vec<EventEnvelope>) {
+    let mut stream = gw.subscribe(&format!("?npc={agent}")).await;
+    let (status, accepted) = gw
+        .post(&format!("/api/run/{agent}"), json!({"payload": payload}))
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    let run_id = accepted["run_id"].as_str().unwrap().to_owned();
+    let mut events = Vec::new();
+    loop {
+        let event = stream
+            .next_within(Duration::from_secs(15))
+            .await
+            .expect("the run ends within 15 s");
+        let end = matches!(event.kind.as_str(), "done" | "error");
+        events.push(event);
+        if end {
+            return (run_id, events);
+        }
+    }
+}
+
+#[tokio::test]
+async fn webhook_mode_sends_the_token_and_flat_fields_and_a_wrong_token_ends_in_error() {
+    let sim = StandInSim::start(Some("right-token")).await;
+    let gw = TestGateway::start(json!([
+        agent(
+            "mail",
+            json!({"webhookUrl": sim.url, "webhookToken": "right-token"})
+        ),
+        agent(
+            "rogue",
+            json!({"webhookUrl": sim.url, "webhookToken": "wrong-token"})
+        ),
+    ]))
+    .await;
+    let (run_id, events) = run(&gw, "mail", json!({"subject": "Invoice"})).await;
+    assert_eq!(kinds(&events), ["started", "step", "step", "done"]);
+    let call = &sim.calls()[0];
+    assert_eq!(call.headers["authorization"], "Bearer right-token");
+    assert_eq!(call.body["subject"], "Invoice", "payload fields are flat");
+    assert_eq!(
+        call.body["run_id"],
+        run_id.as_str(),
+        "Sim returns no id: ours travels"
+    );
+    assert!(
+        call.body["callback_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/api/events")
+    );
+
+    let (_, events) = run(&gw, "rogue", json!({})).await;
+    assert_eq!(kinds(&events), ["started", "error"]);
+    let error = events[1].field("error").and_then(Value::as_str).unwrap();
+    assert!(error.contains("401"), "{error}");
+}
+
+#[tokio::test]
+async fn api_mode_streams_selected_blocks_in_order_and_ends_with_the_output() {
+    let sim = StandInSimApi::start(KEY).await;
+    let mut blocks = three_blocks();
+    blocks[1].callback = Some("API block: drafting".into());
+    sim.add_workflow(
+        "wf-mail",
+        Workflow {
+            deployed: true,
+            blocks,
+        },
+    );
+    let gw = gateway_for(
+        &sim,
+        json!([agent(
+            "mail",
+            json!({"workflowId": "wf-mail", "simOutputs": ["agent1.content", "function1.result"]})
+        )]),
+    )
+    .await;
+    let (run_id, events) = run(&gw, "mail", json!({"to": "ana@example.com"})).await;
+    assert_eq!(
+        kinds(&events),
+        ["started", "step", "step", "step", "step", "done"]
+    );
+    let said = messages(&events);
+    assert_eq!(
+        said[1], "API block: drafting",
+        "the workflow's own callback"
+    );
+    assert_eq!(said[2], "Drafted the reply to Ana");
+    assert!(said[3].contains("\"sent\": true"), "{}", said[3]);
+    assert!(said[4].starts_with("Start finished in"), "{}", said[4]);
+    assert_eq!(events[2].field("block"), Some(&json!("b1-agent")));
+    assert_eq!(
+        events[5].field("result"),
+        Some(&json!({"result": {"sent": true}}))
+    );
+
+    let call = &sim.calls()[0];
+    assert_eq!(call.headers["x-api-key"], KEY);
+    assert_eq!(call.headers["x-execution-id"], run_id.as_str());
+    assert_eq!(call.body["stream"], true);
+    assert_eq!(
+        call.input["to"], "ana@example.com",
+        "payload fields are the input"
+    );
+    assert!(call.input.get("stream").is_none());
+}
+
+#[tokio::test]
+async fn a_failing_block_ends_the_run_with_sims_message() {
+    let sim = StandInSimApi::start(KEY).await;
+    let mut blocks = three_blocks();
+    blocks[2].fails = Some("ReferenceError: total is not defined".into());
+    sim.add_workflow(
+        "wf",
+        Workflow {
+            deployed: true,
+            blocks,
+        },
+    );
+    let gw = gateway_for(
+        &sim,
+        json!([agent(
+            "calc",
+            json!({"workflowId": "wf", "simOutputs": ["agent1.content"]})
+        )]),
+    )
+    .await;
+    let (_, events) = run(&gw, "calc", json!({})).await;
+    assert_eq!(kinds(&events), ["started", "step", "step", "step", "error"]);
+    let said = messages(&events);
+    assert_eq!(said[1], "Drafted the reply to Ana");
+    assert!(
+        said[3].starts_with("Function 1 failed after"),
+        "{}",
+        said[3]
+    );
+    assert_eq!(
+        events[4].field("error"),
+        Some(&json!("Function 1: ReferenceError: total is not defined"))
+    );
+}
+
+#[tokio::test]
+async fn a_stream_cut_halfway_ends_as_an_error_without_hanging() {
+    let sim = StandInSimApi::start(KEY).await;
+    sim.add_workflow(
+        "wf",
+        Workflow {
+            deployed: true,
+            blocks: three_blocks(),
+        },
+    );
+    sim.set_streaming(Streaming::CutAfter(2));
+    let gw = gateway_for(
+        &sim,
+        json!([agent(
+            "cut",
+            json!({"workflowId": "wf", "simOutputs": ["agent1.content"]})
+        )]),
+    )
+    .await;
+    let (_, events) = run(&gw, "cut", json!({})).await;
+    assert_eq!(kinds(&events), ["started", "step", "error"]);
+    let error = events[2].field("error").and_then(Value::as_str).unwrap();
+    assert!(error.contains("stream broke"), "{error}");
+}
+
+#[tokio::test]
+async fn when_streaming_is_unavailable_the_run_falls_back_to_an_async_job() {
+    let sim = StandInSimApi::start(KEY).await;
+    sim.add_workflow(
+        "wf",
+        Workflow {
+            deployed: true,
+            blocks: three_blocks(),
+        },
+    );
+    sim.set_streaming(Streaming::Unavailable);
+    let gw = gateway_for(&sim, json!([agent("slow", json!({"workflowId": "wf"}))])).await;
+    let (run_id, events) = run(&gw, "slow", json!({"n": 1})).await;
+    let said = messages(&events);
+    assert_eq!(events.last().unwrap().kind.as_str(), "done", "{said:?}");
+    assert!(
+        said.contains(&"queued in Sim (async mode)".to_owned()),
+        "{said:?}"
+    );
+    assert!(said.contains(&"Sim job processing".to_owned()), "{said:?}");
+    assert!(
+        said.iter().any(|m| m.starts_with("Agent 1 finished in")),
+        "{said:?}"
+    );
+    assert_eq!(
+        events.last().unwrap().field("result"),
+        Some(&json!({"result": {"sent": true}})),
+        "the workflow's output, not the job wrapper"
+    );
+    let calls = sim.calls();
+    assert_eq!(calls[1].headers["x-execution-mode"], "async");
+    assert_eq!(
+        calls[1].headers["x-execution-id"],
+        format!("{run_id}-async").as_str()
+    );
+}
+
+#[tokio::test]
+async fn sims_refusals_become_errors_that_say_what_to_fix() {
+    let sim = StandInSimApi::start(KEY).await;
+    sim.add_workflow(
+        "draft",
+        Workflow {
+            deployed: false,
+            blocks: three_blocks(),
+        },
+    );
+    let gw = gateway_for(
+        &sim,
+        json!([
+            agent("missing", json!({"workflowId": "nope"})),
+            agent("draft", json!({"workflowId": "draft"})),
+        ]),
+    )
+    .await;
+    let cases = [
+        ("missing", "Workflow not found", "workflowId"),
+        ("draft", "Workflow is not deployed", "deploy the workflow"),
+    ];
+    for (agent, said, advice) in cases {
+        let (_, events) = run(&gw, agent, json!({})).await;
+        let error = events
+            .last()
+            .unwrap()
+            .field("error")
+            .and_then(Value::as_str)
+            .unwrap();
+        assert!(error.contains(said) && error.contains(advice), "{error}");
+    }
+
+    let wrong_key =
+        TestGateway::start_with(json!([agent("draft", json!({"workflowId": "draft"}))]), {
+            let base = sim.url.clone();
+            move |config| {
+                config.sim.api_base = Some(base);
+                config.sim.api_key = Some("sk-wrong".into());
+            }
+        })
+        .await;
+    let (_, events) = run(&wrong_key, "draft", json!({})).await;
+    let error = events
+        .last()
+        .unwrap()
+        .field("error")
+        .and_then(Value::as_str)
+        .unwrap();
+    assert!(
+        error.contains("Invalid API key") && error.contains("AP_TOKEN"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn studio_links_resolve_the_same_for_every_client() {
+    let sim = StandInSimApi::start(KEY).await;
+    let gw = gateway_for(
+        &sim,
+        json!([
+            agent("wf", json!({"workflowId": "wf-7"})),
+            agent(
+                "own",
+                json!({"workflowId": "wf-8", "studioUrl": "https://studio.example/w/8"})
+            ),
+            agent("hook", json!({"webhookUrl": "http://127.0.0.1:9/hook"})),
+        ]),
+    )
+    .await;
+    let (_, roster) = gw.get("/api/agents").await;
+    let links: Vec<&str> = roster["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["studio_url"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        links,
+        [
+            "https://sim.example/workspace/ws-42/w/wf-7",
+            "https://studio.example/w/8",
+            "/studio/"
+        ]
+    );
+}
