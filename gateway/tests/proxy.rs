@@ -154,6 +154,15 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// The next event and when it arrived, counted from `sent`.
+async fn arrival(
+    subscriber: &mut Subscriber,
+    sent: Instant,
+) -> (Option<protocol::EventEnvelope>, Duration) {
+    let event = subscriber.next_within(Duration::from_secs(2)).await;
+    (event, sent.elapsed())
+}
+
 #[tokio::test]
 async fn events_cross_nginx_one_by_one_without_waiting_for_a_buffer() {
     let stack = stack().await;
@@ -167,14 +176,12 @@ async fn events_cross_nginx_one_by_one_without_waiting_for_a_buffer() {
             .gateway
             .publish("scheduler", "step", json!({"message": format!("step {i}")}))
             .await;
-        let direct_event = direct.next().await;
-        let direct_at = sent.elapsed();
-        let event = proxied
-            .next_within(Duration::from_secs(2))
-            .await
-            .expect("a small event crosses nginx within 2 s (buffering would hold it back)");
-        let proxied_at = sent.elapsed();
-        assert_eq!((event.id, direct_event.id), (id, id));
+        // Both readers wait at once, so each arrival time is its own.
+        let ((direct_event, direct_at), (event, proxied_at)) =
+            tokio::join!(arrival(&mut direct, sent), arrival(&mut proxied, sent));
+        let event =
+            event.expect("a small event crosses nginx within 2 s (buffering would hold it back)");
+        assert_eq!((event.id, direct_event.expect("direct").id), (id, id));
         through_nginx.push(proxied_at);
         added.push(proxied_at.saturating_sub(direct_at));
     }

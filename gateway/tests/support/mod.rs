@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tempfile::TempDir;
-use warp::Filter;
+use warp::{Filter, Reply};
 
 pub struct TestGateway {
     pub running: Running,
@@ -236,20 +236,21 @@ impl StandInSim {
                             .map(str::to_owned);
                         let token_ok = expected_token
                             .is_none_or(|t| bearer.as_deref() == Some(&format!("Bearer {t}")));
-                        {
-                            if !token_ok || behaviour == Behaviour::Unauthorized {
-                                return warp::reply::with_status(
-                                    warp::reply::json(&json!({"error": "Unauthorized"})),
-                                    warp::http::StatusCode::UNAUTHORIZED,
-                                );
-                            }
+                        if !token_ok || behaviour == Behaviour::Unauthorized {
+                            // Sim's generic webhook answers a bad token in plain text.
+                            return warp::reply::with_status(
+                                "Unauthorized - Invalid authentication token",
+                                warp::http::StatusCode::UNAUTHORIZED,
+                            )
+                            .into_response();
                         }
                         match behaviour {
                             Behaviour::Fail500 => {
                                 return warp::reply::with_status(
                                     warp::reply::json(&json!({"error": "Internal server error"})),
                                     warp::http::StatusCode::INTERNAL_SERVER_ERROR,
-                                );
+                                )
+                                .into_response();
                             }
                             Behaviour::Hang => tokio::time::sleep(Duration::from_secs(30)).await,
                             Behaviour::Workflow => {
@@ -261,6 +262,7 @@ impl StandInSim {
                             warp::reply::json(&json!({"message": "Webhook processed"})),
                             warp::http::StatusCode::OK,
                         )
+                        .into_response()
                     }
                 },
             );

@@ -1,0 +1,65 @@
+// Frame time of the browser office in headless Chromium (SwiftShader) with N
+// NPCs while events stream at R per second. Prints mean / p50 / p99 frame
+// intervals measured with requestAnimationFrame inside the page.
+//   node bench/frame-time.mjs [npcs=100] [events_per_second=100] [seconds=10]
+// Env: ESPRIT_WEB_DIST (default web/dist), GATEWAY_BIN (default debug build).
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const [npcs = 100, rate = 100, seconds = 10] = process.argv.slice(2).map(Number);
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const targetDir = process.env.CARGO_TARGET_DIR || join(process.env.HOME, ".cache/esprit-hub/target");
+const gatewayBin = process.env.GATEWAY_BIN || join(targetDir, "release", "gateway");
+const webDist = process.env.ESPRIT_WEB_DIST || join(root, "web/dist");
+const port = 3900 + (process.pid % 90);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const dir = mkdtempSync(join(tmpdir(), "esprit-frames-"));
+const agents = Array.from({ length: npcs }, (_, i) => ({ agent: `a${i}`, npc: `a${i}`, name: `Agent ${i}`, flow: "scheduler" }));
+writeFileSync(join(dir, "agents.json"), JSON.stringify(agents));
+const gateway = spawn(gatewayBin, ["--port", String(port), "--agent-map-file", join(dir, "agents.json"),
+  "--flows-dir", join(root, "data/flows"), "--data-dir", join(dir, "db"), "--web-dist", webDist, "--log-level", "warn"],
+  { stdio: ["ignore", "ignore", "inherit"] });
+for (let i = 0; i < 100; i++) {
+  try { if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) break; } catch { /* starting */ }
+  await sleep(100);
+}
+const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox",
+  "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-first-run", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync"] });
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
+  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.waitForFunction((n) => document.querySelectorAll("#mirror-agents li").length === n, npcs, { timeout: 180_000 });
+  await sleep(3000);
+  let publishing = true, sent = 0;
+  const publisher = (async () => {
+    const started = Date.now();
+    while (publishing) {
+      const due = Math.floor(((Date.now() - started) / 1000) * rate);
+      const batch = [];
+      for (; sent < due; sent++) batch.push({ npc: `a${sent % npcs}`, type: "step", data: { message: `step ${sent}` } });
+      if (batch.length) await fetch(`http://127.0.0.1:${port}/api/events`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(batch) });
+      await sleep(20);
+    }
+  })();
+  const stamps = await page.evaluate((ms) => new Promise((resolve) => {
+    const times = [];
+    const end = performance.now() + ms;
+    const tick = (t) => { times.push(t); if (t < end) requestAnimationFrame(tick); else resolve(times); };
+    requestAnimationFrame(tick);
+  }), seconds * 1000);
+  publishing = false;
+  await publisher;
+  const deltas = stamps.slice(1).map((t, i) => t - stamps[i]).sort((a, b) => a - b);
+  const mean = deltas.reduce((a, b) => a + b, 0) / deltas.length;
+  const pct = (p) => deltas[Math.min(deltas.length - 1, Math.floor(p * deltas.length))];
+  console.log(`${npcs} NPCs, ${rate} events/s, ${deltas.length} frames in ${seconds} s: mean ${mean.toFixed(1)} ms, p50 ${pct(0.5).toFixed(1)} ms, p99 ${pct(0.99).toFixed(1)} ms (${sent} events sent)`);
+} finally {
+  await browser.close();
+  gateway.kill("SIGTERM");
+}
