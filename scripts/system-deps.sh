@@ -10,6 +10,7 @@ case "$purpose" in
     [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || need+=(mesa-vulkan-drivers)
     dpkg -s libvulkan1 >/dev/null 2>&1 || need+=(libvulkan1)
     have import || need+=(imagemagick)
+    have xprop || need+=(x11-utils)
     have nginx || [ -x /usr/sbin/nginx ] || need+=(nginx)
     have chromium || need+=(chromium)
     have node || need+=(nodejs)

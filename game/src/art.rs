@@ -477,6 +477,30 @@ fn generate(
     commands.insert_resource(art);
 }
 
+/// The window icon: the first look's idle frame, doubled, on a desk-blue tile.
+pub fn window_icon() -> Canvas {
+    const SIZE: u32 = 48;
+    let sheet = character_sheet();
+    let mut icon = Canvas::new(SIZE, SIZE);
+    icon.boxed(0, 0, SIZE as i32, SIZE as i32, rgb(40, 60, 95));
+    let left = (SIZE - CHAR_W * 2) / 2;
+    for y in 0..CHAR_H {
+        for x in 0..CHAR_W {
+            let i = ((y * sheet.w + x) * 4) as usize;
+            let pixel = [
+                sheet.px[i],
+                sheet.px[i + 1],
+                sheet.px[i + 2],
+                sheet.px[i + 3],
+            ];
+            if pixel[3] > 0 {
+                icon.rect((left + x * 2) as i32, (y * 2) as i32, 2, 2, pixel);
+            }
+        }
+    }
+    icon
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,6 +512,25 @@ mod tests {
             out.extend_from_slice(&sheet.px[start..start + (CHAR_W * 4) as usize]);
         }
         out
+    }
+
+    #[test]
+    fn the_window_icon_shows_a_character() {
+        let icon = window_icon();
+        assert_eq!((icon.w, icon.h), (48, 48));
+        assert_eq!(icon.px, window_icon().px);
+        let character = frame_pixels(&character_sheet(), 0, 0);
+        let drawn = character.chunks(4).filter(|p| p[3] > 0).count();
+        let background = [40, 60, 95, 255];
+        let covered = icon
+            .px
+            .chunks(4)
+            .filter(|p| *p != background && p[3] == 255)
+            .count();
+        assert!(
+            covered >= drawn * 4,
+            "{covered} icon pixels for {drawn} character pixels"
+        );
     }
 
     #[test]

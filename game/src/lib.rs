@@ -4,6 +4,8 @@
 
 pub mod art;
 pub mod camera;
+#[cfg(not(target_arch = "wasm32"))]
+mod desktop;
 pub mod frame_stats;
 pub mod gateway_link;
 pub mod mirror;
@@ -70,6 +72,8 @@ impl Plugin for AppPlugin {
         app.add_plugins((art::plugin, OfficeCorePlugin, camera::plugin, ui::plugin));
         #[cfg(target_arch = "wasm32")]
         app.add_plugins(web::plugin);
+        #[cfg(not(target_arch = "wasm32"))]
+        app.add_plugins(desktop::plugin);
         app.add_systems(Startup, gateway_link::start_link);
     }
 }

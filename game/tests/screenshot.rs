@@ -94,14 +94,14 @@ fn wait_for(display: &str, what: &str, timeout: Duration, test: impl Fn(&Shot) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_desktop_office_draws_npcs_and_shows_an_error() {
-    for tool in ["Xvfb", "import"] {
+    for tool in ["Xvfb", "import", "xprop"] {
         assert!(
             Command::new("sh")
                 .args(["-c", &format!("command -v {tool}")])
                 .status()
                 .unwrap()
                 .success(),
-            "{tool} is missing: run ./test.sh, which installs xvfb, mesa-vulkan-drivers and imagemagick"
+            "{tool} is missing: run ./test.sh, which installs xvfb, mesa-vulkan-drivers, imagemagick and x11-utils"
         );
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -146,6 +146,22 @@ async fn the_desktop_office_draws_npcs_and_shows_an_error() {
         |s| s.count(WOOD, 6) > 20_000 && s.distinct_colours() > 40,
     );
     assert_eq!((first.width, first.height), (1280, 760));
+    let icon = Command::new("xprop")
+        .args([
+            "-display",
+            &display,
+            "-name",
+            "Esprit-Hub office",
+            "_NET_WM_ICON",
+        ])
+        .output()
+        .unwrap();
+    let icon = String::from_utf8_lossy(&icon.stdout);
+    assert!(
+        icon.contains("Icon (48 x 48)"),
+        "the window has its 48×48 icon: {}",
+        icon.chars().take(80).collect::<String>()
+    );
     assert!(
         first.count(LAMP_RED, 4) < 5,
         "no red lamps before anything failed"
