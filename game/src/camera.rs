@@ -39,6 +39,11 @@ fn spawn_camera(mut commands: Commands) {
     commands.spawn((
         Name::new("Office camera"),
         Camera2d,
+        // Pixel art is flat colours on axis-aligned quads sampled nearest:
+        // multisampling and deband dithering add nothing to it but fill work
+        // (four samples per pixel, and a full-screen pass) on every frame.
+        Msaa::Off,
+        bevy::core_pipeline::tonemapping::DebandDither::Disabled,
         OfficeCamera {
             zoom_step: 3,
             follow: false,

@@ -586,6 +586,17 @@ mod tests {
         assert!(
             message.contains("Workflow is not deployed") && message.contains("deploy the workflow")
         );
+        let conflict = explain(
+            409,
+            r#"{"error":"Execution ID has already been used","code":"EXECUTION_ID_CONFLICT"}"#,
+            "wf1",
+        );
+        assert!(
+            conflict.contains("already been used") && conflict.contains("run id was already used")
+        );
+        assert!(
+            explain(502, "<html>Bad Gateway</html>", "wf1").contains("<html>Bad Gateway</html>")
+        );
         assert_eq!(
             final_outcome(&json!({"success": false, "error": "boom"})),
             Outcome::Failed("boom".into())

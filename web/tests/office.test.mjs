@@ -195,6 +195,37 @@ test("the page loads without console errors and draws the office", { timeout: 18
   console.log(`navigation to first office frame: ${office.firstFrameMs} ms`);
 });
 
+/** Opens the page and returns the loader's plain-words problem, once shown. */
+async function problemOf(page, url) {
+  await page.goto(url);
+  await page.waitForFunction(() => document.getElementById("problem").style.display === "block", null, { timeout: 60_000 });
+  return {
+    heading: await page.textContent("#loader h1"),
+    problem: await page.textContent("#problem"),
+  };
+}
+
+test("the loader says plainly when the gateway, the wasm or WebGL2 is missing", { timeout: 120_000 }, async () => {
+  const page = await browser.newPage();
+  const unreachable = await problemOf(page, `http://127.0.0.1:${port}/?gateway=http://127.0.0.1:9`);
+  assert.equal(unreachable.heading, "The office could not open");
+  assert.match(unreachable.problem, /The gateway at http:\/\/127\.0\.0\.1:9 is not answering/);
+
+  await page.route("**/game_bg.wasm", (route) => route.fulfill({ status: 200, contentType: "application/wasm", body: "not wasm" }));
+  const broken = await problemOf(page, `http://127.0.0.1:${port}/`);
+  assert.match(broken.problem, /The office failed to start/);
+  await page.close();
+
+  const noGpu = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: [...chromiumArgs, "--disable-3d-apis"] });
+  try {
+    const bare = await noGpu.newPage();
+    const missing = await problemOf(bare, `http://127.0.0.1:${port}/`);
+    assert.match(missing.problem, /no WebGL2/);
+  } finally {
+    await noGpu.close();
+  }
+});
+
 test("the accessible mirror lists every agent from agents.json", { timeout: 60_000 }, async () => {
   const { page } = office;
   const listed = await waitUntil("the mirror", async () => {
