@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/esprit-hub/target}"
 command -v cargo >/dev/null || { echo "run.sh: cargo is missing; install Rust 1.95 with rustup (https://rustup.rs)"; exit 1; }
 
-scripts/system-deps.sh run || echo "run.sh: without binaryen and brotli the office's wasm is served larger (unoptimised, gzip only)."
+scripts/system-deps.sh run || echo "run.sh: without brotli the office's wasm is served gzip-compressed only (larger)."
 if [ -x web/build.sh ]; then
   web/build.sh || echo "run.sh: the browser office did not build (see above); the API still runs."
 fi

@@ -18,7 +18,6 @@ case "$purpose" in
     python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
     ;;
   run)
-    have wasm-opt || need+=(binaryen)
     have brotli || need+=(brotli)
     ;;
 esac

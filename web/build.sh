@@ -25,13 +25,18 @@ mkdir -p "$dist"
 if [ ! -f "$dist/game_bg.wasm" ] || [ "$wasm" -nt "$dist/game_bg.wasm" ]; then
   wasm-bindgen --target web --no-typescript --out-dir "$dist" --out-name game "$wasm"
   optimizer=$(command -v wasm-opt || true)
+  # binaryen before 116 (Debian 12 ships 108) writes wasm-bindgen's externref
+  # table export onto the function table: the page then fails in Table.set().
+  optimizer_version=$([ -n "$optimizer" ] && "$optimizer" --version | grep -o '[0-9]\+' | head -1 || echo 0)
   if [ "$optimize" = 0 ]; then
     :
-  elif [ -n "$optimizer" ]; then
-    "$optimizer" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+  elif [ -n "$optimizer" ] && [ "$optimizer_version" -ge 116 ]; then
+    "$optimizer" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
       "$dist/game_bg.wasm" -o "$dist/game_bg.opt.wasm" && mv "$dist/game_bg.opt.wasm" "$dist/game_bg.wasm"
+  elif [ -n "$optimizer" ]; then
+    echo "web/build.sh: skipping wasm-opt $optimizer_version: binaryen before 116 breaks wasm-bindgen's externref table (cargo install wasm-opt --version 0.116.1 gives 116)"
   else
-    echo "web/build.sh: wasm-opt not found (apt-get install binaryen); the wasm stays unoptimised"
+    echo "web/build.sh: wasm-opt not found (cargo install wasm-opt --version 0.116.1); the wasm stays unoptimised"
   fi
 fi
 cp web/index.html web/loader.js "$dist/"
