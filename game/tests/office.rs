@@ -269,3 +269,23 @@ fn the_page_mirror_follows_statuses_and_its_buttons_select_and_run() {
         "{sent:?}"
     );
 }
+
+#[test]
+fn the_selected_npcs_runs_reload_when_its_run_ends() {
+    let mut h = Harness::new();
+    h.send(roster(&["a", "b"]));
+    let a = h.npc("a");
+    h.app.world_mut().resource_mut::<Selected>().0 = Some(a);
+    h.app.update();
+    let drain =
+        |h: &mut Harness| std::iter::from_fn(|| h.commands.try_recv().ok()).collect::<Vec<_>>();
+    drain(&mut h);
+    h.send(LinkEvent::Live(event(1, "b", "done", "other npc")));
+    h.send(LinkEvent::Live(event(2, "a", "step", "working")));
+    assert!(
+        drain(&mut h).is_empty(),
+        "only the selected NPC's run end reloads"
+    );
+    h.send(LinkEvent::Live(event(3, "a", "done", "finished")));
+    assert_eq!(drain(&mut h), [LinkCommand::LoadRuns { agent: "a".into() }]);
+}

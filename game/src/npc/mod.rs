@@ -68,7 +68,10 @@ pub(super) fn plugin(app: &mut App) {
                 .chain()
                 .in_set(RosterSystems),
         )
-        .add_systems(Update, request_runs_on_select);
+        .add_systems(
+            Update,
+            (request_runs_on_select, refresh_runs_when_a_run_ends),
+        );
     visuals::plugin(app);
 }
 
@@ -252,6 +255,28 @@ fn request_runs_on_select(
     if let (Some(entity), Some(link)) = (selected.0, link)
         && let Ok(npc) = npcs.get(entity)
     {
+        link.send(crate::gateway_link::LinkCommand::LoadRuns {
+            agent: npc.agent.clone(),
+        });
+    }
+}
+
+/// A run of the selected NPC ended: its recent runs change, so load them again.
+fn refresh_runs_when_a_run_ends(
+    mut link_events: MessageReader<LinkEvent>,
+    selected: Res<visuals::Selected>,
+    npcs: Query<&Npc>,
+    link: Option<Res<crate::gateway_link::GatewayLink>>,
+) {
+    let Some(npc) = selected.0.and_then(|e| npcs.get(e).ok()) else {
+        link_events.clear();
+        return;
+    };
+    let ended = link_events.read().any(|event| {
+        matches!(event, LinkEvent::Live(e)
+            if e.npc == npc.npc && matches!(e.kind, EventKind::Done | EventKind::Error))
+    });
+    if let (true, Some(link)) = (ended, link) {
         link.send(crate::gateway_link::LinkCommand::LoadRuns {
             agent: npc.agent.clone(),
         });
