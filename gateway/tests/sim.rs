@@ -24,6 +24,29 @@ async fn gateway_for(sim: &StandInSimApi, agents: Value) -> TestGateway {
     .await
 }
 
+/// A stand-in Sim with one deployed workflow `wf` made of `blocks`, and a
+/// gateway whose one agent runs it with these `simOutputs`.
+async fn one_workflow(
+    blocks: Vec<Block>,
+    agent_id: &str,
+    outputs: &[&str],
+) -> (StandInSimApi, TestGateway) {
+    let sim = StandInSimApi::start(KEY).await;
+    sim.add_workflow(
+        "wf",
+        Workflow {
+            deployed: true,
+            blocks,
+        },
+    );
+    let mut fields = json!({"workflowId": "wf"});
+    if !outputs.is_empty() {
+        fields["simOutputs"] = json!(outputs);
+    }
+    let gw = gateway_for(&sim, json!([agent(agent_id, fields)])).await;
+    (sim, gw)
+}
+
 fn three_blocks() -> Vec<Block> {
     vec![
         Block::new("b0-start", "Start", json!({"input": "ok"})),
@@ -103,24 +126,9 @@ async fn webhook_mode_sends_the_token_and_flat_fields_and_a_wrong_token_ends_in_
 
 #[tokio::test]
 async fn api_mode_streams_selected_blocks_in_order_and_ends_with_the_output() {
-    let sim = StandInSimApi::start(KEY).await;
     let mut blocks = three_blocks();
     blocks[1].callback = Some("API block: drafting".into());
-    sim.add_workflow(
-        "wf-mail",
-        Workflow {
-            deployed: true,
-            blocks,
-        },
-    );
-    let gw = gateway_for(
-        &sim,
-        json!([agent(
-            "mail",
-            json!({"workflowId": "wf-mail", "simOutputs": ["agent1.content", "function1.result"]})
-        )]),
-    )
-    .await;
+    let (sim, gw) = one_workflow(blocks, "mail", &["agent1.content", "function1.result"]).await;
     let (run_id, events) = run(&gw, "mail", json!({"to": "ana@example.com"})).await;
     assert_eq!(
         kinds(&events),
@@ -153,24 +161,9 @@ async fn api_mode_streams_selected_blocks_in_order_and_ends_with_the_output() {
 
 #[tokio::test]
 async fn a_failing_block_ends_the_run_with_sims_message() {
-    let sim = StandInSimApi::start(KEY).await;
     let mut blocks = three_blocks();
     blocks[2].fails = Some("ReferenceError: total is not defined".into());
-    sim.add_workflow(
-        "wf",
-        Workflow {
-            deployed: true,
-            blocks,
-        },
-    );
-    let gw = gateway_for(
-        &sim,
-        json!([agent(
-            "calc",
-            json!({"workflowId": "wf", "simOutputs": ["agent1.content"]})
-        )]),
-    )
-    .await;
+    let (_sim, gw) = one_workflow(blocks, "calc", &["agent1.content"]).await;
     let (_, events) = run(&gw, "calc", json!({})).await;
     assert_eq!(kinds(&events), ["started", "step", "step", "step", "error"]);
     let said = messages(&events);
@@ -188,23 +181,8 @@ async fn a_failing_block_ends_the_run_with_sims_message() {
 
 #[tokio::test]
 async fn a_stream_cut_halfway_ends_as_an_error_without_hanging() {
-    let sim = StandInSimApi::start(KEY).await;
-    sim.add_workflow(
-        "wf",
-        Workflow {
-            deployed: true,
-            blocks: three_blocks(),
-        },
-    );
+    let (sim, gw) = one_workflow(three_blocks(), "cut", &["agent1.content"]).await;
     sim.set_streaming(Streaming::CutAfter(2));
-    let gw = gateway_for(
-        &sim,
-        json!([agent(
-            "cut",
-            json!({"workflowId": "wf", "simOutputs": ["agent1.content"]})
-        )]),
-    )
-    .await;
     let (_, events) = run(&gw, "cut", json!({})).await;
     assert_eq!(kinds(&events), ["started", "step", "error"]);
     let error = events[2].field("error").and_then(Value::as_str).unwrap();
@@ -213,16 +191,8 @@ async fn a_stream_cut_halfway_ends_as_an_error_without_hanging() {
 
 #[tokio::test]
 async fn when_streaming_is_unavailable_the_run_falls_back_to_an_async_job() {
-    let sim = StandInSimApi::start(KEY).await;
-    sim.add_workflow(
-        "wf",
-        Workflow {
-            deployed: true,
-            blocks: three_blocks(),
-        },
-    );
+    let (sim, gw) = one_workflow(three_blocks(), "slow", &[]).await;
     sim.set_streaming(Streaming::Unavailable);
-    let gw = gateway_for(&sim, json!([agent("slow", json!({"workflowId": "wf"}))])).await;
     let (run_id, events) = run(&gw, "slow", json!({"n": 1})).await;
     let said = messages(&events);
     assert_eq!(events.last().unwrap().kind.as_str(), "done", "{said:?}");

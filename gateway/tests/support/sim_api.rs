@@ -14,8 +14,8 @@ use serde_json::{Map, Value, json};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use warp::Filter;
 use warp::http::StatusCode;
+use warp::{Filter, Reply};
 
 /// One block of a workflow.
 #[derive(Clone, Debug)]
@@ -106,8 +106,6 @@ const BLOCK_MILLIS: u64 = 40;
 fn error(status: StatusCode, body: Value) -> warp::reply::Response {
     warp::reply::with_status(warp::reply::json(&body), status).into_response()
 }
-
-use warp::Reply;
 
 impl StandInSimApi {
     pub async fn start(key: &str) -> StandInSimApi {
