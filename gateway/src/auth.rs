@@ -1,4 +1,5 @@
-//! Who may do what: role tokens from the config and per-run callback tokens.
+//! Who may do what: named role tokens from the config, per-run callback tokens,
+//! and the callers they resolve to. Nothing here knows HTTP.
 
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -6,7 +7,8 @@ use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 
 /// A role grants a set of rights; `operator` includes `viewer`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Stream, history, roster.
     Viewer,
@@ -28,15 +30,15 @@ impl FromStr for Role {
     }
 }
 
-/// What a request asks to do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Right {
-    View,
-    Operate,
-    Publish,
-}
-
 impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Publisher => "publisher",
+        }
+    }
+
     fn grants(self, right: Right) -> bool {
         matches!(
             (self, right),
@@ -47,12 +49,66 @@ impl Role {
     }
 }
 
-/// The caller, once its token is known.
+/// What a request asks to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Right {
+    View,
+    Operate,
+    Publish,
+}
+
+impl Right {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Right::View => "view the office",
+            Right::Operate => "run or answer agents",
+            Right::Publish => "publish events",
+        }
+    }
+}
+
+/// Which agents a person may act on.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum AgentScope {
+    #[default]
+    All,
+    /// Agent ids or patterns (`deploy*`, `*-bot`, `agent-?`).
+    Only(Vec<String>),
+}
+
+impl AgentScope {
+    pub fn allows(&self, agent: &str) -> bool {
+        match self {
+            AgentScope::All => true,
+            AgentScope::Only(patterns) => patterns
+                .iter()
+                .any(|p| wildmatch::WildMatch::new(p).matches(agent)),
+        }
+    }
+
+    pub fn patterns(&self) -> Option<&[String]> {
+        match self {
+            AgentScope::All => None,
+            AgentScope::Only(patterns) => Some(patterns),
+        }
+    }
+}
+
+/// A named person or service, as a token, a JWT or a session names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// Who: recorded as `by` on every run, cancel and answer.
+    pub subject: String,
+    pub role: Role,
+    pub agents: AgentScope,
+}
+
+/// The caller, once its credentials are known.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Caller {
     /// No tokens are configured: the gateway is open (loopback only unless told otherwise).
-    Open,
-    Role(Role),
+    Local,
+    Person(Arc<Identity>),
     /// A run's callback token: may publish events for that run's npc only.
     Run {
         run_id: String,
@@ -64,63 +120,81 @@ pub enum Caller {
 impl Caller {
     pub fn may(&self, right: Right) -> bool {
         match self {
-            Caller::Open => true,
-            Caller::Role(role) => role.grants(right),
+            Caller::Local => true,
+            Caller::Person(identity) => identity.role.grants(right),
             Caller::Run { .. } => right == Right::Publish,
             Caller::Anonymous => false,
         }
     }
 
-    /// A name for logs and for recording who answered a question.
-    pub fn label(&self) -> String {
+    /// Whether this caller may act on `agent` (its token's agent list).
+    pub fn may_act_on(&self, agent: &str) -> bool {
         match self {
-            Caller::Open => "local".into(),
-            Caller::Role(role) => format!("{role:?}").to_lowercase(),
+            Caller::Person(identity) => identity.agents.allows(agent),
+            Caller::Local | Caller::Run { .. } => true,
+            Caller::Anonymous => false,
+        }
+    }
+
+    /// The name recorded on what this caller does.
+    pub fn by(&self) -> String {
+        match self {
+            Caller::Local => "local".into(),
+            Caller::Person(identity) => identity.subject.clone(),
             Caller::Run { run_id, .. } => format!("run {run_id}"),
             Caller::Anonymous => "anonymous".into(),
         }
     }
 }
 
-/// Configured role tokens, looked up by the SHA-256 of the token.
+/// Configured tokens, looked up by the SHA-256 of the token.
 #[derive(Clone, Debug, Default)]
 pub struct TokenTable {
-    roles: HashMap<[u8; 32], Role>,
+    people: HashMap<[u8; 32], Arc<Identity>>,
 }
 
 impl TokenTable {
-    pub fn insert(&mut self, token: &str, role: Role) {
-        self.roles.insert(digest(token), role);
+    pub fn insert(&mut self, token: &str, identity: Identity) {
+        self.people.insert(digest(token), Arc::new(identity));
+    }
+
+    /// A token known only by its digest (a users file stores no tokens).
+    pub fn insert_digest(&mut self, digest: [u8; 32], identity: Identity) {
+        self.people.insert(digest, Arc::new(identity));
     }
 
     pub fn is_empty(&self) -> bool {
-        self.roles.is_empty()
+        self.people.is_empty()
+    }
+
+    pub fn get(&self, token: &str) -> Option<Arc<Identity>> {
+        self.people.get(&digest(token)).cloned()
+    }
+
+    pub fn get_digest(&self, digest: &[u8; 32]) -> Option<Arc<Identity>> {
+        self.people.get(digest).cloned()
     }
 }
 
 /// Token digest → (run id, npc).
 type RunTokenMap = HashMap<[u8; 32], (String, String)>;
 
-/// Callback tokens of runs in progress.
+/// Callback tokens of runs in progress, learned from `started` events (from
+/// any gateway sharing the store) and forgotten when the run ends.
 #[derive(Clone, Default)]
 pub struct RunTokens {
     inner: Arc<RwLock<RunTokenMap>>,
 }
 
 impl RunTokens {
-    /// A fresh random token for `run_id`, valid until [`RunTokens::revoke`].
-    pub fn issue(&self, run_id: &str, npc: &str) -> String {
+    /// A fresh random token and its digest.
+    pub fn mint() -> (String, [u8; 32]) {
         let token = random_token();
-        self.remember(&token, run_id, npc);
-        token
+        let digest = digest(&token);
+        (token, digest)
     }
 
-    pub fn remember(&self, token: &str, run_id: &str, npc: &str) {
-        self.remember_digest(digest(token), run_id, npc);
-    }
-
-    /// Restores a token known only by its digest (after a restart).
-    pub fn remember_digest(&self, digest: [u8; 32], run_id: &str, npc: &str) {
+    pub fn remember(&self, digest: [u8; 32], run_id: &str, npc: &str) {
         self.inner
             .write()
             .expect("run token lock")
@@ -134,7 +208,7 @@ impl RunTokens {
             .retain(|_, (id, _)| id != run_id);
     }
 
-    fn lookup(&self, token: &str) -> Option<(String, String)> {
+    pub fn lookup(&self, token: &str) -> Option<(String, String)> {
         self.inner
             .read()
             .expect("run token lock")
@@ -143,37 +217,38 @@ impl RunTokens {
     }
 }
 
-/// Resolves a presented token to a [`Caller`].
-#[derive(Clone)]
+/// Resolves presented credentials to a [`Caller`].
+#[derive(Clone, Default)]
 pub struct Authenticator {
     pub tokens: TokenTable,
     pub runs: RunTokens,
 }
 
 impl Authenticator {
+    /// Whether the gateway is open (no tokens configured): every request is `Local`.
+    pub fn is_open(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
     pub fn caller(&self, token: Option<&str>) -> Caller {
-        let Some(token) = token.filter(|t| !t.is_empty()) else {
-            return if self.tokens.is_empty() {
-                Caller::Open
-            } else {
-                Caller::Anonymous
-            };
-        };
-        if let Some(role) = self.tokens.roles.get(&digest(token)) {
-            return Caller::Role(*role);
+        let token = token.filter(|t| !t.is_empty());
+        if let Some(token) = token {
+            if let Some(identity) = self.tokens.get(token) {
+                return Caller::Person(identity);
+            }
+            if let Some((run_id, npc)) = self.runs.lookup(token) {
+                return Caller::Run { run_id, npc };
+            }
         }
-        if let Some((run_id, npc)) = self.runs.lookup(token) {
-            return Caller::Run { run_id, npc };
-        }
-        if self.tokens.is_empty() {
-            Caller::Open
+        if self.is_open() {
+            Caller::Local
         } else {
             Caller::Anonymous
         }
     }
 }
 
-fn digest(token: &str) -> [u8; 32] {
+pub fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
@@ -186,52 +261,67 @@ pub fn random_token() -> String {
 mod tests {
     use super::*;
 
-    fn auth() -> Authenticator {
-        let mut tokens = TokenTable::default();
-        tokens.insert("v", Role::Viewer);
-        tokens.insert("o", Role::Operator);
-        tokens.insert("p", Role::Publisher);
-        Authenticator {
-            tokens,
-            runs: RunTokens::default(),
-        }
+    fn person(role: Role, agents: AgentScope) -> Caller {
+        Caller::Person(Arc::new(Identity {
+            subject: "alice".into(),
+            role,
+            agents,
+        }))
     }
 
     #[test]
     fn roles_grant_their_rights_only() {
-        let auth = auth();
-        assert!(auth.caller(Some("v")).may(Right::View));
-        assert!(!auth.caller(Some("v")).may(Right::Operate));
-        assert!(auth.caller(Some("o")).may(Right::Operate));
-        assert!(!auth.caller(Some("o")).may(Right::Publish));
-        assert!(auth.caller(Some("p")).may(Right::Publish));
-        assert!(!auth.caller(Some("p")).may(Right::View));
-        assert!(!auth.caller(None).may(Right::View));
-        assert!(!auth.caller(Some("nope")).may(Right::View));
+        let all = AgentScope::All;
+        assert!(person(Role::Viewer, all.clone()).may(Right::View));
+        assert!(!person(Role::Viewer, all.clone()).may(Right::Operate));
+        assert!(person(Role::Operator, all.clone()).may(Right::Operate));
+        assert!(!person(Role::Operator, all.clone()).may(Right::Publish));
+        assert!(person(Role::Publisher, all.clone()).may(Right::Publish));
+        assert!(!person(Role::Publisher, all).may(Right::View));
+        assert!(!Caller::Anonymous.may(Right::View));
+        assert!(Caller::Local.may(Right::Operate));
     }
 
     #[test]
-    fn run_tokens_publish_until_revoked() {
-        let auth = auth();
-        let token = auth.runs.issue("r1", "scheduler");
+    fn agent_lists_take_patterns() {
+        let scope = AgentScope::Only(vec!["deploy*".into(), "*-bot".into(), "mail".into()]);
+        for (agent, allowed) in [
+            ("deployer", true),
+            ("deploy", true),
+            ("chat-bot", true),
+            ("mail", true),
+            ("mailops", false),
+            ("scheduler", false),
+        ] {
+            assert_eq!(scope.allows(agent), allowed, "{agent}");
+        }
+    }
+
+    #[test]
+    fn run_tokens_are_known_until_revoked() {
+        let runs = RunTokens::default();
+        let (token, digest) = RunTokens::mint();
+        runs.remember(digest, "r1", "scheduler");
         assert_eq!(
-            auth.caller(Some(&token)),
-            Caller::Run {
-                run_id: "r1".into(),
-                npc: "scheduler".into()
-            }
+            runs.lookup(&token),
+            Some(("r1".to_owned(), "scheduler".to_owned()))
         );
-        auth.runs.revoke("r1");
-        assert_eq!(auth.caller(Some(&token)), Caller::Anonymous);
+        runs.revoke("r1");
+        assert_eq!(runs.lookup(&token), None);
     }
 
     #[test]
-    fn with_no_tokens_configured_everyone_is_local() {
-        let open = Authenticator {
-            tokens: TokenTable::default(),
-            runs: RunTokens::default(),
-        };
-        assert_eq!(open.caller(None), Caller::Open);
-        assert!(open.caller(Some("whatever")).may(Right::Operate));
+    fn tokens_resolve_to_named_people() {
+        let mut table = TokenTable::default();
+        table.insert(
+            "s3cret",
+            Identity {
+                subject: "alice".into(),
+                role: Role::Operator,
+                agents: AgentScope::All,
+            },
+        );
+        assert_eq!(table.get("s3cret").unwrap().subject, "alice");
+        assert!(table.get("other").is_none());
     }
 }

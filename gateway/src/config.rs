@@ -1,7 +1,7 @@
 //! Configuration: one struct, from the command line and the environment, with
 //! defaults that run out of the box.
 
-use crate::auth::{Role, TokenTable};
+use crate::auth::{AgentScope, Identity, Role, TokenTable};
 use clap::Parser;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -47,8 +47,14 @@ pub struct Cli {
     #[arg(long, env = "PUBLIC_URL")]
     pub public_url: Option<String>,
 
-    /// Access tokens, `role:token` comma-separated (roles: viewer, operator, publisher).
-    #[arg(long = "token", env = "ESPRIT_TOKENS", value_delimiter = ',')]
+    /// Access tokens, comma-separated `role:name:token` (or `role:token`, named
+    /// after the role); roles: viewer, operator, publisher.
+    #[arg(
+        long = "token",
+        env = "ESPRIT_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     pub tokens: Vec<String>,
 
     /// Ask the gateway running on --port whether it is healthy, then exit
@@ -60,9 +66,26 @@ pub struct Cli {
     #[arg(long, env = "INSECURE_OPEN")]
     pub insecure_open: bool,
 
-    /// Seconds before an outbound webhook attempt times out.
+    /// Seconds before one outbound request (a webhook attempt, a poll) times out.
     #[arg(long, env = "WEBHOOK_TIMEOUT_SECS", default_value_t = 15.0)]
     pub webhook_timeout_secs: f64,
+
+    /// Seconds to wait for an outbound connection.
+    #[arg(long, env = "CONNECT_TIMEOUT_SECS", default_value_t = 5.0)]
+    pub connect_timeout_secs: f64,
+
+    /// A run with no event for this long ends as `error` (an agent's
+    /// `deadlineSecs` overrides it); also how long Sim's stream may stay silent.
+    #[arg(long, env = "RUN_DEADLINE_SECS", default_value_t = 600.0)]
+    pub run_deadline_secs: f64,
+
+    /// Seconds between checks for runs past their deadline.
+    #[arg(long, env = "RUN_SWEEP_SECS", default_value_t = 5.0, hide = true)]
+    pub run_sweep_secs: f64,
+
+    /// Seed for embedded flows' randomness (repeatable demos and tests).
+    #[arg(long, env = "FLOW_SEED", hide = true)]
+    pub flow_seed: Option<u64>,
 
     /// Attempts per webhook (first try included).
     #[arg(long, env = "WEBHOOK_ATTEMPTS", default_value_t = 4)]
@@ -92,6 +115,30 @@ pub struct Cli {
     #[arg(long, env = "SUBSCRIBER_QUEUE", default_value_t = 1024)]
     pub subscriber_queue: usize,
 
+    /// Seconds a client has to send a request's head (idle keep-alive connections too).
+    #[arg(long, env = "HEADER_TIMEOUT_SECS", default_value_t = 10.0)]
+    pub header_timeout_secs: f64,
+
+    /// Seconds a client has to send a request's body.
+    #[arg(long, env = "BODY_TIMEOUT_SECS", default_value_t = 30.0)]
+    pub body_timeout_secs: f64,
+
+    /// Seconds a client may refuse what it is sent (a stalled stream) before it is dropped.
+    #[arg(long, env = "WRITE_TIMEOUT_SECS", default_value_t = 30.0)]
+    pub write_timeout_secs: f64,
+
+    /// Most connections open at once; more are refused.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 20_000)]
+    pub max_connections: usize,
+
+    /// Bytes of buffer per connection (request heads must fit).
+    #[arg(long, env = "CONNECTION_BUFFER_BYTES", default_value_t = 16 * 1024)]
+    pub connection_buffer_bytes: usize,
+
+    /// Seconds a shutdown waits for open requests before closing them.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 10.0)]
+    pub shutdown_grace_secs: f64,
+
     /// Seconds between SSE keep-alive comments.
     #[arg(long, env = "KEEPALIVE_SECS", default_value_t = 15)]
     pub keepalive_secs: u64,
@@ -102,7 +149,7 @@ pub struct Cli {
 
     /// Sim base URL for API mode (`AP_BASE`), e.g. http://sim:3000.
     #[arg(long, env = "AP_BASE")]
-    pub ap_base: Option<String>,
+    pub ap_base: Option<url::Url>,
 
     /// Sim API key for API mode (`AP_TOKEN`).
     #[arg(long, env = "AP_TOKEN", hide_env_values = true)]
@@ -133,7 +180,10 @@ pub struct Config {
     pub flows_dir: PathBuf,
     pub public_url: Option<String>,
     pub tokens: TokenTable,
-    pub webhook: WebhookSettings,
+    pub outbound: OutboundSettings,
+    pub run_deadline: Duration,
+    pub run_sweep: Duration,
+    pub flow_seed: Option<u64>,
     pub body_limit: u64,
     pub retention: Retention,
     pub store_sync: StoreSync,
@@ -141,11 +191,21 @@ pub struct Config {
     pub keepalive: Duration,
     pub demo: bool,
     pub sim: SimSettings,
+    pub limits: Limits,
+}
+
+/// How long and how much each client may take.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub body_timeout: Duration,
+    pub server: crate::server::ServerLimits,
 }
 
 #[derive(Debug, Clone)]
-pub struct WebhookSettings {
-    pub timeout: Duration,
+pub struct OutboundSettings {
+    pub connect_timeout: Duration,
+    /// One request: a webhook attempt, a poll, a log read (not a whole Sim run).
+    pub attempt_timeout: Duration,
     pub attempts: u32,
     pub backoff: Duration,
 }
@@ -156,18 +216,37 @@ pub struct Retention {
     pub max_age: Duration,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SimSettings {
-    pub api_base: Option<String>,
+    /// `AP_BASE`, with a trailing slash so API paths join under it.
+    pub api_base: Option<url::Url>,
     pub api_key: Option<String>,
     pub workspace_id: Option<String>,
     pub public_url: Option<String>,
+    /// How long Sim's stream may stay silent before the run fails.
+    pub stream_idle: Duration,
+}
+
+impl Default for SimSettings {
+    fn default() -> Self {
+        SimSettings {
+            api_base: None,
+            api_key: None,
+            workspace_id: None,
+            public_url: None,
+            stream_idle: Duration::from_secs(600),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("token `{0}` is not `role:token` with role viewer, operator or publisher")]
+    #[error(
+        "token `{0}` is not `role:name:token` (or `role:token`) with role viewer, operator or publisher"
+    )]
     BadToken(String),
+    #[error("AP_BASE `{0}` must be an http(s) URL")]
+    BadApBase(String),
     #[error(
         "refusing to listen on {0} with no access tokens: anyone on the network could run agents. \
          Set ESPRIT_TOKENS (e.g. operator:<secret>) or pass --insecure-open"
@@ -181,24 +260,44 @@ impl Cli {
     pub fn into_config(self) -> Result<Config, ConfigError> {
         let mut tokens = TokenTable::default();
         for entry in self.tokens.iter().filter(|t| !t.trim().is_empty()) {
-            let (role, token) = entry
-                .split_once(':')
-                .ok_or_else(|| ConfigError::BadToken(redact(entry)))?;
-            let role: Role = role
-                .trim()
-                .parse()
-                .map_err(|_| ConfigError::BadToken(redact(entry)))?;
-            if token.trim().is_empty() {
-                return Err(ConfigError::BadToken(redact(entry)));
-            }
-            tokens.insert(token.trim(), role);
+            let (identity, token) = parse_token(entry)?;
+            tokens.insert(token, identity);
         }
         if !self.bind.is_loopback() && tokens.is_empty() && !self.insecure_open {
             return Err(ConfigError::OpenOnNetwork(self.bind));
         }
-        if self.webhook_timeout_secs.is_nan() || self.webhook_timeout_secs <= 0.0 {
-            return Err(ConfigError::NotPositive("--webhook-timeout-secs"));
-        }
+        let seconds = |value: f64, name: &'static str| {
+            if value.is_finite() && value > 0.0 && value < 1e9 {
+                Ok(Duration::from_secs_f64(value))
+            } else {
+                Err(ConfigError::NotPositive(name))
+            }
+        };
+        let attempt_timeout = seconds(self.webhook_timeout_secs, "--webhook-timeout-secs")?;
+        let connect_timeout = seconds(self.connect_timeout_secs, "--connect-timeout-secs")?;
+        let run_deadline = seconds(self.run_deadline_secs, "--run-deadline-secs")?;
+        let run_sweep = seconds(self.run_sweep_secs, "--run-sweep-secs")?;
+        let limits = Limits {
+            body_timeout: seconds(self.body_timeout_secs, "--body-timeout-secs")?,
+            server: crate::server::ServerLimits {
+                header_read_timeout: seconds(self.header_timeout_secs, "--header-timeout-secs")?,
+                write_timeout: seconds(self.write_timeout_secs, "--write-timeout-secs")?,
+                max_buf_size: self.connection_buffer_bytes.max(8192),
+                max_connections: self.max_connections.max(1),
+                shutdown_grace: seconds(self.shutdown_grace_secs, "--shutdown-grace-secs")?,
+            },
+        };
+        let ap_base = match self.ap_base {
+            Some(mut url) if matches!(url.scheme(), "http" | "https") => {
+                if !url.path().ends_with('/') {
+                    let path = format!("{}/", url.path());
+                    url.set_path(&path);
+                }
+                Some(url)
+            }
+            Some(url) => return Err(ConfigError::BadApBase(url.to_string())),
+            None => None,
+        };
         if self.webhook_attempts == 0 {
             return Err(ConfigError::NotPositive("--webhook-attempts"));
         }
@@ -213,11 +312,15 @@ impl Cli {
             flows_dir: self.flows_dir,
             public_url: self.public_url.map(|u| u.trim_end_matches('/').to_owned()),
             tokens,
-            webhook: WebhookSettings {
-                timeout: Duration::from_secs_f64(self.webhook_timeout_secs),
+            outbound: OutboundSettings {
+                connect_timeout,
+                attempt_timeout,
                 attempts: self.webhook_attempts,
                 backoff: Duration::from_millis(self.webhook_backoff_ms),
             },
+            run_deadline,
+            run_sweep,
+            flow_seed: self.flow_seed,
             body_limit: self.body_limit,
             retention: Retention {
                 events_per_npc: self.retention_events.max(1),
@@ -227,8 +330,10 @@ impl Cli {
             subscriber_queue: self.subscriber_queue,
             keepalive: Duration::from_secs(self.keepalive_secs.max(1)),
             demo: self.demo,
+            limits,
             sim: SimSettings {
-                api_base: self.ap_base.map(|u| u.trim_end_matches('/').to_owned()),
+                stream_idle: run_deadline,
+                api_base: ap_base,
                 api_key: self.ap_token.filter(|t| !t.is_empty()),
                 workspace_id: self.ap_project.filter(|p| !p.is_empty()),
                 public_url: self
@@ -247,6 +352,28 @@ impl Config {
         cli.data_dir = data_dir;
         cli.into_config().expect("defaults are valid")
     }
+}
+
+/// `role:name:token` or `role:token` (then named after the role).
+fn parse_token(entry: &str) -> Result<(Identity, &str), ConfigError> {
+    let bad = || ConfigError::BadToken(redact(entry));
+    let (role, rest) = entry.trim().split_once(':').ok_or_else(bad)?;
+    let role: Role = role.trim().parse().map_err(|_| bad())?;
+    let (subject, token) = match rest.split_once(':') {
+        Some((name, token)) if protocol::is_valid_id(name) => (name.to_owned(), token),
+        _ => (role.as_str().to_owned(), rest),
+    };
+    if token.trim().is_empty() {
+        return Err(bad());
+    }
+    Ok((
+        Identity {
+            subject,
+            role,
+            agents: AgentScope::All,
+        },
+        token.trim(),
+    ))
 }
 
 fn redact(entry: &str) -> String {
@@ -281,6 +408,18 @@ mod tests {
         ));
         assert!(parse(&["--bind", "0.0.0.0", "--insecure-open"]).is_ok());
         assert!(parse(&["--bind", "0.0.0.0", "--token", "operator:s3cret"]).is_ok());
+    }
+
+    #[test]
+    fn tokens_carry_a_name() {
+        let config = parse(&["--token", "operator:alice:s3cret,viewer:v13w"]).unwrap();
+        let alice = config.tokens.get("s3cret").unwrap();
+        assert_eq!(
+            (alice.subject.as_str(), alice.role),
+            ("alice", Role::Operator)
+        );
+        let viewer = config.tokens.get("v13w").unwrap();
+        assert_eq!(viewer.subject, "viewer");
     }
 
     #[test]

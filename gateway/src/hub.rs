@@ -128,7 +128,6 @@ impl EventHub {
                     let full = page.len() == REPLAY_PAGE;
                     for event in page {
                         last = event.id;
-                        metrics::DELIVERIES.inc();
                         yield Followed::Event(event);
                     }
                     if !full {
@@ -151,7 +150,6 @@ impl EventHub {
                         Ok(event) => {
                             first_live = false;
                             last = event.id;
-                            metrics::DELIVERIES.inc();
                             yield Followed::Event(event);
                         }
                         Err(broadcast::error::RecvError::Lagged(_)) if first_live && catch_ups < CATCH_UP_ATTEMPTS => {

@@ -1,32 +1,34 @@
 //! The Esprit-Hub gateway: the SSE hub every office watches, the agent
-//! registry, and the webhook routing that starts runs.
+//! registry, and the run backends that start workflows.
 //!
 //! [`spawn`] builds the whole app from a [`Config`] and serves it; `main` and
-//! the tests both go through it.
+//! the tests both go through it. How a run flows through the modules is in
+//! `docs/architecture.md`.
 
 pub mod auth;
+pub mod backends;
 pub mod config;
-pub mod error;
-pub mod flows;
+pub mod core;
 pub mod hub;
 pub mod metrics;
+pub mod outbound;
 pub mod registry;
-pub mod routes;
-pub mod service;
-pub mod sim;
+mod routes;
+pub mod server;
 pub mod store;
 pub mod watch;
-pub mod webhook;
 
 pub use config::{Cli, Config};
 
 use anyhow::Context;
 use auth::{Authenticator, RunTokens};
+use backends::{Backends, flow::FlowBackend, sim::SimBackend, webhook::WebhookBackend};
+use core::{CommitFanout, CoreSettings, Service, ServiceParts, StatusBoard};
 use hub::EventHub;
+use outbound::Outbound;
 use registry::Registry;
-use service::{CommitFanout, Service, StatusBoard};
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use store::{EventStore, RetentionPolicy, SqliteStore};
 use tokio::sync::oneshot;
 
@@ -46,18 +48,24 @@ impl Running {
 
     /// Stops accepting, ends streams with a retry hint, flushes the store.
     pub async fn shutdown(mut self) {
-        self.service.hub.shut_down();
+        self.service.stop_streams();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         let _ = (&mut self.server).await;
-        self.service.store.close().await;
+        self.service.close_store().await;
     }
 
     /// Waits until the server stops by itself (it does not, short of a signal).
     pub async fn wait(&mut self) {
         let _ = (&mut self.server).await;
     }
+}
+
+/// A name for this process among gateways sharing a store.
+fn instance_id() -> String {
+    let bytes: [u8; 4] = rand::random();
+    format!("gw-{}-{}", std::process::id(), hex::encode(bytes))
 }
 
 /// Loads the registry, opens the store, binds and serves.
@@ -68,45 +76,69 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
     let addr = listener.local_addr()?;
+    let self_url = format!("http://{addr}");
+    let instance = instance_id();
 
+    let outbound = Outbound::new(config.outbound.clone());
+    let flows = FlowBackend::new(
+        config.flows_dir.clone(),
+        outbound.clone(),
+        self_url.clone(),
+        config.flow_seed,
+    );
+    flows.load_all()?;
+    let backends = Arc::new(Backends::new(
+        WebhookBackend::new(outbound.clone()),
+        SimBackend::new(outbound, config.sim.clone()),
+        flows,
+    ));
     let hub = Arc::new(EventHub::new(config.subscriber_queue));
     let board = Arc::new(StatusBoard::default());
-    let auth = Authenticator {
-        tokens: config.tokens.clone(),
-        runs: RunTokens::default(),
-    };
-    let fanout = Arc::new(CommitFanout {
-        board: board.clone(),
-        hub: hub.clone(),
-        auth: auth.clone(),
-    });
+    let run_tokens = RunTokens::default();
+    let fanout = Arc::new(CommitFanout::new(
+        board.clone(),
+        hub.clone(),
+        run_tokens.clone(),
+        backends.clone(),
+    ));
     let store: Arc<dyn EventStore> = Arc::new(
-        SqliteStore::open(&config.data_dir, config.store_sync, fanout).with_context(|| {
+        SqliteStore::open(
+            &config.data_dir,
+            config.store_sync,
+            instance.clone(),
+            fanout,
+        )
+        .with_context(|| {
             format!(
                 "cannot open the event store in {}",
                 config.data_dir.display()
             )
         })?,
     );
-    let self_url = format!("http://{addr}");
-    let service = Arc::new(Service {
-        registry: RwLock::new(Arc::new(registry)),
+    let service = Service::new(ServiceParts {
+        registry,
         store: store.clone(),
         hub,
         board,
-        auth,
-        webhooks: webhook::WebhookClient::new(config.webhook.clone()),
-        sim: config.sim.clone(),
-        public_url: config
-            .public_url
-            .clone()
-            .unwrap_or_else(|| self_url.clone()),
-        flows: flows::FlowRunner::new(config.flows_dir.clone(), self_url.clone()),
-        self_url,
-        answering: Default::default(),
+        auth: Authenticator {
+            tokens: config.tokens.clone(),
+            runs: run_tokens,
+        },
+        backends,
+        settings: CoreSettings {
+            public_url: config
+                .public_url
+                .clone()
+                .unwrap_or_else(|| self_url.clone()),
+            sim: config.sim.clone(),
+            instance,
+            run_deadline: config.run_deadline,
+        },
     });
     service.restore().await?;
-    service.flows.load_all()?;
+    // Runs left open by a process that is gone end now, not after their deadline.
+    service.sweep_runs().await?;
+    service.spawn_sweeper(config.run_sweep);
 
     let watcher = watch::RegistryWatcher::start(
         service.clone(),
@@ -117,24 +149,25 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     .ok();
     spawn_retention(store, config.retention);
     if config.demo {
-        flows::spawn_demo(service.clone());
+        service.spawn_demo();
     }
 
     let settings = routes::RouteSettings {
         body_limit: config.body_limit,
         keepalive: config.keepalive,
         web_dist: config.web_dist.clone(),
+        body_timeout: config.limits.body_timeout,
     };
     let (tx, rx) = oneshot::channel::<()>();
-    let filter = routes::all(service.clone(), settings);
-    let server = tokio::spawn(
-        warp::serve(filter)
-            .incoming(listener)
-            .graceful(async {
-                let _ = rx.await;
-            })
-            .run(),
-    );
+    let app = warp::service(routes::all(service.clone(), settings));
+    let server = tokio::spawn(server::serve(
+        listener,
+        app,
+        config.limits.server.clone(),
+        async {
+            let _ = rx.await;
+        },
+    ));
     tracing::info!(%addr, agents = service.registry().agents().len(), "gateway listening");
     Ok(Running {
         addr,

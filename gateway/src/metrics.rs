@@ -74,6 +74,16 @@ pub static STORE_COMMIT_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
     )
 });
 
+pub static CONNECTIONS_REFUSED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "esprit_connections_refused_total",
+            "Connections refused because too many were open",
+        )
+        .unwrap(),
+    )
+});
+
 /// Touches every metric so all of them show from the first scrape.
 pub fn init() {
     LazyLock::force(&EVENTS_PUBLISHED);
@@ -83,6 +93,7 @@ pub fn init() {
     LazyLock::force(&WEBHOOK_SECONDS);
     LazyLock::force(&WEBHOOK_FAILURES);
     LazyLock::force(&STORE_COMMIT_SECONDS);
+    LazyLock::force(&CONNECTIONS_REFUSED);
 }
 
 pub fn render() -> String {

@@ -26,6 +26,8 @@ pub struct Agent {
     pub webhook_token: Option<String>,
     /// Standard Webhooks signing secret (`whsec_…` or raw).
     pub secret: Option<String>,
+    /// A run with no event for this long ends (`deadlineSecs`); else the gateway's default.
+    pub deadline: Option<std::time::Duration>,
 }
 
 /// Where a run goes.
@@ -33,7 +35,7 @@ pub struct Agent {
 pub enum RunTarget {
     /// POST to a webhook (a Sim webhook trigger, n8n, your own service).
     Webhook(Url),
-    /// An embedded flow this gateway serves at `/flows/<name>`.
+    /// An embedded flow (`data/flows/<name>.ron`) the gateway runs itself.
     Flow(String),
     /// A Sim workflow executed through Sim's API (`AP_BASE`, `AP_TOKEN`).
     SimWorkflow {
@@ -84,6 +86,8 @@ struct RawAgent {
     webhook_token: Option<Secret>,
     #[serde(default)]
     secret: Option<Secret>,
+    #[serde(default)]
+    deadline_secs: Option<Seconds>,
 }
 
 impl<'de> Deserialize<'de> for Agent {
@@ -131,6 +135,7 @@ impl<'de> Deserialize<'de> for Agent {
             target,
             webhook_token: raw.webhook_token.map(|s| s.0),
             secret: raw.secret.map(|s| s.0),
+            deadline: raw.deadline_secs.map(|s| s.0),
         })
     }
 }
@@ -141,7 +146,7 @@ struct Id(String);
 impl<'de> Deserialize<'de> for Id {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        if is_valid_id(&s) {
+        if protocol::is_valid_id(&s) {
             Ok(Id(s))
         } else {
             Err(de::Error::custom(format!(
@@ -151,11 +156,21 @@ impl<'de> Deserialize<'de> for Id {
     }
 }
 
-pub fn is_valid_id(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+
+/// A duration in seconds: positive, at most 30 days.
+struct Seconds(std::time::Duration);
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let secs = f64::deserialize(d)?;
+        if secs.is_finite() && secs > 0.0 && secs <= 30.0 * 86_400.0 {
+            Ok(Seconds(std::time::Duration::from_secs_f64(secs)))
+        } else {
+            Err(de::Error::custom(format!(
+                "{secs} is not a number of seconds between 0 and 2592000 (30 days)"
+            )))
+        }
+    }
 }
 
 struct NonEmpty(String);

@@ -1,7 +1,7 @@
 //! Reloads `agents.json` and flow files when they change on disk.
 
+use crate::core::Service;
 use crate::registry::Registry;
-use crate::service::Service;
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -59,7 +59,7 @@ impl RegistryWatcher {
                     }
                 }
                 for path in flows_changed {
-                    service.flows.reload(&path);
+                    service.flows().reload(&path);
                 }
                 if registry_changed {
                     match Registry::load(&agents_file) {

@@ -1,11 +1,9 @@
 //! The gateway over real sockets: roster, runs through a stand-in Sim, webhook
 //! failures, resume without gaps, slow consumers, bad input and auth.
 
-mod support;
-
+use esprit_testkit::*;
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::*;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -108,7 +106,7 @@ async fn a_run_reaches_sim_signed_and_its_callbacks_stream_in_order() {
     assert_eq!(call.body["callback_url"], gw.url("/api/events").as_str());
     // The Standard Webhooks signature verifies over exactly the bytes sent.
     let header = |name: &str| call.headers.get(name).unwrap().to_str().unwrap().to_owned();
-    let expected = gateway::webhook::standard_signature(
+    let expected = gateway::outbound::standard_signature(
         SECRET,
         &header("webhook-id"),
         header("webhook-timestamp").parse().unwrap(),
@@ -173,8 +171,8 @@ async fn webhook_failures_retry_then_end_the_run_with_an_error() {
         agent("down", json!({"webhookUrl": "http://127.0.0.1:9/hook"})),
     ]);
     let gw = TestGateway::start_with(agents, |c| {
-        c.webhook.attempts = 3;
-        c.webhook.timeout = Duration::from_millis(300);
+        c.outbound.attempts = 3;
+        c.outbound.attempt_timeout = Duration::from_millis(300);
     })
     .await;
 
@@ -501,10 +499,18 @@ async fn a_broken_registry_is_refused_at_start_and_ignored_on_reload() {
 
 #[tokio::test]
 async fn roles_limit_what_each_token_may_do() {
-    let gw = TestGateway::start_with(two_agents("http://127.0.0.1:9/"), |c| {
-        c.tokens.insert("view-t", gateway::auth::Role::Viewer);
-        c.tokens.insert("op-t", gateway::auth::Role::Operator);
-        c.tokens.insert("pub-t", gateway::auth::Role::Publisher);
+    use gateway::auth::{AgentScope, Identity, Role};
+    let person = |role| Identity {
+        subject: "tester".into(),
+        role,
+        agents: AgentScope::All,
+    };
+    let sim = StandInSim::start(None).await;
+    sim.set(Behaviour::Accept);
+    let gw = TestGateway::start_with(two_agents(&sim.url), |c| {
+        c.tokens.insert("view-t", person(Role::Viewer));
+        c.tokens.insert("op-t", person(Role::Operator));
+        c.tokens.insert("pub-t", person(Role::Publisher));
     })
     .await;
     let call = |method: &str, path: &str, token: Option<&str>| {
@@ -524,9 +530,14 @@ async fn roles_limit_what_each_token_may_do() {
     assert_eq!(call("GET", "/api/agents", Some("wrong")).await, 401);
     assert_eq!(call("GET", "/api/agents", Some("view-t")).await, 200);
     assert_eq!(
-        call("GET", "/api/agents?access_token=view-t", None).await,
+        call("GET", "/api/stream?access_token=view-t", None).await,
         200,
         "EventSource passes it in the query"
+    );
+    assert_eq!(
+        call("GET", "/api/agents?access_token=view-t", None).await,
+        401,
+        "only the stream takes a token in the query (query strings land in access logs)"
     );
     assert_eq!(call("POST", "/api/events", Some("view-t")).await, 403);
     assert_eq!(call("POST", "/api/events", Some("pub-t")).await, 202);
@@ -555,7 +566,11 @@ async fn roles_limit_what_each_token_may_do() {
             .as_str()
             .unwrap()
             .to_owned();
-        let token = gw.running.service.auth.runs.issue(&run_id, "scheduler");
+        // The token travels in the run's webhook, as Sim receives it.
+        let token = sim.wait_for_calls(1).await[0].body["callback_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         (run_id, token)
     };
     let post = |npc: &str, token: &str| {

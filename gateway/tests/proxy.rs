@@ -2,99 +2,13 @@
 //! rendered to loopback ports by `compose/render-nginx.sh`) in front of a real
 //! gateway, a stand-in Sim webhook and a WebSocket upstream.
 
-mod support;
-
+use esprit_testkit::nginx::Nginx;
+use esprit_testkit::{StandInSim, Subscriber, TestGateway, agent, kinds};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{StandInSim, Subscriber, TestGateway, agent};
 use warp::Filter;
-
-/// nginx in the foreground with the rendered compose config; stopped on drop.
-struct Nginx {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Nginx {
-    fn start(gateway: SocketAddr, sim: SocketAddr, realtime: SocketAddr) -> Nginx {
-        let nginx = which("nginx").expect(
-            "nginx is installed (./test.sh installs Debian's nginx; or apt-get install nginx)",
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let addr = free_port();
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let rendered = Command::new(root.join("compose/render-nginx.sh"))
-            .args([addr, gateway, sim, realtime].map(|a| a.to_string()))
-            .stdin(std::fs::File::open(root.join("compose/nginx.conf")).unwrap())
-            .output()
-            .unwrap();
-        assert!(
-            rendered.status.success(),
-            "{}",
-            String::from_utf8_lossy(&rendered.stderr)
-        );
-        let conf = dir.path().join("nginx.conf");
-        std::fs::write(&conf, &rendered.stdout).unwrap();
-        let globals = format!(
-            "daemon off; pid {}; error_log {} warn;",
-            dir.path().join("nginx.pid").display(),
-            dir.path().join("error.log").display()
-        );
-        let child = Command::new(nginx)
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(&conf)
-            .arg("-g")
-            .arg(globals)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "nginx did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Nginx {
-            child,
-            addr,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .chain(["/usr/sbin", "/sbin"])
-        .map(|dir| Path::new(dir).join(program))
-        .find(|p| p.is_file())
-}
-
-fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
 
 /// A Sim-like upstream: `/api/...` echoes the path it saw, `/socket.io/` is a
 /// WebSocket that echoes messages.
@@ -138,7 +52,7 @@ async fn stack() -> Stack {
     })
     .await;
     let upstream = sim_upstream().await;
-    let nginx = Nginx::start(gateway.running.addr, upstream, upstream);
+    let nginx = Nginx::start(&[gateway.running.addr], upstream, upstream);
     Stack {
         gateway,
         sim,
@@ -250,7 +164,7 @@ async fn runs_and_callbacks_work_through_nginx() {
     assert_eq!(response.status(), 202);
     let accepted: Value = response.json().await.unwrap();
     let events = stream.until("done").await;
-    assert_eq!(support::kinds(&events), ["started", "step", "step", "done"]);
+    assert_eq!(kinds(&events), ["started", "step", "step", "done"]);
     assert!(
         events
             .iter()

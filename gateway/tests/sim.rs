@@ -1,14 +1,12 @@
 //! Sim integration against stand-ins that are real HTTP servers: a webhook
-//! trigger (support::StandInSim) and the execute/jobs/logs API
-//! (support::sim_api), both following Sim v0.8.9.
+//! trigger (`esprit_testkit::StandInSim`) and the execute/jobs/logs/cancel API
+//! (`esprit_testkit::sim_api`), both following Sim v0.8.9.
 
-mod support;
-
+use esprit_testkit::sim_api::{Block, StandInSimApi, Streaming, Workflow};
+use esprit_testkit::{StandInSim, TestGateway, agent, kinds, messages};
 use protocol::EventEnvelope;
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::sim_api::{Block, StandInSimApi, Streaming, Workflow};
-use support::{StandInSim, TestGateway, agent, kinds};
 
 const KEY: &str = "sk-sim-test";
 const WORKSPACE: &str = "ws-42";
@@ -16,7 +14,7 @@ const WORKSPACE: &str = "ws-42";
 async fn gateway_for(sim: &StandInSimApi, agents: Value) -> TestGateway {
     let (base, key) = (sim.url.clone(), sim.key.clone());
     TestGateway::start_with(agents, move |config| {
-        config.sim.api_base = Some(base);
+        config.sim.api_base = Some(format!("{base}/").parse().unwrap());
         config.sim.api_key = Some(key);
         config.sim.workspace_id = Some(WORKSPACE.into());
         config.sim.public_url = Some("https://sim.example".into());
@@ -49,7 +47,7 @@ async fn one_workflow(
 
 fn three_blocks() -> Vec<Block> {
     vec![
-        Block::new("b0-start", "Start", json!({"input": "ok"})),
+        Block::start(),
         Block::new(
             "b1-agent",
             "Agent 1",
@@ -59,32 +57,8 @@ fn three_blocks() -> Vec<Block> {
     ]
 }
 
-fn messages(events: &[EventEnvelope]) -> Vec<String> {
-    events
-        .iter()
-        .map(|e| e.message().unwrap_or("").to_owned())
-        .collect()
-}
-
 async fn run(gw: &TestGateway, agent: &str, payload: Value) -> (String, Vec<EventEnvelope>) {
-    let mut stream = gw.subscribe(&format!("?npc={agent}")).await;
-    let (status, accepted) = gw
-        .post(&format!("/api/run/{agent}"), json!({"payload": payload}))
-        .await;
-    assert_eq!(status, 202, "{accepted}");
-    let run_id = accepted["run_id"].as_str().unwrap().to_owned();
-    let mut events = Vec::new();
-    loop {
-        let event = stream
-            .next_within(Duration::from_secs(15))
-            .await
-            .expect("the run ends within 15 s");
-        let end = matches!(event.kind.as_str(), "done" | "error");
-        events.push(event);
-        if end {
-            return (run_id, events);
-        }
-    }
+    gw.run_to_end(agent, payload).await
 }
 
 #[tokio::test]
@@ -130,10 +104,7 @@ async fn api_mode_streams_selected_blocks_in_order_and_ends_with_the_output() {
     blocks[1].callback = Some("API block: drafting".into());
     let (sim, gw) = one_workflow(blocks, "mail", &["agent1.content", "function1.result"]).await;
     let (run_id, events) = run(&gw, "mail", json!({"to": "ana@example.com"})).await;
-    assert_eq!(
-        kinds(&events),
-        ["started", "step", "step", "step", "step", "done"]
-    );
+    assert_eq!(kinds(&events), ["started", "step", "step", "step", "done"]);
     let said = messages(&events);
     assert_eq!(
         said[1], "API block: drafting",
@@ -141,10 +112,13 @@ async fn api_mode_streams_selected_blocks_in_order_and_ends_with_the_output() {
     );
     assert_eq!(said[2], "Drafted the reply to Ana");
     assert!(said[3].contains("\"sent\": true"), "{}", said[3]);
-    assert!(said[4].starts_with("Start finished in"), "{}", said[4]);
+    assert!(
+        !said.iter().any(|m| m.starts_with("Start")),
+        "the Start block is not a step: `started` says it: {said:?}"
+    );
     assert_eq!(events[2].field("block"), Some(&json!("b1-agent")));
     assert_eq!(
-        events[5].field("result"),
+        events[4].field("result"),
         Some(&json!({"result": {"sent": true}}))
     );
 
@@ -165,16 +139,16 @@ async fn a_failing_block_ends_the_run_with_sims_message() {
     blocks[2].fails = Some("ReferenceError: total is not defined".into());
     let (_sim, gw) = one_workflow(blocks, "calc", &["agent1.content"]).await;
     let (_, events) = run(&gw, "calc", json!({})).await;
-    assert_eq!(kinds(&events), ["started", "step", "step", "step", "error"]);
+    assert_eq!(kinds(&events), ["started", "step", "step", "error"]);
     let said = messages(&events);
     assert_eq!(said[1], "Drafted the reply to Ana");
     assert!(
-        said[3].starts_with("Function 1 failed after"),
-        "{}",
-        said[3]
+        said[2].starts_with("Function 1 failed after"),
+        "the log, read once Sim finished writing it: {}",
+        said[2]
     );
     assert_eq!(
-        events[4].field("error"),
+        events[3].field("error"),
         Some(&json!("Function 1: ReferenceError: total is not defined"))
     );
 }
@@ -255,7 +229,7 @@ async fn sims_refusals_become_errors_that_say_what_to_fix() {
         TestGateway::start_with(json!([agent("draft", json!({"workflowId": "draft"}))]), {
             let base = sim.url.clone();
             move |config| {
-                config.sim.api_base = Some(base);
+                config.sim.api_base = Some(format!("{base}/").parse().unwrap());
                 config.sim.api_key = Some("sk-wrong".into());
             }
         })
@@ -302,5 +276,69 @@ async fn studio_links_resolve_the_same_for_every_client() {
             "https://studio.example/w/8",
             "/studio/"
         ]
+    );
+}
+
+#[tokio::test]
+async fn loop_iterations_and_handled_errors_read_from_sims_log() {
+    let mut fetch = Block::new("b1-fetch", "Fetch page", json!({"status": 200}));
+    fetch.iterations = 3;
+    fetch.kind = "api".into();
+    let mut flaky = Block::new("b2-enrich", "Enrich", json!({}));
+    flaky.fails = Some("timeout after 5s".into());
+    flaky.handled = true;
+    let summary = Block::new("b3-sum", "Summarise", json!({"pages": 3}));
+    let (_sim, gw) = one_workflow(vec![Block::start(), fetch, flaky, summary], "crawl", &[]).await;
+    let (_, events) = run(&gw, "crawl", json!({})).await;
+    let said = messages(&events);
+    assert_eq!(events.last().unwrap().kind.as_str(), "done", "{said:?}");
+    let steps: Vec<&str> = said[1..said.len() - 1].iter().map(String::as_str).collect();
+    assert_eq!(steps.len(), 5, "{steps:?}");
+    for (i, step) in steps[..3].iter().enumerate() {
+        assert!(
+            step.starts_with(&format!("Fetch page (iteration {i}) finished in")),
+            "{step}"
+        );
+    }
+    assert!(
+        steps[3].starts_with("Enrich hit an error after")
+            && steps[3].ends_with("handled by the workflow: timeout after 5s"),
+        "a handled error is not a failure: {}",
+        steps[3]
+    );
+    assert!(
+        steps[4].starts_with("Summarise finished in"),
+        "{}",
+        steps[4]
+    );
+}
+
+#[tokio::test]
+async fn cancelling_an_api_run_stops_it_here_and_asks_sim_to_stop() {
+    let mut slow = three_blocks();
+    slow[1].iterations = 200;
+    let (sim, gw) = one_workflow(slow, "long", &["agent1.content"]).await;
+    let (run_id, mut stream) = gw.run("long", json!({})).await;
+    stream.until("step").await;
+    let (status, body) = gw
+        .post(&format!("/api/runs/{run_id}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let cancelled = stream.until("error").await;
+    assert_eq!(
+        cancelled.last().unwrap().field("cancelled"),
+        Some(&json!(true))
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while sim.cancelled().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sim.cancelled(), vec![run_id]);
+    assert!(
+        stream
+            .next_within(Duration::from_millis(500))
+            .await
+            .is_none(),
+        "no steps after the cancel"
     );
 }

@@ -64,6 +64,57 @@ pub struct AgentSummary {
     pub last_event_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_event_id: Option<u64>,
+    /// The question the agent's run waits on, so a page opened later can answer it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question: Option<PendingQuestion>,
+}
+
+/// An `awaiting` event that nobody has answered yet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingQuestion {
+    pub run_id: String,
+    /// The `awaiting` event's id.
+    pub event_id: u64,
+    pub question: String,
+    /// The allowed decisions; empty means any text.
+    #[serde(default)]
+    pub options: Vec<String>,
+    /// When it was asked (RFC 3339).
+    pub since: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<f64>,
+}
+
+impl PendingQuestion {
+    /// The question an `awaiting` event asks.
+    pub fn from_event(event: &crate::EventEnvelope) -> Option<PendingQuestion> {
+        if event.kind != EventKind::Awaiting {
+            return None;
+        }
+        let text = |key: &str| event.field(key).and_then(serde_json::Value::as_str);
+        Some(PendingQuestion {
+            run_id: event.run_id.clone()?,
+            event_id: event.id,
+            question: text("question")
+                .or_else(|| text("message"))
+                .unwrap_or("waiting for you")
+                .to_owned(),
+            options: event
+                .field("options")
+                .and_then(serde_json::Value::as_array)
+                .map(|o| {
+                    o.iter()
+                        .filter_map(serde_json::Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            since: event.ts.clone(),
+            timeout_secs: event
+                .field("timeout_secs")
+                .and_then(serde_json::Value::as_f64),
+        })
+    }
 }
 
 /// `GET /api/agents`.

@@ -107,6 +107,19 @@ pub struct PublishEvent {
     pub data: Option<Value>,
 }
 
+impl PublishEvent {
+    /// An event of a run, as a workflow posts it to its `callback_url`.
+    pub fn for_run(npc: &str, kind: EventKind, run_id: &str, data: Map<String, Value>) -> Self {
+        PublishEvent {
+            npc: npc.to_owned(),
+            kind: kind.as_str().to_owned(),
+            run_id: Some(run_id.to_owned()),
+            ts: None,
+            data: Some(Value::Object(data)),
+        }
+    }
+}
+
 /// The answer to a publish: the ids the events were stored under.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishAck {

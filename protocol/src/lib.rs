@@ -8,9 +8,20 @@ mod error;
 mod event;
 mod run;
 
-pub use agent::{AgentStatus, AgentSummary, Roster};
+pub use agent::{AgentStatus, AgentSummary, PendingQuestion, Roster};
 pub use error::{ErrorBody, ErrorDetail};
 pub use event::{
     EventEnvelope, EventKind, HistoryPage, PublishAck, PublishEvent, UnknownEventKind,
 };
-pub use run::{RespondRequest, RunAccepted, RunRequest, RunSummary, RunsPage};
+pub use run::{
+    AnswerDelivery, Fields, RespondRequest, RunAck, RunRequest, RunSummary, RunWebhook, RunsPage,
+};
+
+/// An id (agent, npc, desk, token name): 1–64 of `a-z A-Z 0-9 _ -`, safe in
+/// URLs, SSE filters, file names and logs.
+pub fn is_valid_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}

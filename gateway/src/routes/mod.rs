@@ -1,34 +1,42 @@
-//! Thin warp filters: parse and authorise at the edge, then call the [`Service`].
+//! Thin warp filters: parse and authorise at the edge, call the core, map its
+//! errors to HTTP. No route holds logic of its own.
 
+mod error;
 mod events;
 mod ops;
 mod runs;
+mod stream;
 mod web;
 
+pub use error::ApiError;
+
 use crate::auth::{Caller, Right};
-use crate::error::ApiError;
-use crate::service::Service;
+use crate::core::Service;
 use serde::de::DeserializeOwned;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 use warp::{Filter, Rejection, Reply};
 
-/// Settings the routes need that are not the service's business.
-#[derive(Clone)]
+/// Settings the routes need that are not the core's business.
+#[derive(Clone, Debug)]
 pub struct RouteSettings {
     pub body_limit: u64,
-    pub keepalive: std::time::Duration,
+    pub keepalive: Duration,
     pub web_dist: std::path::PathBuf,
+    /// How long a request body may take to arrive.
+    pub body_timeout: Duration,
 }
 
+/// The whole API and the browser office, as one filter.
 pub fn all(
     service: Arc<Service>,
     settings: RouteSettings,
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let api = events::routes(service.clone(), settings.clone())
+        .or(stream::routes(service.clone(), settings.clone()))
         .or(runs::routes(service.clone(), settings.clone()))
-        .or(ops::routes(service.clone()))
-        .or(crate::flows::routes(service.clone(), settings.body_limit));
+        .or(ops::routes(service.clone()));
     api.or(web::routes(service, settings))
         .recover(render_rejection)
         .with(warp::trace::request())
@@ -40,58 +48,81 @@ pub fn with_service(
     warp::any().map(move || service.clone())
 }
 
-/// The caller, from `Authorization: Bearer` or (for `EventSource`) `?access_token=`, holding `right`.
+/// The caller, from `Authorization: Bearer`, holding `right`.
 pub fn caller_with(
     service: Arc<Service>,
     right: Right,
 ) -> impl Filter<Extract = (Caller,), Error = Rejection> + Clone {
-    warp::header::optional::<String>("authorization")
-        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .and_then(move |header: Option<String>, query: String| {
-            let service = service.clone();
-            async move {
-                let from_header = header
-                    .as_deref()
-                    .and_then(|h| h.strip_prefix("Bearer "))
-                    .map(str::trim)
-                    .map(str::to_owned);
-                let from_query = query_token(&query);
-                let presented = from_header.or(from_query);
-                let caller = service.auth.caller(presented.as_deref());
-                if caller.may(right) {
-                    Ok(caller)
-                } else if caller == Caller::Anonymous {
-                    Err(reject(ApiError::Unauthorized))
-                } else {
-                    let what = match right {
-                        Right::View => "view the office",
-                        Right::Operate => "run or answer agents",
-                        Right::Publish => "publish events",
-                    };
-                    Err(reject(ApiError::Forbidden(what.into())))
-                }
-            }
-        })
+    warp::header::optional::<String>("authorization").and_then(move |header: Option<String>| {
+        let service = service.clone();
+        async move {
+            let token = bearer(header.as_deref());
+            authorise(service.caller(token.as_deref()), right)
+        }
+    })
 }
 
-fn query_token(query: &str) -> Option<String> {
-    url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "access_token")
-        .map(|(_, v)| v.into_owned())
-        .filter(|v| !v.is_empty())
+fn bearer(header: Option<&str>) -> Option<String> {
+    header
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .map(str::to_owned)
+}
+
+fn authorise(caller: Caller, right: Right) -> Result<Caller, Rejection> {
+    if caller.may(right) {
+        Ok(caller)
+    } else if caller == Caller::Anonymous {
+        Err(reject(ApiError::unauthorized()))
+    } else {
+        Err(reject(ApiError::forbidden(right.describe())))
+    }
 }
 
 /// A JSON body of at most `limit` bytes, with errors that say what is wrong and where.
 pub fn json_body<T: DeserializeOwned + Send>(
     limit: u64,
+    timeout: Duration,
 ) -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
     // Any content type is read as JSON: `curl -d` sends form-urlencoded by default.
     warp::header::optional::<u64>("content-length")
         .and(warp::body::stream())
         .and_then(move |declared: Option<u64>, body| async move {
-            let bytes = read_limited(body, declared, limit).await.map_err(reject)?;
+            let bytes = tokio::time::timeout(timeout, read_limited(body, declared, limit))
+                .await
+                .map_err(|_| {
+                    reject(ApiError::new(
+                        warp::http::StatusCode::REQUEST_TIMEOUT,
+                        "body_timeout",
+                        format!(
+                            "the request body did not arrive within {} s",
+                            timeout.as_secs()
+                        ),
+                    ))
+                })?
+                .map_err(reject)?;
             parse_json(&bytes).map_err(reject)
         })
+}
+
+/// A Run button sends no body at all; treat that as the default.
+pub fn optional_json<T: DeserializeOwned + Default + Send>(
+    limit: u64,
+    timeout: Duration,
+) -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+    warp::header::optional::<u64>("content-length")
+        .and(warp::header::optional::<String>("transfer-encoding"))
+        .and_then(|length: Option<u64>, chunked: Option<String>| async move {
+            if length.unwrap_or(0) == 0 && chunked.is_none() {
+                Ok(())
+            } else {
+                Err(warp::reject())
+            }
+        })
+        .untuple_one()
+        .map(T::default)
+        .or(json_body::<T>(limit, timeout))
+        .unify()
 }
 
 /// Bodies larger than this are refused without reading them.
@@ -109,24 +140,24 @@ async fn read_limited(
     use bytes::BufMut;
     use futures_util::StreamExt;
     if declared.is_some_and(|length| length > DRAIN_LIMIT.max(limit)) {
-        return Err(ApiError::PayloadTooLarge(limit));
+        return Err(ApiError::payload_too_large(limit));
     }
     let mut body = std::pin::pin!(body);
     let mut kept = bytes::BytesMut::new();
     let mut seen = 0u64;
     while let Some(chunk) = body.next().await {
         let chunk =
-            chunk.map_err(|e| ApiError::InvalidRequest(format!("reading the body: {e}")))?;
+            chunk.map_err(|e| ApiError::invalid_request(format!("reading the body: {e}")))?;
         seen += chunk.remaining() as u64;
         if seen > DRAIN_LIMIT.max(limit) {
-            return Err(ApiError::PayloadTooLarge(limit));
+            return Err(ApiError::payload_too_large(limit));
         }
         if seen <= limit {
             kept.put(chunk);
         }
     }
     if seen > limit {
-        return Err(ApiError::PayloadTooLarge(limit));
+        return Err(ApiError::payload_too_large(limit));
     }
     Ok(kept.freeze())
 }
@@ -144,43 +175,40 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             } else {
                 format!("`{path}`: ")
             };
-            ApiError::InvalidRequest(format!("{field}{message}"))
+            ApiError::invalid_request(format!("{field}{message}"))
         } else {
-            ApiError::MalformedJson(message)
+            ApiError::malformed_json(message)
         }
     })?;
     de.end()
-        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+        .map_err(|e| ApiError::malformed_json(e.to_string()))?;
     Ok(value)
 }
 
-pub fn reject(error: ApiError) -> Rejection {
-    warp::reject::custom(error)
+pub fn reject(error: impl Into<ApiError>) -> Rejection {
+    warp::reject::custom(error.into())
 }
 
-pub fn error_reply(error: &ApiError) -> warp::reply::Response {
-    warp::reply::with_status(warp::reply::json(&error.body()), error.status()).into_response()
+/// `202 Accepted` with a JSON body.
+pub fn accepted(body: &impl serde::Serialize) -> warp::reply::Response {
+    warp::reply::with_status(warp::reply::json(body), warp::http::StatusCode::ACCEPTED)
+        .into_response()
 }
 
 async fn render_rejection(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
     let error = if let Some(error) = rejection.find::<ApiError>() {
-        return Ok(error_reply(error));
+        error.clone()
     } else if rejection.is_not_found() {
-        ApiError::NotFound
+        ApiError::not_found()
     } else if let Some(e) = rejection.find::<warp::reject::InvalidQuery>() {
-        ApiError::InvalidRequest(format!("query string: {e}"))
+        ApiError::invalid_request(format!("query string: {e}"))
     } else if let Some(e) = rejection.find::<warp::reject::InvalidHeader>() {
-        ApiError::InvalidRequest(e.to_string())
+        ApiError::invalid_request(e.to_string())
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-        ApiError::MethodNotAllowed
-    } else if rejection
-        .find::<warp::reject::UnsupportedMediaType>()
-        .is_some()
-    {
-        ApiError::UnsupportedMediaType
+        ApiError::method_not_allowed()
     } else {
         tracing::warn!(?rejection, "unhandled rejection");
-        ApiError::InvalidRequest(format!("{rejection:?}"))
+        ApiError::invalid_request(format!("{rejection:?}"))
     };
-    Ok(error_reply(&error))
+    Ok(error.into_response())
 }

@@ -1,8 +1,8 @@
 //! `GET /healthz`, `GET /readyz`, `GET /metrics`.
 
-use crate::service::Service;
+use super::ApiError;
+use crate::core::Service;
 use std::sync::Arc;
-use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 pub fn routes(
@@ -14,18 +14,15 @@ pub fn routes(
     let ready = warp::path!("readyz").and(warp::get()).and_then(move || {
         let service = service.clone();
         async move {
-            let reply = match service.store.check_writable().await {
-                Ok(()) => warp::reply::with_status(
-                    warp::reply::json(&serde_json::json!({ "status": "ready" })),
-                    StatusCode::OK,
-                ),
-                Err(e) => warp::reply::with_status(
-                    warp::reply::json(&protocol::ErrorBody::new(
-                        "store_unavailable",
-                        e.to_string(),
-                    )),
-                    StatusCode::SERVICE_UNAVAILABLE,
-                ),
+            let reply = match service.ready().await {
+                Ok(()) => {
+                    warp::reply::json(&serde_json::json!({ "status": "ready" })).into_response()
+                }
+                Err(e) => {
+                    let mut error = ApiError::from(e);
+                    error.status = warp::http::StatusCode::SERVICE_UNAVAILABLE;
+                    error.into_response()
+                }
             };
             Ok::<_, Rejection>(reply)
         }

@@ -1,7 +1,7 @@
 //! The browser office from `web/dist` (precompressed when possible) and `/studio/`.
 
 use super::RouteSettings;
-use crate::service::Service;
+use crate::core::Service;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use warp::http::{HeaderValue, Response, StatusCode, header};
@@ -12,7 +12,7 @@ pub fn routes(
     settings: RouteSettings,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     let studio = warp::path("studio").and(warp::get()).map(move || {
-        let target = service.sim.public_url.clone();
+        let target = service.settings().sim.public_url.clone();
         match target {
             Some(url) => warp::redirect::found(
                 url.parse::<warp::http::Uri>()

@@ -1,5 +1,10 @@
-//! Durable event storage behind one small trait, so the embedded SQLite store
-//! and a distributed log can be swapped without touching routes or the hub.
+//! Durable event storage behind one small trait: the embedded SQLite store for
+//! one machine, Redis Streams for several gateways. Routes and the hub never
+//! know which one they have.
+//!
+//! A store also keeps the run records and enforces the run rules atomically
+//! with the append (see [`RunRuleError`]), so two gateways sharing one store
+//! agree on which run an agent is in.
 
 mod sqlite;
 
@@ -9,20 +14,33 @@ use async_trait::async_trait;
 use protocol::{EventKind, RunSummary};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// An event validated at the edge, not yet stored.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     pub kind: EventKind,
     pub npc: String,
+    /// `None` for an npc-level event; the store attaches the npc's open run, if any.
     pub run_id: Option<String>,
     pub ts: String,
     pub fields: Map<String, Value>,
-    /// For `started`: the agent the run belongs to (recorded in the run's row).
-    pub agent: Option<String>,
-    /// For `started`: SHA-256 (hex) of the run's callback token, so it survives restarts.
-    pub callback_digest: Option<String>,
+    /// Set on `started`: what the run's record keeps.
+    pub run: Option<RunMeta>,
+}
+
+/// What a run's record keeps beyond its events.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunMeta {
+    pub agent: String,
+    /// Who started it.
+    pub by: Option<String>,
+    /// SHA-256 of the run's callback token, so it survives restarts and other gateways accept it.
+    pub callback_digest: Option<[u8; 32]>,
+    /// The gateway instance the run lives in, for runs that die with their process (embedded flows).
+    pub owner: Option<String>,
+    /// A run with no event for this long is ended by the gateway.
+    pub deadline_ms: u64,
 }
 
 /// A stored event, serialised once and shared by every subscriber.
@@ -35,8 +53,40 @@ pub struct StoredEvent {
     pub ts: String,
     /// The human line (`message`, `error` or `question`), for the roster.
     pub message: Option<String>,
-    /// The SSE `data:` field: the whole envelope as JSON.
+    /// The whole envelope as JSON: the SSE `data:` field and history's entries.
     pub json: Arc<str>,
+    /// On `started`: the run's callback token digest (never sent to clients).
+    pub callback_digest: Option<[u8; 32]>,
+    /// The event's wire frame, encoded once by whoever sends it first.
+    pub frame: OnceLock<bytes::Bytes>,
+}
+
+impl StoredEvent {
+    pub fn new(
+        id: u64,
+        kind: EventKind,
+        npc: String,
+        run_id: Option<String>,
+        ts: String,
+        message: Option<String>,
+        json: Arc<str>,
+    ) -> StoredEvent {
+        StoredEvent {
+            id,
+            kind,
+            npc,
+            run_id,
+            ts,
+            message,
+            json,
+            callback_digest: None,
+            frame: OnceLock::new(),
+        }
+    }
+
+    pub fn envelope(&self) -> Result<protocol::EventEnvelope, StoreError> {
+        serde_json::from_str(&self.json).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
 }
 
 /// The npc every subscriber receives, whatever its filter (roster changes).
@@ -58,14 +108,24 @@ impl NpcFilter {
     }
 }
 
-/// A run as stored, with what answering or cancelling it needs.
+/// A run as stored.
 #[derive(Debug, Clone)]
 pub struct RunRecord {
     pub summary: RunSummary,
-    pub callback_digest: Option<String>,
+    pub meta: RunMeta,
+    /// Milliseconds since the epoch of the run's latest event.
+    pub last_event_ms: i64,
+    /// The `awaiting` event the run waits on, if it does.
+    pub question: Option<Arc<StoredEvent>>,
 }
 
-/// Told of every commit, in commit (= id) order, before the writer acknowledges it.
+impl RunRecord {
+    pub fn is_open(&self) -> bool {
+        self.summary.ended_at.is_none()
+    }
+}
+
+/// Told of every commit, in commit (= id) order.
 pub trait CommitListener: Send + Sync + 'static {
     fn committed(&self, events: &[Arc<StoredEvent>]);
 }
@@ -78,7 +138,8 @@ pub struct RetentionPolicy {
 
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
-    /// Stores the events atomically; returns them with their ids once durable.
+    /// Stores the events atomically, applying the run rules; returns them with
+    /// their ids once durable. One broken rule refuses the whole batch.
     async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Arc<StoredEvent>>, StoreError>;
     /// Events with id > `after`, oldest first.
     async fn read_since(
@@ -87,26 +148,24 @@ pub trait EventStore: Send + Sync + 'static {
         after: u64,
         limit: usize,
     ) -> Result<Vec<Arc<StoredEvent>>, StoreError>;
-    /// Events with id < `before` (newest first in the store, returned oldest first).
+    /// Events with id < `before`, the newest `limit` of them, oldest first.
     async fn history(
         &self,
         npc: Option<&str>,
         before: Option<u64>,
         limit: usize,
     ) -> Result<Vec<Arc<StoredEvent>>, StoreError>;
+    /// The newest runs first.
     async fn runs(&self, agent: Option<&str>, limit: usize) -> Result<Vec<RunSummary>, StoreError>;
     async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
-    /// The newest event of `kind` in a run (e.g. the question a run waits on).
-    async fn last_of_run(
-        &self,
-        run_id: &str,
-        kind: EventKind,
-    ) -> Result<Option<Arc<StoredEvent>>, StoreError>;
-    /// Runs that have not ended, for restoring callback tokens after a restart.
+    /// Runs that have not ended.
     async fn open_runs(&self) -> Result<Vec<RunRecord>, StoreError>;
-    /// The newest event of each npc, for the roster after a restart.
+    /// The newest event of each npc, for the status board after a restart.
     async fn latest_per_npc(&self) -> Result<Vec<Arc<StoredEvent>>, StoreError>;
+    /// The newest event id.
     async fn last_id(&self) -> Result<u64, StoreError>;
+    /// Gateway instances that are alive (own their in-process runs).
+    async fn live_instances(&self) -> Result<HashSet<String>, StoreError>;
     /// Proves the store can take a write (for `/readyz`).
     async fn check_writable(&self) -> Result<(), StoreError>;
     /// Deletes what the policy no longer keeps; returns how many events went.
@@ -115,13 +174,39 @@ pub trait EventStore: Send + Sync + 'static {
     async fn close(&self);
 }
 
+/// A run rule an append broke. Checked inside the store's transaction, so
+/// concurrent appends (from any gateway) cannot both pass.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunRuleError {
+    #[error("no run `{0}`")]
+    UnknownRun(String),
+    #[error("run `{0}` has already ended")]
+    RunEnded(String),
+    #[error("run `{run_id}` belongs to npc `{owner}`, not `{npc}`")]
+    WrongNpc {
+        run_id: String,
+        npc: String,
+        owner: String,
+    },
+    #[error("npc `{npc}` is already in run `{run_id}`")]
+    Busy { npc: String, run_id: String },
+    #[error("run `{0}` already exists")]
+    RunExists(String),
+    #[error("run `{0}` is not waiting for an answer")]
+    NotAwaiting(String),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database: {0}")]
-    Sqlite(#[from] r2d2_sqlite::rusqlite::Error),
-    #[error("database pool: {0}")]
-    Pool(#[from] r2d2::Error),
-    #[error("stored event is corrupt: {0}")]
+    #[error(transparent)]
+    Rule(#[from] RunRuleError),
+    #[error("the disk is full: {0}")]
+    DiskFull(String),
+    #[error("the database is busy (locked by another writer): {0}")]
+    Busy(String),
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("the store is closed")]
     Closed,
@@ -131,3 +216,18 @@ pub enum StoreError {
         source: std::io::Error,
     },
 }
+
+impl StoreError {
+    /// Whether retrying later may work (the store's trouble, not the request's).
+    pub fn is_unavailable(&self) -> bool {
+        !matches!(self, StoreError::Rule(_))
+    }
+}
+
+/// The status a run's record shows after an event of `kind`.
+pub fn run_status_after(kind: EventKind) -> protocol::AgentStatus {
+    protocol::AgentStatus::Idle.after(kind)
+}
+
+#[cfg(test)]
+pub(crate) mod conformance;

@@ -1,20 +1,22 @@
 //! SQLite (WAL) event store with group commit.
 //!
 //! One writer thread owns the write connection: it drains every append that is
-//! waiting, commits them in one transaction (one fsync for the lot), tells the
-//! listener in id order, then acknowledges. Reads go through a small pool.
+//! waiting, commits them in one transaction (one fsync for the lot, each append
+//! in its own savepoint so one broken run rule refuses only that append), tells
+//! the listener in id order, then acknowledges. Reads go through a small pool.
 
 use super::{
-    CommitListener, EventStore, NewEvent, NpcFilter, RetentionPolicy, RunRecord, StoreError,
-    StoredEvent,
+    CommitListener, EventStore, NewEvent, NpcFilter, RetentionPolicy, RunMeta, RunRecord,
+    RunRuleError, StoreError, StoredEvent, run_status_after,
 };
 use crate::config::StoreSync;
 use async_trait::async_trait;
 use protocol::{AgentStatus, EventEnvelope, EventKind, RunSummary};
 use r2d2_sqlite::SqliteConnectionManager;
 use r2d2_sqlite::rusqlite::{
-    Connection, OptionalExtension, Row, Transaction, params, params_from_iter,
+    self, Connection, ErrorCode, OptionalExtension, Row, params, params_from_iter,
 };
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -53,7 +55,17 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_agent ON runs(agent, started_ms);
 CREATE INDEX IF NOT EXISTS runs_open ON runs(ended_ms) WHERE ended_ms IS NULL;
+CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
 ";
+
+/// Columns added after the first release, with how to add them to an older file.
+const RUN_COLUMNS_ADDED: [(&str, &str); 5] = [
+    ("started_by", "TEXT"),
+    ("owner", "TEXT"),
+    ("deadline_ms", "INTEGER NOT NULL DEFAULT 0"),
+    ("last_ms", "INTEGER NOT NULL DEFAULT 0"),
+    ("question_id", "INTEGER"),
+];
 
 type AppendReply = oneshot::Sender<Result<Vec<Arc<StoredEvent>>, StoreError>>;
 
@@ -68,6 +80,8 @@ pub struct SqliteStore {
     writer: std::sync::Mutex<Option<JoinHandle<()>>>,
     readers: r2d2::Pool<SqliteConnectionManager>,
     path: PathBuf,
+    /// This process: the only instance that can own in-process runs in one file.
+    instance: String,
 }
 
 impl SqliteStore {
@@ -75,6 +89,7 @@ impl SqliteStore {
     pub fn open(
         data_dir: &Path,
         sync: StoreSync,
+        instance: String,
         listener: Arc<dyn CommitListener>,
     ) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
@@ -82,20 +97,25 @@ impl SqliteStore {
             source,
         })?;
         let path = data_dir.join("events.sqlite3");
-        let mut conn = Connection::open(&path)?;
+        let mut conn = Connection::open(&path).map_err(classify)?;
         let sync_pragma = match sync {
             StoreSync::Full => "FULL",
             StoreSync::Normal => "NORMAL",
         };
         conn.execute_batch(&format!(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync_pragma}; PRAGMA busy_timeout=5000;"
-        ))?;
-        conn.execute_batch(SCHEMA)?;
+        ))
+        .map_err(classify)?;
+        conn.execute_batch(SCHEMA).map_err(classify)?;
+        migrate(&conn).map_err(classify)?;
         let next_id = next_event_id(&mut conn)?;
 
         let manager = SqliteConnectionManager::file(&path)
             .with_init(|c| c.execute_batch("PRAGMA busy_timeout=5000; PRAGMA query_only=ON;"));
-        let readers = r2d2::Pool::builder().max_size(4).build(manager)?;
+        let readers = r2d2::Pool::builder()
+            .max_size(4)
+            .build(manager)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
 
         let (tx, rx) = mpsc::channel();
         let writer = std::thread::Builder::new()
@@ -108,12 +128,13 @@ impl SqliteStore {
                 }
                 .run(rx)
             })
-            .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             jobs: std::sync::Mutex::new(Some(tx)),
             writer: std::sync::Mutex::new(Some(writer)),
             readers,
             path,
+            instance,
         })
     }
 
@@ -131,13 +152,49 @@ impl SqliteStore {
 
     async fn read<T: Send + 'static>(
         &self,
-        query: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        query: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
     ) -> Result<T, StoreError> {
         let pool = self.readers.clone();
-        tokio::task::spawn_blocking(move || query(&*pool.get()?))
-            .await
-            .map_err(|e| StoreError::Corrupt(format!("reader panicked: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            let conn = pool
+                .get()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            query(&conn).map_err(classify)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("reader stopped: {e}")))?
     }
+}
+
+/// Names SQLite's failures by what an operator should do about them.
+fn classify(error: rusqlite::Error) -> StoreError {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => StoreError::DiskFull(error.to_string()),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            StoreError::Busy(error.to_string())
+        }
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+            StoreError::Corrupt(error.to_string())
+        }
+        _ => StoreError::Unavailable(error.to_string()),
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let existing: HashSet<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('runs')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for (column, definition) in RUN_COLUMNS_ADDED {
+        if !existing.contains(column) {
+            conn.execute_batch(&format!(
+                "ALTER TABLE runs ADD COLUMN {column} {definition}"
+            ))?;
+        }
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS runs_open_npc ON runs(npc) WHERE ended_ms IS NULL;",
+    )
 }
 
 fn next_event_id(conn: &mut Connection) -> Result<u64, StoreError> {
@@ -147,8 +204,11 @@ fn next_event_id(conn: &mut Connection) -> Result<u64, StoreError> {
             [],
             |r| r.get(0),
         )
-        .optional()?;
-    let max: Option<i64> = conn.query_row("SELECT MAX(id) FROM events", [], |r| r.get(0))?;
+        .optional()
+        .map_err(classify)?;
+    let max: Option<i64> = conn
+        .query_row("SELECT MAX(id) FROM events", [], |r| r.get(0))
+        .map_err(classify)?;
     Ok(seq.unwrap_or(0).max(max.unwrap_or(0)) as u64 + 1)
 }
 
@@ -156,6 +216,18 @@ struct Writer {
     conn: Connection,
     next_id: u64,
     listener: Arc<dyn CommitListener>,
+}
+
+/// Why an append inside a group failed: its own rule, or the whole transaction.
+enum AppendFailure {
+    Rule(RunRuleError),
+    Store(StoreError),
+}
+
+impl From<rusqlite::Error> for AppendFailure {
+    fn from(e: rusqlite::Error) -> Self {
+        AppendFailure::Store(classify(e))
+    }
 }
 
 impl Writer {
@@ -191,37 +263,62 @@ impl Writer {
     fn commit(&mut self, appends: Vec<(Vec<NewEvent>, AppendReply)>) {
         let started = Instant::now();
         let first_id = self.next_id;
-        let total: usize = appends.iter().map(|(events, _)| events.len()).sum();
-        let result = (|| -> Result<Vec<Vec<Arc<StoredEvent>>>, StoreError> {
-            let tx = self.conn.transaction()?;
-            let mut next_id = first_id;
-            let mut stored = Vec::with_capacity(appends.len());
-            for (events, _) in &appends {
-                let mut group = Vec::with_capacity(events.len());
-                for event in events {
-                    group.push(Arc::new(insert_event(&tx, next_id, event)?));
-                    next_id += 1;
+        let result =
+            (|| -> Result<(Vec<Result<Vec<Arc<StoredEvent>>, RunRuleError>>, u64), StoreError> {
+                let mut tx = self.conn.transaction().map_err(classify)?;
+                let mut next_id = first_id;
+                let mut outcomes = Vec::with_capacity(appends.len());
+                for (events, _) in &appends {
+                    let mut savepoint = tx.savepoint().map_err(classify)?;
+                    let mut group = Vec::with_capacity(events.len());
+                    let mut failure = None;
+                    for event in events {
+                        match insert_event(&savepoint, next_id + group.len() as u64, event) {
+                            Ok(stored) => group.push(Arc::new(stored)),
+                            Err(e) => {
+                                failure = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    match failure {
+                        None => {
+                            savepoint.commit().map_err(classify)?;
+                            next_id += group.len() as u64;
+                            outcomes.push(Ok(group));
+                        }
+                        Some(AppendFailure::Rule(rule)) => {
+                            savepoint.rollback().map_err(classify)?;
+                            outcomes.push(Err(rule));
+                        }
+                        Some(AppendFailure::Store(e)) => return Err(e),
+                    }
                 }
-                stored.push(group);
-            }
-            tx.commit()?;
-            Ok(stored)
-        })();
+                tx.commit().map_err(classify)?;
+                Ok((outcomes, next_id))
+            })();
         crate::metrics::STORE_COMMIT_SECONDS.observe(started.elapsed().as_secs_f64());
         match result {
-            Ok(groups) => {
-                self.next_id = first_id + total as u64;
-                let all: Vec<Arc<StoredEvent>> = groups.iter().flatten().cloned().collect();
-                self.listener.committed(&all);
-                for ((_, reply), group) in appends.into_iter().zip(groups) {
-                    let _ = reply.send(Ok(group));
+            Ok((outcomes, next_id)) => {
+                self.next_id = next_id;
+                let all: Vec<Arc<StoredEvent>> = outcomes
+                    .iter()
+                    .filter_map(|o| o.as_ref().ok())
+                    .flatten()
+                    .cloned()
+                    .collect();
+                if !all.is_empty() {
+                    notify(&*self.listener, &all);
+                }
+                for ((_, reply), outcome) in appends.into_iter().zip(outcomes) {
+                    let _ = reply.send(outcome.map_err(StoreError::Rule));
                 }
             }
             Err(error) => {
+                let total: usize = appends.iter().map(|(events, _)| events.len()).sum();
                 tracing::error!(%error, events = total, "store commit failed");
-                let message = error.to_string();
                 for (_, reply) in appends {
-                    let _ = reply.send(Err(StoreError::Corrupt(message.clone())));
+                    let _ = reply.send(Err(copy_error(&error)));
                 }
             }
         }
@@ -231,16 +328,44 @@ impl Writer {
         match job {
             Job::Append(..) => unreachable!("appends are committed in batches"),
             Job::Probe(reply) => {
+                // A real write, synced like an event: a full disk or a lost lock shows here.
                 let result = self
                     .conn
-                    .execute_batch("BEGIN IMMEDIATE; COMMIT;")
-                    .map_err(StoreError::from);
+                    .execute(
+                        "INSERT INTO probe (id, at) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET at = ?1",
+                        params![now_ms()],
+                    )
+                    .map(|_| ())
+                    .map_err(classify);
                 let _ = reply.send(result);
             }
             Job::Prune(policy, reply) => {
-                let _ = reply.send(prune(&mut self.conn, policy));
+                let _ = reply.send(prune(&mut self.conn, policy).map_err(classify));
             }
         }
+    }
+}
+
+/// Tells the listener; a listener that panics is a bug, but it must not stop the writer.
+fn notify(listener: &dyn CommitListener, events: &[Arc<StoredEvent>]) {
+    let told =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener.committed(events)));
+    if told.is_err() {
+        tracing::error!(
+            first = events[0].id,
+            "a commit listener panicked; the events are stored"
+        );
+    }
+}
+
+/// The same failure for every append of a failed group.
+fn copy_error(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::DiskFull(m) => StoreError::DiskFull(m.clone()),
+        StoreError::Busy(m) => StoreError::Busy(m.clone()),
+        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+        StoreError::Rule(rule) => StoreError::Rule(rule.clone()),
+        other => StoreError::Unavailable(other.to_string()),
     }
 }
 
@@ -248,61 +373,157 @@ fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-fn insert_event(tx: &Transaction, id: u64, event: &NewEvent) -> Result<StoredEvent, StoreError> {
+/// The open run of an npc, if it has one.
+fn open_run_of(conn: &Connection, npc: &str) -> Result<Option<String>, rusqlite::Error> {
+    conn.prepare_cached("SELECT run_id FROM runs WHERE npc = ?1 AND ended_ms IS NULL LIMIT 1")?
+        .query_row(params![npc], |r| r.get(0))
+        .optional()
+}
+
+/// A run's npc, status and whether it ended.
+struct RunState {
+    npc: String,
+    status: String,
+    ended: bool,
+}
+
+fn run_state(conn: &Connection, run_id: &str) -> Result<Option<RunState>, rusqlite::Error> {
+    conn.prepare_cached("SELECT npc, status, ended_ms IS NOT NULL FROM runs WHERE run_id = ?1")?
+        .query_row(params![run_id], |r| {
+            Ok(RunState {
+                npc: r.get(0)?,
+                status: r.get(1)?,
+                ended: r.get(2)?,
+            })
+        })
+        .optional()
+}
+
+/// Applies the run rules to one event; returns the run it belongs to.
+fn check_run_rules(conn: &Connection, event: &NewEvent) -> Result<Option<String>, AppendFailure> {
+    let rule = |e: RunRuleError| Err(AppendFailure::Rule(e));
+    match (&event.run_id, event.kind) {
+        (Some(run_id), EventKind::Started) => {
+            if run_state(conn, run_id)?.is_some() {
+                return rule(RunRuleError::RunExists(run_id.clone()));
+            }
+            if let Some(open) = open_run_of(conn, &event.npc)? {
+                return rule(RunRuleError::Busy {
+                    npc: event.npc.clone(),
+                    run_id: open,
+                });
+            }
+            Ok(Some(run_id.clone()))
+        }
+        (Some(run_id), kind) => {
+            let Some(state) = run_state(conn, run_id)? else {
+                return rule(RunRuleError::UnknownRun(run_id.clone()));
+            };
+            if state.npc != event.npc {
+                return rule(RunRuleError::WrongNpc {
+                    run_id: run_id.clone(),
+                    npc: event.npc.clone(),
+                    owner: state.npc,
+                });
+            }
+            if state.ended {
+                return rule(RunRuleError::RunEnded(run_id.clone()));
+            }
+            if kind == EventKind::Response && state.status != AgentStatus::Awaiting.as_str() {
+                return rule(RunRuleError::NotAwaiting(run_id.clone()));
+            }
+            Ok(Some(run_id.clone()))
+        }
+        // An npc-level event belongs to the npc's open run, if there is one.
+        (None, EventKind::Step | EventKind::Awaiting | EventKind::Done | EventKind::Error) => {
+            Ok(open_run_of(conn, &event.npc)?)
+        }
+        (None, _) => Ok(None),
+    }
+}
+
+fn insert_event(
+    conn: &Connection,
+    id: u64,
+    event: &NewEvent,
+) -> Result<StoredEvent, AppendFailure> {
+    let run_id = check_run_rules(conn, event)?;
     let envelope = EventEnvelope {
         id,
         kind: event.kind,
         ts: event.ts.clone(),
         npc: event.npc.clone(),
-        run_id: event.run_id.clone(),
+        run_id: run_id.clone(),
         fields: event.fields.clone(),
     };
     let message = envelope.message().map(str::to_owned);
-    let json = serde_json::to_string(&envelope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let json = serde_json::to_string(&envelope)
+        .map_err(|e| AppendFailure::Store(StoreError::Corrupt(e.to_string())))?;
     let stored_ms = now_ms();
-    tx.prepare_cached(
+    conn.prepare_cached(
         "INSERT INTO events (id, npc, kind, run_id, ts, stored_ms, message, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         id as i64,
         event.npc,
         event.kind.as_str(),
-        event.run_id,
+        run_id,
         event.ts,
         stored_ms,
         message,
         json
     ])?;
-    if let Some(run_id) = &event.run_id {
-        record_run_progress(tx, run_id, event, stored_ms)?;
+    if let Some(run_id) = &run_id {
+        record_run_progress(conn, run_id, id, event, stored_ms)?;
     }
-    Ok(StoredEvent {
+    let mut stored = StoredEvent::new(
         id,
-        kind: event.kind,
-        npc: event.npc.clone(),
-        run_id: event.run_id.clone(),
-        ts: event.ts.clone(),
+        event.kind,
+        event.npc.clone(),
+        run_id,
+        event.ts.clone(),
         message,
-        json: json.into(),
-    })
+        json.into(),
+    );
+    if event.kind == EventKind::Started {
+        stored.callback_digest = event.run.as_ref().and_then(|m| m.callback_digest);
+    }
+    Ok(stored)
 }
 
 /// Keeps the run's row in step with its events, in the same transaction.
 fn record_run_progress(
-    tx: &Transaction,
+    conn: &Connection,
     run_id: &str,
+    id: u64,
     event: &NewEvent,
     now: i64,
-) -> Result<(), StoreError> {
-    let status = AgentStatus::Idle.after(event.kind).as_str();
+) -> Result<(), rusqlite::Error> {
+    let status = run_status_after(event.kind).as_str();
     match event.kind {
         EventKind::Started => {
-            let agent = event.agent.as_deref().unwrap_or(&event.npc);
-            tx.prepare_cached(
-                "INSERT INTO runs (run_id, agent, npc, status, started_at, started_ms, callback_digest)
-                 VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6) ON CONFLICT(run_id) DO NOTHING",
+            let meta = event.run.clone().unwrap_or_default();
+            let agent = if meta.agent.is_empty() {
+                event.npc.clone()
+            } else {
+                meta.agent.clone()
+            };
+            conn.prepare_cached(
+                "INSERT INTO runs (run_id, agent, npc, status, started_at, started_ms, callback_digest,
+                                   started_by, owner, deadline_ms, last_ms)
+                 VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8, ?9, ?5)",
             )?
-            .execute(params![run_id, agent, event.npc, event.ts, now, event.callback_digest])?;
+            .execute(params![
+                run_id,
+                agent,
+                event.npc,
+                event.ts,
+                now,
+                meta.callback_digest.map(hex::encode),
+                meta.by,
+                meta.owner,
+                meta.deadline_ms as i64,
+            ])?;
         }
         EventKind::Done | EventKind::Error => {
             let result = event.fields.get("result").map(|v| v.to_string());
@@ -310,24 +531,31 @@ fn record_run_progress(
                 Some(s) => s.to_owned(),
                 None => v.to_string(),
             });
-            tx.prepare_cached(
-                "UPDATE runs SET status = ?2, ended_at = ?3, ended_ms = ?4, result = ?5, error = ?6
-                 WHERE run_id = ?1 AND ended_ms IS NULL",
+            conn.prepare_cached(
+                "UPDATE runs SET status = ?2, ended_at = ?3, ended_ms = ?4, result = ?5, error = ?6,
+                                 last_ms = ?4, question_id = NULL
+                 WHERE run_id = ?1",
             )?
             .execute(params![run_id, status, event.ts, now, result, error])?;
         }
-        EventKind::Step | EventKind::Awaiting | EventKind::Response => {
-            tx.prepare_cached(
-                "UPDATE runs SET status = ?2 WHERE run_id = ?1 AND ended_ms IS NULL",
+        EventKind::Awaiting => {
+            conn.prepare_cached(
+                "UPDATE runs SET status = ?2, last_ms = ?3, question_id = ?4 WHERE run_id = ?1",
             )?
-            .execute(params![run_id, status])?;
+            .execute(params![run_id, status, now, id as i64])?;
+        }
+        EventKind::Step | EventKind::Response => {
+            conn.prepare_cached(
+                "UPDATE runs SET status = ?2, last_ms = ?3, question_id = NULL WHERE run_id = ?1",
+            )?
+            .execute(params![run_id, status, now])?;
         }
         EventKind::Roster => {}
     }
     Ok(())
 }
 
-fn prune(conn: &mut Connection, policy: RetentionPolicy) -> Result<u64, StoreError> {
+fn prune(conn: &mut Connection, policy: RetentionPolicy) -> Result<u64, rusqlite::Error> {
     let tx = conn.transaction()?;
     let cutoff = now_ms() - (policy.max_age_secs as i64) * 1000;
     let mut removed =
@@ -351,31 +579,40 @@ fn prune(conn: &mut Connection, policy: RetentionPolicy) -> Result<u64, StoreErr
     Ok(removed)
 }
 
-fn event_from_row(row: &Row) -> Result<Arc<StoredEvent>, r2d2_sqlite::rusqlite::Error> {
-    let kind: String = row.get(2)?;
+const EVENT_COLUMNS: &str = "id, npc, kind, run_id, ts, stored_ms, message, body";
+
+fn event_from_row(row: &Row) -> Result<Arc<StoredEvent>, rusqlite::Error> {
+    event_at(row, 0)
+}
+
+/// An event whose columns start at `first` (runs join their question).
+fn event_at(row: &Row, first: usize) -> Result<Arc<StoredEvent>, rusqlite::Error> {
+    let kind: String = row.get(first + 2)?;
     let kind = kind.parse::<EventKind>().map_err(|e| {
-        r2d2_sqlite::rusqlite::Error::FromSqlConversionFailure(
-            2,
-            r2d2_sqlite::rusqlite::types::Type::Text,
+        rusqlite::Error::FromSqlConversionFailure(
+            first + 2,
+            rusqlite::types::Type::Text,
             Box::new(e),
         )
     })?;
-    let body: String = row.get(7)?;
-    Ok(Arc::new(StoredEvent {
-        id: row.get::<_, i64>(0)? as u64,
-        npc: row.get(1)?,
+    let body: String = row.get(first + 7)?;
+    Ok(Arc::new(StoredEvent::new(
+        row.get::<_, i64>(first)? as u64,
         kind,
-        run_id: row.get(3)?,
-        ts: row.get(4)?,
-        message: row.get(6)?,
-        json: body.into(),
-    }))
+        row.get(first + 1)?,
+        row.get(first + 3)?,
+        row.get(first + 4)?,
+        row.get(first + 6)?,
+        body.into(),
+    )))
 }
 
-const EVENT_COLUMNS: &str = "id, npc, kind, run_id, ts, stored_ms, message, body";
-const RUN_COLUMNS: &str = "run_id, agent, npc, status, started_at, started_ms, ended_at, ended_ms, result, error, callback_digest";
+const RUN_SELECT: &str = "SELECT r.run_id, r.agent, r.npc, r.status, r.started_at, r.started_ms, r.ended_at,
+    r.ended_ms, r.result, r.error, r.callback_digest, r.started_by, r.owner, r.deadline_ms, r.last_ms,
+    q.id, q.npc, q.kind, q.run_id, q.ts, q.stored_ms, q.message, q.body
+    FROM runs r LEFT JOIN events q ON q.id = r.question_id";
 
-fn run_from_row(row: &Row) -> Result<RunRecord, r2d2_sqlite::rusqlite::Error> {
+fn run_from_row(row: &Row) -> Result<RunRecord, rusqlite::Error> {
     let status: String = row.get(3)?;
     let status = match status.as_str() {
         "running" => AgentStatus::Running,
@@ -387,6 +624,12 @@ fn run_from_row(row: &Row) -> Result<RunRecord, r2d2_sqlite::rusqlite::Error> {
     let started_ms: i64 = row.get(5)?;
     let ended_ms: Option<i64> = row.get(7)?;
     let result: Option<String> = row.get(8)?;
+    let digest: Option<String> = row.get(10)?;
+    let started_by: Option<String> = row.get(11)?;
+    let question = match row.get::<_, Option<i64>>(15)? {
+        Some(_) => Some(event_at(row, 15)?),
+        None => None,
+    };
     Ok(RunRecord {
         summary: RunSummary {
             run_id: row.get(0)?,
@@ -394,12 +637,23 @@ fn run_from_row(row: &Row) -> Result<RunRecord, r2d2_sqlite::rusqlite::Error> {
             npc: row.get(2)?,
             status,
             started_at: row.get(4)?,
+            started_by: started_by.clone(),
             ended_at: row.get(6)?,
             duration_ms: ended_ms.map(|end| (end - started_ms).max(0) as u64),
             result: result.and_then(|r| serde_json::from_str(&r).ok()),
             error: row.get(9)?,
         },
-        callback_digest: row.get(10)?,
+        meta: RunMeta {
+            agent: row.get(1)?,
+            by: started_by,
+            callback_digest: digest
+                .and_then(|d| hex::decode(d).ok())
+                .and_then(|d| <[u8; 32]>::try_from(d).ok()),
+            owner: row.get(12)?,
+            deadline_ms: row.get::<_, i64>(13)?.max(0) as u64,
+        },
+        last_event_ms: row.get(14)?,
+        question,
     })
 }
 
@@ -423,27 +677,26 @@ impl EventStore for SqliteStore {
         let filter = filter.clone();
         self.read(move |conn| {
             let limit = limit as i64;
-            let rows = match &filter {
+            match &filter {
                 NpcFilter::All => conn
                     .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id > ?1 ORDER BY id LIMIT ?2"))?
                     .query_map(params![after as i64, limit], event_from_row)?
-                    .collect::<Result<Vec<_>, _>>()?,
+                    .collect::<Result<Vec<_>, _>>(),
                 NpcFilter::Only(npcs) => {
                     let placeholders = vec!["?"; npcs.len() + 1].join(",");
                     let sql = format!(
                         "SELECT {EVENT_COLUMNS} FROM events WHERE npc IN ({placeholders}) AND id > ? ORDER BY id LIMIT ?"
                     );
-                    let mut values: Vec<r2d2_sqlite::rusqlite::types::Value> =
+                    let mut values: Vec<rusqlite::types::Value> =
                         npcs.iter().map(|n| n.clone().into()).collect();
                     values.push(super::BROADCAST_NPC.to_owned().into());
                     values.push((after as i64).into());
                     values.push(limit.into());
                     conn.prepare_cached(&sql)?
                         .query_map(params_from_iter(values), event_from_row)?
-                        .collect::<Result<Vec<_>, _>>()?
+                        .collect::<Result<Vec<_>, _>>()
                 }
-            };
-            Ok(rows)
+            }
         })
         .await
     }
@@ -456,7 +709,7 @@ impl EventStore for SqliteStore {
     ) -> Result<Vec<Arc<StoredEvent>>, StoreError> {
         let npc = npc.map(str::to_owned);
         self.read(move |conn| {
-            let before = before.map(|b| b as i64).unwrap_or(i64::MAX);
+            let before = before.map(|b| b.min(i64::MAX as u64) as i64).unwrap_or(i64::MAX);
             let mut rows = match &npc {
                 Some(npc) => conn
                     .prepare_cached(&format!(
@@ -483,13 +736,13 @@ impl EventStore for SqliteStore {
             let rows = match &agent {
                 Some(agent) => conn
                     .prepare_cached(&format!(
-                        "SELECT {RUN_COLUMNS} FROM runs WHERE agent = ?1 ORDER BY started_ms DESC, rowid DESC LIMIT ?2"
+                        "{RUN_SELECT} WHERE r.agent = ?1 ORDER BY r.started_ms DESC, r.rowid DESC LIMIT ?2"
                     ))?
                     .query_map(params![agent, limit as i64], run_from_row)?
                     .collect::<Result<Vec<_>, _>>()?,
                 None => conn
                     .prepare_cached(&format!(
-                        "SELECT {RUN_COLUMNS} FROM runs ORDER BY started_ms DESC, rowid DESC LIMIT ?1"
+                        "{RUN_SELECT} ORDER BY r.started_ms DESC, r.rowid DESC LIMIT ?1"
                     ))?
                     .query_map(params![limit as i64], run_from_row)?
                     .collect::<Result<Vec<_>, _>>()?,
@@ -502,51 +755,29 @@ impl EventStore for SqliteStore {
     async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
         let run_id = run_id.to_owned();
         self.read(move |conn| {
-            Ok(conn
-                .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?1"))?
+            conn.prepare_cached(&format!("{RUN_SELECT} WHERE r.run_id = ?1"))?
                 .query_row(params![run_id], run_from_row)
-                .optional()?)
-        })
-        .await
-    }
-
-    async fn last_of_run(
-        &self,
-        run_id: &str,
-        kind: EventKind,
-    ) -> Result<Option<Arc<StoredEvent>>, StoreError> {
-        let run_id = run_id.to_owned();
-        self.read(move |conn| {
-            Ok(conn
-                .prepare_cached(&format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE run_id = ?1 AND kind = ?2 ORDER BY id DESC LIMIT 1"
-                ))?
-                .query_row(params![run_id, kind.as_str()], event_from_row)
-                .optional()?)
+                .optional()
         })
         .await
     }
 
     async fn open_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
         self.read(|conn| {
-            Ok(conn
-                .prepare_cached(&format!(
-                    "SELECT {RUN_COLUMNS} FROM runs WHERE ended_ms IS NULL"
-                ))?
+            conn.prepare_cached(&format!("{RUN_SELECT} WHERE r.ended_ms IS NULL"))?
                 .query_map([], run_from_row)?
-                .collect::<Result<Vec<_>, _>>()?)
+                .collect::<Result<Vec<_>, _>>()
         })
         .await
     }
 
     async fn latest_per_npc(&self) -> Result<Vec<Arc<StoredEvent>>, StoreError> {
         self.read(|conn| {
-            Ok(conn
-                .prepare_cached(&format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE id IN (SELECT MAX(id) FROM events GROUP BY npc) ORDER BY id"
-                ))?
-                .query_map([], event_from_row)?
-                .collect::<Result<Vec<_>, _>>()?)
+            conn.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE id IN (SELECT MAX(id) FROM events GROUP BY npc) ORDER BY id"
+            ))?
+            .query_map([], event_from_row)?
+            .collect::<Result<Vec<_>, _>>()
         })
         .await
     }
@@ -558,6 +789,10 @@ impl EventStore for SqliteStore {
             Ok(max.unwrap_or(0) as u64)
         })
         .await
+    }
+
+    async fn live_instances(&self) -> Result<HashSet<String>, StoreError> {
+        Ok(HashSet::from([self.instance.clone()]))
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {
@@ -585,110 +820,66 @@ impl EventStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
+    use crate::store::conformance::{self, Recorder};
 
-    #[derive(Default)]
-    struct Recorder(Mutex<Vec<u64>>);
-    impl CommitListener for Recorder {
-        fn committed(&self, events: &[Arc<StoredEvent>]) {
-            self.0.lock().unwrap().extend(events.iter().map(|e| e.id));
-        }
-    }
-
-    fn event(npc: &str, kind: EventKind, run_id: Option<&str>) -> NewEvent {
-        let mut fields = serde_json::Map::new();
-        fields.insert("message".into(), format!("{npc} {kind}").into());
-        NewEvent {
-            kind,
-            npc: npc.into(),
-            run_id: run_id.map(Into::into),
-            ts: "2025-11-07T12:00:00Z".into(),
-            fields,
-            agent: None,
-            callback_digest: None,
-        }
+    fn open(dir: &Path, listener: Arc<dyn CommitListener>) -> SqliteStore {
+        SqliteStore::open(dir, StoreSync::Normal, "test".into(), listener).unwrap()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_appends_get_dense_ordered_ids_and_survive_reopen() {
+    async fn follows_the_store_contract() {
         let dir = tempfile::tempdir().unwrap();
         let recorder = Arc::new(Recorder::default());
-        let store =
-            Arc::new(SqliteStore::open(dir.path(), StoreSync::Normal, recorder.clone()).unwrap());
-        let tasks: Vec<_> = (0..20)
-            .map(|i| {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    store
-                        .append(vec![event(&format!("npc{}", i % 3), EventKind::Step, None)])
-                        .await
-                        .unwrap()
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
-        }
-        let ids = recorder.0.lock().unwrap().clone();
-        assert_eq!(
-            ids,
-            (1..=20).collect::<Vec<_>>(),
-            "listener sees ids in order"
-        );
-        let only = NpcFilter::Only(["npc1".to_owned()].into());
-        let npc1 = store.read_since(&only, 0, 100).await.unwrap();
-        assert!(npc1.iter().all(|e| e.npc == "npc1") && npc1.len() == 7);
-        store.close().await;
-
-        let reopened = SqliteStore::open(dir.path(), StoreSync::Normal, recorder).unwrap();
-        assert_eq!(reopened.last_id().await.unwrap(), 20);
-        let next = reopened
-            .append(vec![event("npc0", EventKind::Done, None)])
-            .await
-            .unwrap();
-        assert_eq!(next[0].id, 21);
+        let store: Arc<dyn EventStore> = Arc::new(open(dir.path(), recorder.clone()));
+        conformance::run_all(store, recorder).await;
     }
 
-    #[tokio::test]
-    async fn runs_follow_their_events_and_retention_keeps_the_newest() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ids_and_runs_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path(), StoreSync::Normal, Arc::new(Recorder::default()))
-            .unwrap();
-        let mut started = event("a", EventKind::Started, Some("r1"));
-        started.agent = Some("agent-a".into());
-        let mut done = event("a", EventKind::Done, Some("r1"));
-        done.fields
-            .insert("result".into(), serde_json::json!({"ok": true}));
+        let recorder = Arc::new(Recorder::default());
+        let store = open(dir.path(), recorder.clone());
         store
-            .append(vec![started, event("a", EventKind::Step, Some("r1"))])
+            .append(vec![conformance::started("a", "r1")])
             .await
             .unwrap();
-        assert_eq!(store.open_runs().await.unwrap().len(), 1);
-        store.append(vec![done]).await.unwrap();
-        let runs = store.runs(Some("agent-a"), 10).await.unwrap();
-        assert_eq!(runs[0].status, AgentStatus::Done);
-        assert_eq!(runs[0].result, Some(serde_json::json!({"ok": true})));
-        assert!(store.open_runs().await.unwrap().is_empty());
-
-        for _ in 0..10 {
+        for _ in 0..4 {
             store
-                .append(vec![event("a", EventKind::Step, None)])
+                .append(vec![conformance::event("a", EventKind::Step, None)])
                 .await
                 .unwrap();
         }
-        let removed = store
-            .prune(RetentionPolicy {
-                events_per_npc: 4,
-                max_age_secs: 3600,
-            })
+        store.close().await;
+        let reopened = open(dir.path(), recorder);
+        assert_eq!(reopened.last_id().await.unwrap(), 5);
+        let next = reopened
+            .append(vec![conformance::event("a", EventKind::Done, None)])
             .await
             .unwrap();
-        assert_eq!(removed, 9);
-        let left = store.history(Some("a"), None, 100).await.unwrap();
+        assert_eq!(next[0].id, 6);
         assert_eq!(
-            left.iter().map(|e| e.id).collect::<Vec<_>>(),
-            [10, 11, 12, 13]
+            next[0].run_id.as_deref(),
+            Some("r1"),
+            "the open run outlived the restart"
         );
-        store.check_writable().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_older_file_gains_the_new_run_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("events.sqlite3")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE runs (run_id TEXT PRIMARY KEY, agent TEXT NOT NULL, npc TEXT NOT NULL,
+               status TEXT NOT NULL, started_at TEXT NOT NULL, started_ms INTEGER NOT NULL,
+               ended_at TEXT, ended_ms INTEGER, result TEXT, error TEXT, callback_digest TEXT);
+             INSERT INTO runs VALUES ('old', 'a', 'a', 'done', '2025-01-01T00:00:00Z', 0,
+               '2025-01-01T00:00:01Z', 1000, NULL, NULL, NULL);",
+        )
+        .unwrap();
+        drop(conn);
+        let store = open(dir.path(), Arc::new(Recorder::default()));
+        let old = store.run("old").await.unwrap().unwrap();
+        assert_eq!(old.summary.duration_ms, Some(1000));
+        assert_eq!(old.meta.owner, None);
     }
 }

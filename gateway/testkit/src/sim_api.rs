@@ -8,7 +8,16 @@
 //!   a job, `stream: true` → SSE frames as in lib/workflows/streaming/streaming.ts.
 //! - `GET /api/jobs/{jobId}` (apps/sim/app/api/jobs/[jobId]/route.ts).
 //! - `GET /api/v1/logs?executionId=…&details=full&includeTraceSpans=true`
-//!   (apps/sim/app/api/v1/logs/route.ts).
+//!   (apps/sim/app/api/v1/logs/route.ts): the log row exists from the start
+//!   with `endedAt: null` and no spans, and is completed a moment after the
+//!   answer (lib/workflows/executor/execution-core.ts does not await it); the
+//!   Start block is logged like any block, `executionOrder` counts from 1
+//!   (executor/execution/block-executor.ts, executor/types.ts); a loop's
+//!   blocks sit in "Loop N" → "Iteration i" spans with no `blockId`, the
+//!   loop block's own span dropped (lib/logs/execution/trace-spans/iteration-grouping.ts);
+//!   a block whose error was handled keeps `status: "error"` with `errorHandled: true`.
+//! - `POST /api/workflows/{id}/executions/{executionId}/cancel`
+//!   (apps/sim/app/api/workflows/[id]/executions/[executionId]/cancel/route.ts).
 
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, HashSet};
@@ -22,9 +31,15 @@ use warp::{Filter, Reply};
 pub struct Block {
     pub id: String,
     pub name: String,
+    /// Sim's block type (`function`, `agent`, `start_trigger`, …).
+    pub kind: String,
     pub output: Value,
     /// Fails with this message instead of producing `output`.
     pub fails: Option<String>,
+    /// The failure is caught by an error path: the workflow goes on.
+    pub handled: bool,
+    /// Runs this many times inside a loop (0: not in a loop).
+    pub iterations: u32,
     /// Posts this `step` to the run's `callback_url`, as an API block would.
     pub callback: Option<String>,
 }
@@ -34,9 +49,20 @@ impl Block {
         Block {
             id: id.into(),
             name: name.into(),
+            kind: "function".into(),
             output,
             fails: None,
+            handled: false,
+            iterations: 0,
             callback: None,
+        }
+    }
+
+    /// The Start block every API-run workflow begins with.
+    pub fn start() -> Block {
+        Block {
+            kind: "start_trigger".into(),
+            ..Block::new("b0-start", "Start", json!({"input": "ok"}))
         }
     }
 }
@@ -73,6 +99,7 @@ struct State {
     logs: HashMap<String, Value>,
     calls: Vec<ExecuteCall>,
     streaming: Option<Streaming>,
+    cancelled: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -102,6 +129,8 @@ const CONTROL_FIELDS: &[&str] = &[
 ];
 
 const BLOCK_MILLIS: u64 = 40;
+/// How long after the answer Sim finishes writing the execution log.
+const LOG_LAG_MILLIS: u64 = 400;
 
 fn error(status: StatusCode, body: Value) -> warp::reply::Response {
     warp::reply::with_status(warp::reply::json(&body), status).into_response()
@@ -176,12 +205,31 @@ impl StandInSimApi {
                     warp::reply::json(&json!({"data": data})).into_response()
                 })
         };
+        let cancel = {
+            let api = api.clone();
+            warp::path!("api" / "workflows" / String / "executions" / String / "cancel")
+                .and(warp::post())
+                .and(warp::header::optional::<String>("x-api-key"))
+                .map(move |_: String, execution: String, key: Option<String>| {
+                    if key.as_deref() != Some(api.key.as_str()) {
+                        return error(StatusCode::UNAUTHORIZED, json!({"error": "Unauthorized"}));
+                    }
+                    api.state.lock().unwrap().cancelled.push(execution.clone());
+                    warp::reply::json(&json!({"success": true, "executionId": execution}))
+                        .into_response()
+                })
+        };
         tokio::spawn(
-            warp::serve(execute.or(jobs).or(logs))
+            warp::serve(execute.or(jobs).or(logs).or(cancel))
                 .incoming(listener)
                 .run(),
         );
         api
+    }
+
+    /// Executions a cancel request named.
+    pub fn cancelled(&self) -> Vec<String> {
+        self.state.lock().unwrap().cancelled.clone()
     }
 
     pub fn add_workflow(&self, id: &str, workflow: Workflow) {
@@ -395,34 +443,87 @@ impl Run {
         &self,
         mut each: impl FnMut(&Block) -> bool,
     ) -> Option<Result<Value, String>> {
-        let mut spans = Vec::new();
-        let mut result = Ok(Value::Null);
-        for (order, block) in self.workflow.blocks.iter().enumerate() {
-            tokio::time::sleep(Duration::from_millis(BLOCK_MILLIS)).await;
-            if let Some(step) = &block.callback {
-                self.post_callback(step).await;
-            }
-            let mut span = json!({"id": format!("span-{order}"), "blockId": block.id, "name": block.name,
-                "type": "block", "duration": BLOCK_MILLIS, "executionOrder": order, "status": "success"});
-            if let Some(message) = &block.fails {
-                span["status"] = json!("error");
-                span["output"] = json!({"error": message});
-                spans.push(span);
-                result = Err(format!("{}: {message}", block.name));
-                break;
-            }
-            spans.push(span);
-            result = Ok(block.output.clone());
-            if !each(block) {
-                return None;
-            }
-        }
+        let log_id = format!("log-{}", self.execution_id);
+        // The row exists as soon as the run starts, unfinished.
         self.api.state.lock().unwrap().logs.insert(
             self.execution_id.clone(),
-            json!({"id": format!("log-{}", self.execution_id), "workflowId": self.workflow_id,
-                "executionId": self.execution_id, "level": if result.is_ok() { "info" } else { "error" },
-                "traceSpans": [{"id": "root", "name": "Workflow Execution", "type": "workflow", "children": spans}]}),
+            json!({"id": log_id, "workflowId": self.workflow_id, "executionId": self.execution_id,
+                "level": "info", "startedAt": "2026-11-25T12:00:00Z", "endedAt": null}),
         );
+        let mut spans = Vec::new();
+        let mut loop_spans: Vec<Value> = Vec::new();
+        let mut result = Ok(Value::Null);
+        let mut order = 0;
+        for block in &self.workflow.blocks {
+            let rounds = block.iterations.max(1);
+            for iteration in 0..rounds {
+                order += 1;
+                tokio::time::sleep(Duration::from_millis(BLOCK_MILLIS)).await;
+                if let Some(step) = &block.callback {
+                    self.post_callback(step).await;
+                }
+                let mut span = json!({"id": format!("span-{order}"), "blockId": block.id,
+                    "name": block.name, "type": block.kind, "duration": BLOCK_MILLIS,
+                    "executionOrder": order, "status": "success",
+                    "startTime": format!("2026-11-25T12:00:{:02}.000Z", order)});
+                if block.iterations > 0 {
+                    span["loopId"] = json!("loop-1");
+                    span["iterationIndex"] = json!(iteration);
+                }
+                let failed = block.fails.as_ref().map(|message| {
+                    span["status"] = json!("error");
+                    span["output"] = json!({"error": message});
+                    if block.handled {
+                        span["errorHandled"] = json!(true);
+                    }
+                    format!("{}: {message}", block.name)
+                });
+                if block.iterations > 0 {
+                    loop_spans.push(json!({"name": format!("Iteration {iteration}"),
+                        "type": "loop-iteration", "children": [span]}));
+                } else {
+                    spans.push(span);
+                }
+                match failed {
+                    Some(error) if !block.handled => {
+                        result = Err(error);
+                        break;
+                    }
+                    _ => result = Ok(block.output.clone()),
+                }
+                if !each(block) {
+                    return None;
+                }
+            }
+            if block.iterations > 0 {
+                // Sim drops the loop block's own span and groups its iterations.
+                spans.push(
+                    json!({"id": "loop-execution-loop-1", "name": "Loop 1", "type": "loop",
+                    "status": "success", "children": std::mem::take(&mut loop_spans)}),
+                );
+            }
+            if result.is_err() {
+                break;
+            }
+        }
+        // Written after the answer: Sim does not await its log before responding.
+        let api = self.api.clone();
+        let (execution_id, workflow_id, level) = (
+            self.execution_id.clone(),
+            self.workflow_id.clone(),
+            if result.is_ok() { "info" } else { "error" },
+        );
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(LOG_LAG_MILLIS)).await;
+            api.state.lock().unwrap().logs.insert(
+                execution_id.clone(),
+                json!({"id": log_id, "workflowId": workflow_id, "executionId": execution_id,
+                    "level": level, "startedAt": "2026-11-25T12:00:00Z",
+                    "endedAt": "2026-11-25T12:00:09Z",
+                    "traceSpans": [{"id": "root", "name": "Workflow Execution", "type": "workflow",
+                        "children": spans}]}),
+            );
+        });
         Some(result)
     }
 

@@ -6,6 +6,36 @@ use std::collections::HashSet;
 /// Names every template may use without a step defining them.
 pub const BUILT_INS: [&str; 5] = ["payload", "run_id", "agent", "npc", "gateway"];
 
+/// The origin part of an HTTP step's URL template (`{gateway}` or a literal
+/// `scheme://host:port`): a flow may call only where its file says, whatever
+/// a payload holds.
+pub fn origin_of(template: &str) -> Result<&str, String> {
+    if let Some(rest) = template.strip_prefix("{gateway}") {
+        if rest.is_empty() || rest.starts_with(['/', '?']) {
+            return Ok("{gateway}");
+        }
+    }
+    let origin_end = template
+        .find("://")
+        .map(|scheme| {
+            let authority = scheme + 3;
+            template[authority..]
+                .find(['/', '?', '#'])
+                .map_or(template.len(), |end| authority + end)
+        })
+        .ok_or_else(|| format!("`{template}` must start with `http(s)://host` or `{{gateway}}`"))?;
+    let origin = &template[..origin_end];
+    if origin.contains('{') {
+        return Err(format!(
+            "`{template}`: the scheme, host and port must be written out (placeholders only in the path)"
+        ));
+    }
+    match url::Url::parse(origin) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(origin),
+        _ => Err(format!("`{origin}` is not an http(s) origin")),
+    }
+}
+
 /// One `{root.path|default}` placeholder.
 #[derive(Debug, Clone, PartialEq)]
 struct Placeholder<'a> {

@@ -130,6 +130,7 @@ impl Step {
                     ));
                 }
                 text("url", url)?;
+                template::origin_of(url).map_err(|e| ("url", e))?;
                 if let Some(message) = message {
                     text("message", message)?;
                 }
@@ -337,6 +338,26 @@ mod tests {
         assert!(
             matches!(&flow.steps[3], Step::Ask { options, .. } if options == &["approve", "reject"])
         );
+    }
+
+    #[test]
+    fn http_steps_name_their_origin_literally() {
+        for url in [
+            "http://api.example/{payload.path}",
+            "{gateway}/healthz",
+            "https://x.test",
+        ] {
+            parse(&format!("(steps: [Http(url: \"{url}\")])")).unwrap();
+        }
+        for url in [
+            "{payload.url}",
+            "http://{payload.host}/x",
+            "http://api.example{payload.x}",
+            "ftp://x/",
+        ] {
+            let err = parse(&format!("(steps: [Http(url: \"{url}\")])")).unwrap_err();
+            assert!(err.to_string().contains("field `url`"), "{url}: {err}");
+        }
     }
 
     #[test]

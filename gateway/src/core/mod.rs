@@ -1,0 +1,290 @@
+//! The gateway's core: publishing (validated once), the run lifecycle, the
+//! status board, and reading the log back (roster, history, runs, streams).
+//! It knows nothing of HTTP; routes parse and authorise, then call it.
+
+mod board;
+mod error;
+mod fanout;
+mod publish;
+mod runs;
+
+pub use board::{NpcState, StatusBoard};
+pub use error::CoreError;
+pub use fanout::CommitFanout;
+pub use publish::{EventError, EventProblem, MAX_BATCH, ValidEvent};
+pub use runs::{human_duration, new_run_id};
+
+use crate::auth::{Authenticator, Caller};
+use crate::backends::Backends;
+use crate::backends::flow::FlowBackend;
+use crate::config::SimSettings;
+use crate::hub::{EventHub, Followed};
+use crate::registry::Registry;
+use crate::store::{EventStore, NpcFilter, StoreError};
+use futures_util::Stream;
+use protocol::{AgentSummary, EventKind, HistoryPage, Roster, RunSummary, RunsPage};
+use serde_json::json;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Largest history page and run list.
+const MAX_HISTORY_PAGE: usize = 1000;
+const MAX_RUNS_PAGE: usize = 500;
+
+/// What the core needs to know of the deployment.
+#[derive(Debug, Clone)]
+pub struct CoreSettings {
+    /// How workflows reach this gateway (`callback_url`'s base).
+    pub public_url: String,
+    pub sim: SimSettings,
+    /// This process, among the gateways sharing a store.
+    pub instance: String,
+    /// A run with no event for this long ends, unless its agent says otherwise.
+    pub run_deadline: Duration,
+}
+
+/// The parts a [`Service`] is built from (lib.rs wires them).
+pub struct ServiceParts {
+    pub registry: Registry,
+    pub store: Arc<dyn EventStore>,
+    pub hub: Arc<EventHub>,
+    pub board: Arc<StatusBoard>,
+    pub auth: Authenticator,
+    pub backends: Arc<Backends>,
+    pub settings: CoreSettings,
+}
+
+pub struct Service {
+    registry: RwLock<Arc<Registry>>,
+    store: Arc<dyn EventStore>,
+    hub: Arc<EventHub>,
+    board: Arc<StatusBoard>,
+    auth: Authenticator,
+    backends: Arc<Backends>,
+    settings: CoreSettings,
+}
+
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("UTC timestamps always format")
+}
+
+impl Service {
+    pub fn new(parts: ServiceParts) -> Arc<Service> {
+        Arc::new(Service {
+            registry: RwLock::new(Arc::new(parts.registry)),
+            store: parts.store,
+            hub: parts.hub,
+            board: parts.board,
+            auth: parts.auth,
+            backends: parts.backends,
+            settings: parts.settings,
+        })
+    }
+
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.read().expect("registry lock").clone()
+    }
+
+    pub fn settings(&self) -> &CoreSettings {
+        &self.settings
+    }
+
+    pub fn flows(&self) -> &FlowBackend {
+        self.backends.flows()
+    }
+
+    /// Who presents this token: a configured person, a run's callback, or nobody.
+    pub fn caller(&self, token: Option<&str>) -> Caller {
+        self.auth.caller(token)
+    }
+
+    /// A run's quiet deadline: the agent's own, or the gateway's default.
+    fn deadline_of(&self, registry: &Registry, agent: &str) -> Duration {
+        registry
+            .agent(agent)
+            .and_then(|a| a.deadline)
+            .unwrap_or(self.settings.run_deadline)
+    }
+
+    /// Restores statuses, open runs and run tokens from the store after a start.
+    pub async fn restore(&self) -> Result<(), CoreError> {
+        for event in self.store.latest_per_npc().await? {
+            self.board.apply(&event);
+        }
+        self.board.note_last_id(self.store.last_id().await?);
+        for run in self.store.open_runs().await? {
+            let question = run
+                .question
+                .as_ref()
+                .and_then(|q| q.envelope().ok())
+                .and_then(|q| protocol::PendingQuestion::from_event(&q));
+            self.board
+                .restore_open_run(&run.summary.npc, &run.summary.run_id, question);
+            if let Some(digest) = run.meta.callback_digest {
+                self.auth
+                    .runs
+                    .remember(digest, &run.summary.run_id, &run.summary.npc);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn roster(&self) -> Roster {
+        let registry = self.registry();
+        let agents = registry
+            .agents()
+            .iter()
+            .map(|agent| {
+                let state = self.board.get(&agent.npc);
+                AgentSummary {
+                    agent: agent.agent.clone(),
+                    npc: agent.npc.clone(),
+                    name: agent.name.clone(),
+                    role: agent.role.clone(),
+                    desk: agent.desk.clone(),
+                    studio_url: agent.resolved_studio_url(&self.settings.sim),
+                    status: state.status,
+                    run_id: state.run_id,
+                    last_message: state.last_message,
+                    last_event_at: state.last_event_at,
+                    last_event_id: state.last_event_id,
+                    question: state.question,
+                }
+            })
+            .collect();
+        Roster {
+            agents,
+            last_event_id: self.board.last_id(),
+        }
+    }
+
+    /// Which npcs `list` (`a,b`) names, checked against the registry; none means all.
+    pub fn npc_filter(&self, list: Option<&str>) -> Result<NpcFilter, CoreError> {
+        let Some(list) = list.map(str::trim).filter(|s| !s.is_empty()) else {
+            return Ok(NpcFilter::All);
+        };
+        let registry = self.registry();
+        let mut npcs = std::collections::HashSet::new();
+        for npc in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if !registry.has_npc(npc) {
+                return Err(CoreError::UnknownNpc(npc.to_owned()));
+            }
+            npcs.insert(npc.to_owned());
+        }
+        Ok(NpcFilter::Only(npcs))
+    }
+
+    /// A page of history, newest page first, events oldest first within it.
+    pub async fn history(
+        &self,
+        npc: Option<&str>,
+        before: Option<u64>,
+        limit: Option<usize>,
+    ) -> Result<HistoryPage, CoreError> {
+        let npc = npc.map(str::trim).filter(|s| !s.is_empty());
+        if let Some(npc) = npc
+            && !self.registry().has_npc(npc)
+        {
+            return Err(CoreError::UnknownNpc(npc.to_owned()));
+        }
+        let limit = limit.unwrap_or(100).clamp(1, MAX_HISTORY_PAGE);
+        let events = self.store.history(npc, before, limit).await?;
+        let next_before = (events.len() == limit)
+            .then(|| events.first().map(|e| e.id))
+            .flatten();
+        let events = events
+            .iter()
+            .map(|e| e.envelope())
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(HistoryPage {
+            events,
+            next_before,
+        })
+    }
+
+    pub async fn runs(
+        &self,
+        agent: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<RunsPage, CoreError> {
+        if let Some(agent) = agent
+            && self.registry().agent(agent).is_none()
+        {
+            return Err(CoreError::UnknownAgent(agent.to_owned()));
+        }
+        let limit = limit.unwrap_or(50).clamp(1, MAX_RUNS_PAGE);
+        Ok(RunsPage {
+            runs: self.store.runs(agent, limit).await?,
+        })
+    }
+
+    pub async fn run(&self, run_id: &str) -> Result<RunSummary, CoreError> {
+        self.store
+            .run(run_id)
+            .await?
+            .map(|r| r.summary)
+            .ok_or_else(|| CoreError::UnknownRun(run_id.to_owned()))
+    }
+
+    /// Where a stream starts: after `Last-Event-ID` (what a reconnecting
+    /// EventSource sends; it wins), else after `since`, else from now.
+    pub fn stream_start(
+        &self,
+        last_event_id: Option<&str>,
+        since: Option<u64>,
+    ) -> Result<u64, CoreError> {
+        match last_event_id.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(id) => id.parse::<u64>().map_err(|_| {
+                CoreError::InvalidRequest(format!("Last-Event-ID `{id}` is not an event id"))
+            }),
+            None => Ok(since.unwrap_or_else(|| self.board.last_id())),
+        }
+    }
+
+    /// Everything after `after` that matches `filter`: replayed from the store, then live.
+    pub fn follow(
+        &self,
+        filter: NpcFilter,
+        after: u64,
+    ) -> impl Stream<Item = Followed> + Send + use<> {
+        self.hub.follow(self.store.clone(), filter, after)
+    }
+
+    /// Whether the store takes writes now (for `/readyz`).
+    pub async fn ready(&self) -> Result<(), CoreError> {
+        Ok(self.store.check_writable().await?)
+    }
+
+    /// Swaps in a new registry and tells every office.
+    pub async fn replace_registry(&self, registry: Registry) {
+        let count = registry.agents().len();
+        let changed = {
+            let mut current = self.registry.write().expect("registry lock");
+            let changed = **current != registry;
+            *current = Arc::new(registry);
+            changed
+        };
+        if changed {
+            tracing::info!(agents = count, "agent registry reloaded");
+            let data = crate::backends::fields(json!({ "agents": count }));
+            if let Err(e) = self
+                .record(EventKind::Roster, crate::store::BROADCAST_NPC, None, data)
+                .await
+            {
+                tracing::error!(error = %e, "cannot announce the roster change");
+            }
+        }
+    }
+
+    /// Ends every stream with a retry hint (a graceful shutdown can then finish).
+    pub fn stop_streams(&self) {
+        self.hub.shut_down();
+    }
+
+    /// Finishes pending writes; later appends fail.
+    pub async fn close_store(&self) {
+        self.store.close().await;
+    }
+}

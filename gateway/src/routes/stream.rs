@@ -1,0 +1,176 @@
+//! `GET /api/stream`: Server-Sent Events. Each event's frame is encoded once
+//! and shared by every subscriber; whatever is ready at one wakeup goes out in
+//! one write.
+
+use super::{RouteSettings, authorise, bearer, reject, with_service};
+use crate::auth::{Caller, Right};
+use crate::core::Service;
+use crate::hub::Followed;
+use crate::metrics;
+use crate::store::StoredEvent;
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use serde::Deserialize;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use warp::http::HeaderValue;
+use warp::{Filter, Rejection, Reply};
+
+/// The first frame: how long a client waits before reconnecting after the stream ends.
+const HELLO: &[u8] = b"retry: 1000\n: esprit-hub\n\n";
+const KEEPALIVE: &[u8] = b": keep-alive\n\n";
+const CUT_OFF: &[u8] = b"retry: 1000\n: fell behind: reconnect with Last-Event-ID\n\n";
+const RESTARTING: &[u8] = b"retry: 1000\n: gateway restarting\n\n";
+/// Frames coalesced into one write at most.
+const BATCH: usize = 64;
+
+pub fn routes(
+    service: Arc<Service>,
+    settings: RouteSettings,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let keepalive = settings.keepalive;
+    warp::path!("api" / "stream")
+        .and(warp::get())
+        .and(warp::query::<StreamQuery>())
+        .and(warp::header::optional::<String>("authorization"))
+        .and(warp::header::optional::<String>("last-event-id"))
+        .and(with_service(service))
+        .and_then(
+            move |query: StreamQuery,
+                  header: Option<String>,
+                  last_event_id: Option<String>,
+                  service: Arc<Service>| async move {
+                // `EventSource` cannot send headers: the stream alone also takes `?access_token=`.
+                let token = bearer(header.as_deref()).or(query.access_token.clone());
+                let _: Caller = authorise(service.caller(token.as_deref()), Right::View)?;
+                let filter = service.npc_filter(query.npc.as_deref()).map_err(reject)?;
+                let after = service
+                    .stream_start(last_event_id.as_deref(), query.since)
+                    .map_err(reject)?;
+                Ok::<_, Rejection>(sse(service.follow(filter, after), keepalive))
+            },
+        )
+}
+
+#[derive(Deserialize)]
+struct StreamQuery {
+    npc: Option<String>,
+    since: Option<u64>,
+    access_token: Option<String>,
+}
+
+/// The wire frame of one event, encoded on first use.
+fn frame(event: &StoredEvent) -> Bytes {
+    event
+        .frame
+        .get_or_init(|| {
+            Bytes::from(format!(
+                "id: {}\nevent: {}\ndata: {}\n\n",
+                event.id,
+                event.kind.as_str(),
+                event.json
+            ))
+        })
+        .clone()
+}
+
+/// One write for everything ready; returns whether the stream should end.
+fn encode(batch: &[Followed]) -> (Bytes, bool) {
+    let piece = |followed: &Followed| match followed {
+        Followed::Event(event) => frame(event),
+        Followed::CutOff => Bytes::from_static(CUT_OFF),
+        Followed::ShuttingDown => Bytes::from_static(RESTARTING),
+    };
+    let ends = batch
+        .iter()
+        .any(|f| matches!(f, Followed::CutOff | Followed::ShuttingDown));
+    let events = batch
+        .iter()
+        .filter(|f| matches!(f, Followed::Event(_)))
+        .count();
+    metrics::DELIVERIES.inc_by(events as u64);
+    if let [one] = batch {
+        return (piece(one), ends);
+    }
+    let mut out = BytesMut::new();
+    for followed in batch {
+        out.extend_from_slice(&piece(followed));
+    }
+    (out.freeze(), ends)
+}
+
+fn sse(
+    events: impl Stream<Item = Followed> + Send + 'static,
+    keepalive: Duration,
+) -> warp::reply::Response {
+    let body = async_stream::stream! {
+        yield Ok::<Bytes, Infallible>(Bytes::from_static(HELLO));
+        let mut events = std::pin::pin!(events.ready_chunks(BATCH));
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + keepalive, keepalive);
+        loop {
+            tokio::select! {
+                batch = events.next() => {
+                    let Some(batch) = batch else { break };
+                    tick.reset();
+                    let (bytes, ends) = encode(&batch);
+                    yield Ok(bytes);
+                    if ends {
+                        break;
+                    }
+                }
+                _ = tick.tick() => yield Ok(Bytes::from_static(KEEPALIVE)),
+            }
+        }
+    };
+    // warp wants a `Sync` stream; the wrapper gives that without a lock, since polling needs `&mut`.
+    let mut response = warp::reply::stream(sync_wrapper::SyncStream::new(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert("cache-control", HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::EventKind;
+
+    fn event(id: u64) -> Followed {
+        Followed::Event(Arc::new(StoredEvent::new(
+            id,
+            EventKind::Step,
+            "a".into(),
+            None,
+            "t".into(),
+            None,
+            Arc::from(format!(r#"{{"id":{id}}}"#).as_str()),
+        )))
+    }
+
+    #[test]
+    fn frames_are_sse_and_batches_are_one_write() {
+        let (one, ends) = encode(&[event(7)]);
+        assert_eq!(&one[..], b"id: 7\nevent: step\ndata: {\"id\":7}\n\n");
+        assert!(!ends);
+        let (two, ends) = encode(&[event(1), event(2), Followed::CutOff]);
+        let text = std::str::from_utf8(&two).unwrap();
+        assert!(text.starts_with("id: 1\n") && text.contains("id: 2\n"));
+        assert!(text.ends_with("reconnect with Last-Event-ID\n\n"));
+        assert!(ends, "a cut-off ends the stream");
+    }
+
+    #[test]
+    fn a_frame_is_encoded_once() {
+        let Followed::Event(stored) = event(3) else {
+            unreachable!()
+        };
+        let first = frame(&stored);
+        let second = frame(&stored);
+        assert_eq!(first.as_ptr(), second.as_ptr(), "shared, not re-encoded");
+    }
+}
