@@ -57,6 +57,73 @@ pub struct Cli {
     )]
     pub tokens: Vec<String>,
 
+    /// A users file: `[{"name", "role", "tokenSha256", "agents"}]`, reloaded on change.
+    #[arg(long, env = "ESPRIT_USERS_FILE")]
+    pub users_file: Option<PathBuf>,
+
+    /// Verify JWTs signed with this shared secret (HS256).
+    #[arg(long, env = "ESPRIT_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Verify JWTs signed with this PEM public key (RS256, ES256 or EdDSA).
+    #[arg(long, env = "ESPRIT_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+
+    /// The `iss` JWTs must carry.
+    #[arg(long, env = "ESPRIT_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// The `aud` JWTs must carry.
+    #[arg(long, env = "ESPRIT_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Hours a browser session lasts after signing in.
+    #[arg(long, env = "SESSION_HOURS", default_value_t = 12.0)]
+    pub session_hours: f64,
+
+    /// Mark the session cookie `Secure` (set it when the office is served over HTTPS;
+    /// on by default when PUBLIC_URL is https).
+    #[arg(long, env = "SECURE_COOKIES")]
+    pub secure_cookies: bool,
+
+    /// Host names the gateway answers to, comma-separated (defaults to loopback
+    /// names and PUBLIC_URL's host when no tokens are set; anything when tokens are set).
+    #[arg(long, env = "ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
+    /// Other origins whose pages may send changes (`https://ops.example`), comma-separated.
+    #[arg(long, env = "ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Proxies whose `X-Forwarded-For` names the client (CIDRs, comma-separated).
+    #[arg(
+        long,
+        env = "TRUSTED_PROXIES",
+        value_delimiter = ',',
+        default_value = "127.0.0.0/8,::1/128"
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Runs, cancels and answers per minute, per person and per client address (0: no limit).
+    #[arg(long, env = "RUNS_PER_MINUTE", default_value_t = 120)]
+    pub runs_per_minute: u32,
+
+    /// Publish requests per second, per token and per client address (0: no limit).
+    #[arg(long, env = "PUBLISHES_PER_SECOND", default_value_t = 2000)]
+    pub publishes_per_second: u32,
+
+    /// Sign-in attempts per minute per client address (0: no limit).
+    #[arg(long, env = "SIGN_INS_PER_MINUTE", default_value_t = 10)]
+    pub sign_ins_per_minute: u32,
+
+    /// Open streams per client address.
+    #[arg(long, env = "STREAMS_PER_CLIENT", default_value_t = 64)]
+    pub streams_per_client: usize,
+
+    /// Open streams in all.
+    #[arg(long, env = "MAX_STREAMS", default_value_t = 20_000)]
+    pub max_streams: usize,
+
     /// Ask the gateway running on --port whether it is healthy, then exit
     /// (0 healthy, 1 not): the container health check, with no curl needed.
     #[arg(long)]
@@ -179,7 +246,8 @@ pub struct Config {
     pub web_dist: PathBuf,
     pub flows_dir: PathBuf,
     pub public_url: Option<String>,
-    pub tokens: TokenTable,
+    pub auth: AuthSettings,
+    pub edge: EdgeSettings,
     pub outbound: OutboundSettings,
     pub run_deadline: Duration,
     pub run_sweep: Duration,
@@ -192,6 +260,50 @@ pub struct Config {
     pub demo: bool,
     pub sim: SimSettings,
     pub limits: Limits,
+}
+
+/// Who can sign in, and how.
+#[derive(Debug, Clone, Default)]
+pub struct AuthSettings {
+    pub tokens: TokenTable,
+    pub users_file: Option<PathBuf>,
+    pub jwt: Option<JwtSettings>,
+    pub session_lifetime: Duration,
+    pub secure_cookies: bool,
+}
+
+impl AuthSettings {
+    /// Anything that makes the gateway ask who is calling.
+    pub fn is_configured(&self) -> bool {
+        !self.tokens.is_empty() || self.users_file.is_some() || self.jwt.is_some()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum JwtKey {
+    Secret(String),
+    PublicKeyFile(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    pub key: JwtKey,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+/// What the edge checks before anything reaches the core.
+#[derive(Debug, Clone)]
+pub struct EdgeSettings {
+    /// `None`: any Host.
+    pub allowed_hosts: Option<Vec<String>>,
+    pub allowed_origins: Vec<String>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub runs_per_minute: u32,
+    pub publishes_per_second: u32,
+    pub sign_ins_per_minute: u32,
+    pub streams_per_client: usize,
+    pub max_streams: usize,
 }
 
 /// How long and how much each client may take.
@@ -252,6 +364,8 @@ pub enum ConfigError {
          Set ESPRIT_TOKENS (e.g. operator:<secret>) or pass --insecure-open"
     )]
     OpenOnNetwork(IpAddr),
+    #[error("set either ESPRIT_JWT_SECRET or ESPRIT_JWT_PUBLIC_KEY_FILE, not both")]
+    TwoJwtKeys,
     #[error("{0} must be a positive number")]
     NotPositive(&'static str),
 }
@@ -263,9 +377,74 @@ impl Cli {
             let (identity, token) = parse_token(entry)?;
             tokens.insert(token, identity);
         }
-        if !self.bind.is_loopback() && tokens.is_empty() && !self.insecure_open {
+        let jwt = match (
+            self.jwt_secret.filter(|s| !s.is_empty()),
+            self.jwt_public_key_file,
+        ) {
+            (Some(_), Some(_)) => return Err(ConfigError::TwoJwtKeys),
+            (Some(secret), None) => Some(JwtKey::Secret(secret)),
+            (None, Some(path)) => Some(JwtKey::PublicKeyFile(path)),
+            (None, None) => None,
+        }
+        .map(|key| JwtSettings {
+            key,
+            issuer: self.jwt_issuer,
+            audience: self.jwt_audience,
+        });
+        let public_url = self.public_url.map(|u| u.trim_end_matches('/').to_owned());
+        let auth = AuthSettings {
+            tokens,
+            users_file: self.users_file,
+            jwt,
+            session_lifetime: Duration::from_secs_f64(
+                (self.session_hours.clamp(1.0 / 60.0, 24.0 * 30.0)) * 3600.0,
+            ),
+            secure_cookies: self.secure_cookies
+                || public_url
+                    .as_deref()
+                    .is_some_and(|u| u.starts_with("https://")),
+        };
+        if !self.bind.is_loopback() && !auth.is_configured() && !self.insecure_open {
             return Err(ConfigError::OpenOnNetwork(self.bind));
         }
+        let mut allowed_hosts: Vec<String> = self
+            .allowed_hosts
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+        // An open gateway answers only to the names it is reached by: a DNS
+        // rebinding page cannot borrow the browser's access to it.
+        if allowed_hosts.is_empty() && !auth.is_configured() {
+            allowed_hosts = ["localhost", "127.0.0.1", "::1"]
+                .map(str::to_owned)
+                .to_vec();
+            if !self.bind.is_unspecified() {
+                allowed_hosts.push(self.bind.to_string());
+            }
+            if let Some(host) = public_url
+                .as_deref()
+                .and_then(|u| url::Url::parse(u).ok())
+                .and_then(|u| u.host_str().map(str::to_owned))
+            {
+                allowed_hosts.push(host.trim_matches(['[', ']']).to_ascii_lowercase());
+            }
+        }
+        let edge = EdgeSettings {
+            allowed_hosts: (!allowed_hosts.is_empty()).then_some(allowed_hosts),
+            allowed_origins: self
+                .allowed_origins
+                .iter()
+                .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            trusted_proxies: self.trusted_proxies,
+            runs_per_minute: self.runs_per_minute,
+            publishes_per_second: self.publishes_per_second,
+            sign_ins_per_minute: self.sign_ins_per_minute,
+            streams_per_client: self.streams_per_client.max(1),
+            max_streams: self.max_streams.max(1),
+        };
         let seconds = |value: f64, name: &'static str| {
             if value.is_finite() && value > 0.0 && value < 1e9 {
                 Ok(Duration::from_secs_f64(value))
@@ -310,8 +489,9 @@ impl Cli {
             data_dir: self.data_dir,
             web_dist: self.web_dist,
             flows_dir: self.flows_dir,
-            public_url: self.public_url.map(|u| u.trim_end_matches('/').to_owned()),
-            tokens,
+            public_url,
+            auth,
+            edge,
             outbound: OutboundSettings {
                 connect_timeout,
                 attempt_timeout,
@@ -397,7 +577,7 @@ mod tests {
     fn defaults_listen_on_loopback_3001() {
         let config = parse(&[]).unwrap();
         assert_eq!(config.addr.to_string(), "127.0.0.1:3001");
-        assert!(config.tokens.is_empty());
+        assert!(!config.auth.is_configured());
     }
 
     #[test]
@@ -413,12 +593,12 @@ mod tests {
     #[test]
     fn tokens_carry_a_name() {
         let config = parse(&["--token", "operator:alice:s3cret,viewer:v13w"]).unwrap();
-        let alice = config.tokens.get("s3cret").unwrap();
+        let alice = config.auth.tokens.get("s3cret").unwrap();
         assert_eq!(
             (alice.subject.as_str(), alice.role),
             ("alice", Role::Operator)
         );
-        let viewer = config.tokens.get("v13w").unwrap();
+        let viewer = config.auth.tokens.get("v13w").unwrap();
         assert_eq!(viewer.subject, "viewer");
     }
 

@@ -120,10 +120,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         store: store.clone(),
         hub,
         board,
-        auth: Authenticator {
-            tokens: config.tokens.clone(),
-            runs: run_tokens,
-        },
+        auth: authenticator(&config, run_tokens)?,
         backends,
         settings: CoreSettings {
             public_url: config
@@ -133,6 +130,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
             sim: config.sim.clone(),
             instance,
             run_deadline: config.run_deadline,
+            session_lifetime: config.auth.session_lifetime,
         },
     });
     service.restore().await?;
@@ -144,6 +142,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         service.clone(),
         config.agent_map_file.clone(),
         config.flows_dir.clone(),
+        config.auth.users_file.clone(),
     )
     .map_err(|e| tracing::warn!(error = %e, "file watching is off; edit-and-reload will not work"))
     .ok();
@@ -158,8 +157,10 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         web_dist: config.web_dist.clone(),
         body_timeout: config.limits.body_timeout,
     };
+    let edge = routes::Edge::new(config.edge.clone(), config.auth.secure_cookies);
+    edge.spawn_housekeeping();
     let (tx, rx) = oneshot::channel::<()>();
-    let app = warp::service(routes::all(service.clone(), settings));
+    let app = warp::service(routes::all(service.clone(), settings, edge));
     let server = tokio::spawn(server::serve(
         listener,
         app,
@@ -176,6 +177,34 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         server,
         _watcher: watcher,
     })
+}
+
+/// Configured tokens, the users file and the JWT key, checked now.
+fn authenticator(config: &Config, runs: RunTokens) -> anyhow::Result<Authenticator> {
+    let users = match &config.auth.users_file {
+        Some(path) => auth::users::load(path)?,
+        None => Vec::new(),
+    };
+    let jwt = match &config.auth.jwt {
+        None => None,
+        Some(settings) => {
+            let (issuer, audience) = (settings.issuer.as_deref(), settings.audience.as_deref());
+            Some(match &settings.key {
+                config::JwtKey::Secret(secret) => {
+                    auth::jwt::JwtVerifier::shared_secret(secret.as_bytes(), issuer, audience)
+                }
+                config::JwtKey::PublicKeyFile(path) => {
+                    auth::jwt::JwtVerifier::public_key(path, issuer, audience)?
+                }
+            })
+        }
+    };
+    Ok(Authenticator::new(
+        config.auth.tokens.clone(),
+        users,
+        jwt,
+        runs,
+    ))
 }
 
 fn spawn_retention(store: Arc<dyn EventStore>, retention: config::Retention) {

@@ -84,6 +84,16 @@ pub static CONNECTIONS_REFUSED: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+pub static RATE_LIMITED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "esprit_rate_limited_total",
+            "Requests refused with 429 by a rate limit",
+        )
+        .unwrap(),
+    )
+});
+
 /// Touches every metric so all of them show from the first scrape.
 pub fn init() {
     LazyLock::force(&EVENTS_PUBLISHED);
@@ -94,6 +104,7 @@ pub fn init() {
     LazyLock::force(&WEBHOOK_FAILURES);
     LazyLock::force(&STORE_COMMIT_SECONDS);
     LazyLock::force(&CONNECTIONS_REFUSED);
+    LazyLock::force(&RATE_LIMITED);
 }
 
 pub fn render() -> String {

@@ -156,7 +156,6 @@ impl<'de> Deserialize<'de> for Id {
     }
 }
 
-
 /// A duration in seconds: positive, at most 30 days.
 struct Seconds(std::time::Duration);
 

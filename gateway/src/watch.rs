@@ -1,4 +1,4 @@
-//! Reloads `agents.json` and flow files when they change on disk.
+//! Reloads `agents.json`, flow files and the users file when they change on disk.
 
 use crate::core::Service;
 use crate::registry::Registry;
@@ -20,6 +20,7 @@ impl RegistryWatcher {
         service: Arc<Service>,
         agents_file: PathBuf,
         flows_dir: PathBuf,
+        users_file: Option<PathBuf>,
     ) -> notify::Result<RegistryWatcher> {
         let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
         let mut watcher =
@@ -36,6 +37,16 @@ impl RegistryWatcher {
         if flows_dir.is_dir() {
             watcher.watch(&flows_dir, RecursiveMode::NonRecursive)?;
         }
+        let users_dir = users_file.as_deref().map(parent_or_dot);
+        if let Some(dir) = &users_dir
+            && *dir != agents_dir
+        {
+            watcher.watch(dir, RecursiveMode::NonRecursive)?;
+        }
+        let users_name = users_file
+            .as_deref()
+            .and_then(Path::file_name)
+            .map(|n| n.to_owned());
         let agents_name = agents_file.file_name().map(|n| n.to_owned());
         let flows_abs = std::fs::canonicalize(&flows_dir).unwrap_or(flows_dir.clone());
         tokio::spawn(async move {
@@ -45,10 +56,14 @@ impl RegistryWatcher {
                     changed.push(path);
                 }
                 let mut registry_changed = false;
+                let mut users_changed = false;
                 let mut flows_changed = std::collections::BTreeSet::new();
                 for path in changed {
-                    if path.file_name().map(|n| n.to_owned()) == agents_name {
+                    let name = path.file_name().map(|n| n.to_owned());
+                    if name == agents_name {
                         registry_changed = true;
+                    } else if users_name.is_some() && name == users_name {
+                        users_changed = true;
                     } else if path.extension().is_some_and(|e| e == "ron")
                         && path
                             .parent()
@@ -60,6 +75,14 @@ impl RegistryWatcher {
                 }
                 for path in flows_changed {
                     service.flows().reload(&path);
+                }
+                if users_changed && let Some(path) = &users_file {
+                    match crate::auth::users::load(path) {
+                        Ok(users) => service.replace_users(users),
+                        Err(error) => {
+                            tracing::error!(%error, "users file rejected; keeping the last good one")
+                        }
+                    }
                 }
                 if registry_changed {
                     match Registry::load(&agents_file) {

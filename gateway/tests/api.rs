@@ -508,9 +508,9 @@ async fn roles_limit_what_each_token_may_do() {
     let sim = StandInSim::start(None).await;
     sim.set(Behaviour::Accept);
     let gw = TestGateway::start_with(two_agents(&sim.url), |c| {
-        c.tokens.insert("view-t", person(Role::Viewer));
-        c.tokens.insert("op-t", person(Role::Operator));
-        c.tokens.insert("pub-t", person(Role::Publisher));
+        c.auth.tokens.insert("view-t", person(Role::Viewer));
+        c.auth.tokens.insert("op-t", person(Role::Operator));
+        c.auth.tokens.insert("pub-t", person(Role::Publisher));
     })
     .await;
     let call = |method: &str, path: &str, token: Option<&str>| {

@@ -7,6 +7,7 @@ mod agent;
 mod error;
 mod event;
 mod run;
+mod session;
 
 pub use agent::{AgentStatus, AgentSummary, PendingQuestion, Roster};
 pub use error::{ErrorBody, ErrorDetail};
@@ -16,6 +17,7 @@ pub use event::{
 pub use run::{
     AnswerDelivery, Fields, RespondRequest, RunAck, RunRequest, RunSummary, RunWebhook, RunsPage,
 };
+pub use session::{SessionInfo, SignInRequest};
 
 /// An id (agent, npc, desk, token name): 1–64 of `a-z A-Z 0-9 _ -`, safe in
 /// URLs, SSE filters, file names and logs.

@@ -21,6 +21,8 @@ pub enum CoreError {
     InvalidRequest(String),
     #[error("this token may not {0}")]
     Forbidden(String),
+    #[error("sign in with a valid token")]
+    NotSignedIn,
     #[error("run `{0}` is not waiting for an answer")]
     NotAwaiting(String),
     #[error("run `{0}` has already ended")]

@@ -7,12 +7,14 @@ mod error;
 mod fanout;
 mod publish;
 mod runs;
+mod sessions;
 
 pub use board::{NpcState, StatusBoard};
 pub use error::CoreError;
 pub use fanout::CommitFanout;
 pub use publish::{EventError, EventProblem, MAX_BATCH, ValidEvent};
 pub use runs::{human_duration, new_run_id};
+pub use sessions::{Credentials, SignedIn};
 
 use crate::auth::{Authenticator, Caller};
 use crate::backends::Backends;
@@ -41,6 +43,8 @@ pub struct CoreSettings {
     pub instance: String,
     /// A run with no event for this long ends, unless its agent says otherwise.
     pub run_deadline: Duration,
+    /// How long a browser session lasts.
+    pub session_lifetime: Duration,
 }
 
 /// The parts a [`Service`] is built from (lib.rs wires them).
@@ -98,6 +102,13 @@ impl Service {
     /// Who presents this token: a configured person, a run's callback, or nobody.
     pub fn caller(&self, token: Option<&str>) -> Caller {
         self.auth.caller(token)
+    }
+
+    /// Swaps in a reloaded users file.
+    pub fn replace_users(&self, users: Vec<crate::auth::users::User>) {
+        let count = users.len();
+        self.auth.replace_users(users);
+        tracing::info!(users = count, "users file reloaded");
     }
 
     /// A run's quiet deadline: the agent's own, or the gateway's default.

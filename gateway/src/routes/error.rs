@@ -118,6 +118,7 @@ impl From<CoreError> for ApiError {
             CoreError::InvalidEvent(_) => (StatusCode::BAD_REQUEST, "invalid_event"),
             CoreError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             CoreError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            CoreError::NotSignedIn => (StatusCode::UNAUTHORIZED, "unauthorized"),
             CoreError::NotAwaiting(_) => (StatusCode::CONFLICT, "not_awaiting"),
             CoreError::RunEnded(_) => (StatusCode::CONFLICT, "run_ended"),
             CoreError::RunConflict(_) => (StatusCode::CONFLICT, "run_conflict"),

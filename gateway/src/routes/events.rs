@@ -1,6 +1,7 @@
 //! `POST /api/events`, `GET /api/history`, `GET /api/agents`.
 
-use super::{RouteSettings, caller_with, json_body, reject, with_service};
+use super::edge::{Action, Edge};
+use super::{RouteSettings, caller_for, json_body, reject, with_service};
 use crate::auth::{Caller, Right};
 use crate::core::Service;
 use protocol::{PublishAck, PublishEvent};
@@ -11,10 +12,16 @@ use warp::{Filter, Rejection, Reply};
 pub fn routes(
     service: Arc<Service>,
     settings: RouteSettings,
+    edge: Arc<Edge>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     let publish = warp::path!("api" / "events")
         .and(warp::post())
-        .and(caller_with(service.clone(), Right::Publish))
+        .and(caller_for(
+            service.clone(),
+            edge.clone(),
+            Right::Publish,
+            Some(Action::Publish),
+        ))
         .and(json_body::<OneOrMany>(
             settings.body_limit,
             settings.body_timeout,
@@ -31,7 +38,7 @@ pub fn routes(
         );
     let history = warp::path!("api" / "history")
         .and(warp::get())
-        .and(caller_with(service.clone(), Right::View))
+        .and(caller_for(service.clone(), edge.clone(), Right::View, None))
         .and(warp::query::<HistoryQuery>())
         .and(with_service(service.clone()))
         .and_then(
@@ -45,7 +52,7 @@ pub fn routes(
         );
     let agents = warp::path!("api" / "agents")
         .and(warp::get())
-        .and(caller_with(service.clone(), Right::View))
+        .and(caller_for(service.clone(), edge.clone(), Right::View, None))
         .and(with_service(service))
         .map(|_: Caller, service: Arc<Service>| warp::reply::json(&service.roster()));
     publish.or(history).or(agents)

@@ -1,17 +1,21 @@
 //! Thin warp filters: parse and authorise at the edge, call the core, map its
 //! errors to HTTP. No route holds logic of its own.
 
+mod edge;
 mod error;
 mod events;
 mod ops;
 mod runs;
+mod session;
 mod stream;
 mod web;
 
+pub use edge::Edge;
 pub use error::ApiError;
 
 use crate::auth::{Caller, Right};
-use crate::core::Service;
+use crate::core::{Credentials, Service};
+use edge::Action;
 use serde::de::DeserializeOwned;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -28,16 +32,34 @@ pub struct RouteSettings {
     pub body_timeout: Duration,
 }
 
+/// The browser session's cookie.
+const SESSION_COOKIE: &str = "esprit_session";
+
 /// The whole API and the browser office, as one filter.
 pub fn all(
     service: Arc<Service>,
     settings: RouteSettings,
+    edge: Arc<Edge>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
-    let api = events::routes(service.clone(), settings.clone())
-        .or(stream::routes(service.clone(), settings.clone()))
-        .or(runs::routes(service.clone(), settings.clone()))
+    let api = events::routes(service.clone(), settings.clone(), edge.clone())
+        .or(stream::routes(
+            service.clone(),
+            settings.clone(),
+            edge.clone(),
+        ))
+        .or(runs::routes(
+            service.clone(),
+            settings.clone(),
+            edge.clone(),
+        ))
+        .or(session::routes(
+            service.clone(),
+            settings.clone(),
+            edge.clone(),
+        ))
         .or(ops::routes(service.clone()));
-    api.or(web::routes(service, settings))
+    edge::guard(edge)
+        .and(api.or(web::routes(service, settings)))
         .recover(render_rejection)
         .with(warp::trace::request())
 }
@@ -48,18 +70,46 @@ pub fn with_service(
     warp::any().map(move || service.clone())
 }
 
-/// The caller, from `Authorization: Bearer`, holding `right`.
-pub fn caller_with(
+/// The caller (a bearer token or the session cookie), holding `right`; its
+/// request is counted against `action`'s rate limit.
+fn caller_for(
     service: Arc<Service>,
+    edge: Arc<Edge>,
     right: Right,
+    action: Option<Action>,
 ) -> impl Filter<Extract = (Caller,), Error = Rejection> + Clone {
-    warp::header::optional::<String>("authorization").and_then(move |header: Option<String>| {
-        let service = service.clone();
-        async move {
-            let token = bearer(header.as_deref());
-            authorise(service.caller(token.as_deref()), right)
-        }
-    })
+    warp::header::optional::<String>("authorization")
+        .and(warp::cookie::optional::<String>(SESSION_COOKIE))
+        .and(edge::client(edge.clone()))
+        .and_then(
+            move |header: Option<String>, session: Option<String>, client: std::net::IpAddr| {
+                let (service, edge) = (service.clone(), edge.clone());
+                async move {
+                    let bearer = bearer(header.as_deref());
+                    let caller = service
+                        .caller_for(Credentials {
+                            bearer: bearer.as_deref(),
+                            session: session.as_deref(),
+                        })
+                        .await;
+                    let caller = authorise(caller, right)?;
+                    if let Some(action) = action {
+                        edge.spend(action, &rate_key(&caller), client)
+                            .map_err(reject)?;
+                    }
+                    Ok::<_, Rejection>(caller)
+                }
+            },
+        )
+}
+
+/// Whose budget a request spends.
+fn rate_key(caller: &Caller) -> String {
+    match caller {
+        Caller::Person(identity) => format!("p:{}", identity.subject),
+        Caller::Run { run_id, .. } => format!("r:{run_id}"),
+        Caller::Local | Caller::Anonymous => "local".into(),
+    }
 }
 
 fn bearer(header: Option<&str>) -> Option<String> {

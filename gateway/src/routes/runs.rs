@@ -1,6 +1,7 @@
 //! `POST /api/run/:agent`, `GET /api/runs`, `GET /api/runs/:id`, cancel and respond.
 
-use super::{RouteSettings, accepted, caller_with, json_body, optional_json, reject, with_service};
+use super::edge::{Action, Edge};
+use super::{RouteSettings, accepted, caller_for, json_body, optional_json, reject, with_service};
 use crate::auth::{Caller, Right};
 use crate::core::Service;
 use protocol::{RespondRequest, RunRequest};
@@ -11,11 +12,17 @@ use warp::{Filter, Rejection, Reply};
 pub fn routes(
     service: Arc<Service>,
     settings: RouteSettings,
+    edge: Arc<Edge>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     let (limit, timeout) = (settings.body_limit, settings.body_timeout);
     let run = warp::path!("api" / "run" / String)
         .and(warp::post())
-        .and(caller_with(service.clone(), Right::Operate))
+        .and(caller_for(
+            service.clone(),
+            edge.clone(),
+            Right::Operate,
+            Some(Action::Operate),
+        ))
         .and(optional_json::<RunRequest>(limit, timeout))
         .and(with_service(service.clone()))
         .and_then(
@@ -29,7 +36,7 @@ pub fn routes(
         );
     let list = warp::path!("api" / "runs")
         .and(warp::get())
-        .and(caller_with(service.clone(), Right::View))
+        .and(caller_for(service.clone(), edge.clone(), Right::View, None))
         .and(warp::query::<RunsQuery>())
         .and(with_service(service.clone()))
         .and_then(
@@ -43,7 +50,7 @@ pub fn routes(
         );
     let one = warp::path!("api" / "runs" / String)
         .and(warp::get())
-        .and(caller_with(service.clone(), Right::View))
+        .and(caller_for(service.clone(), edge.clone(), Right::View, None))
         .and(with_service(service.clone()))
         .and_then(
             |run_id: String, _: Caller, service: Arc<Service>| async move {
@@ -53,7 +60,12 @@ pub fn routes(
         );
     let cancel = warp::path!("api" / "runs" / String / "cancel")
         .and(warp::post())
-        .and(caller_with(service.clone(), Right::Operate))
+        .and(caller_for(
+            service.clone(),
+            edge.clone(),
+            Right::Operate,
+            Some(Action::Operate),
+        ))
         .and(with_service(service.clone()))
         .and_then(
             |run_id: String, caller: Caller, service: Arc<Service>| async move {
@@ -63,7 +75,7 @@ pub fn routes(
         );
     let respond = warp::path!("api" / "runs" / String / "respond")
         .and(warp::post())
-        .and(caller_with(service.clone(), Right::Operate))
+        .and(caller_for(service.clone(), edge.clone(), Right::Operate, Some(Action::Operate)))
         .and(json_body::<RespondRequest>(limit, timeout))
         .and(with_service(service))
         .and_then(

@@ -2,9 +2,10 @@
 //! and shared by every subscriber; whatever is ready at one wakeup goes out in
 //! one write.
 
-use super::{RouteSettings, authorise, bearer, reject, with_service};
-use crate::auth::{Caller, Right};
-use crate::core::Service;
+use super::edge::{Edge, StreamSlot, client};
+use super::{RouteSettings, SESSION_COOKIE, authorise, bearer, reject, with_service};
+use crate::auth::Right;
+use crate::core::{Credentials, Service};
 use crate::hub::Followed;
 use crate::metrics;
 use crate::store::StoredEvent;
@@ -28,27 +29,42 @@ const BATCH: usize = 64;
 pub fn routes(
     service: Arc<Service>,
     settings: RouteSettings,
+    edge: Arc<Edge>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     let keepalive = settings.keepalive;
     warp::path!("api" / "stream")
         .and(warp::get())
         .and(warp::query::<StreamQuery>())
         .and(warp::header::optional::<String>("authorization"))
+        .and(warp::cookie::optional::<String>(SESSION_COOKIE))
         .and(warp::header::optional::<String>("last-event-id"))
+        .and(client(edge.clone()))
         .and(with_service(service))
         .and_then(
             move |query: StreamQuery,
                   header: Option<String>,
+                  session: Option<String>,
                   last_event_id: Option<String>,
-                  service: Arc<Service>| async move {
-                // `EventSource` cannot send headers: the stream alone also takes `?access_token=`.
-                let token = bearer(header.as_deref()).or(query.access_token.clone());
-                let _: Caller = authorise(service.caller(token.as_deref()), Right::View)?;
-                let filter = service.npc_filter(query.npc.as_deref()).map_err(reject)?;
-                let after = service
-                    .stream_start(last_event_id.as_deref(), query.since)
-                    .map_err(reject)?;
-                Ok::<_, Rejection>(sse(service.follow(filter, after), keepalive))
+                  client: std::net::IpAddr,
+                  service: Arc<Service>| {
+                let edge = edge.clone();
+                async move {
+                    // `EventSource` cannot send headers: the stream alone also takes `?access_token=`.
+                    let token = bearer(header.as_deref()).or(query.access_token.clone());
+                    let caller = service
+                        .caller_for(Credentials {
+                            bearer: token.as_deref(),
+                            session: session.as_deref(),
+                        })
+                        .await;
+                    authorise(caller, Right::View)?;
+                    let filter = service.npc_filter(query.npc.as_deref()).map_err(reject)?;
+                    let after = service
+                        .stream_start(last_event_id.as_deref(), query.since)
+                        .map_err(reject)?;
+                    let slot = edge.open_stream(client).map_err(reject)?;
+                    Ok::<_, Rejection>(sse(service.follow(filter, after), keepalive, slot))
+                }
             },
         )
 }
@@ -103,8 +119,10 @@ fn encode(batch: &[Followed]) -> (Bytes, bool) {
 fn sse(
     events: impl Stream<Item = Followed> + Send + 'static,
     keepalive: Duration,
+    slot: StreamSlot,
 ) -> warp::reply::Response {
     let body = async_stream::stream! {
+        let _slot = slot;
         yield Ok::<Bytes, Infallible>(Bytes::from_static(HELLO));
         let mut events = std::pin::pin!(events.ready_chunks(BATCH));
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + keepalive, keepalive);

@@ -55,6 +55,29 @@ pub async fn run_all(store: Arc<dyn EventStore>, recorder: Arc<Recorder>) {
     reads_filter_and_page(&store).await;
     runs_are_listed_newest_first(&store).await;
     retention_keeps_the_newest(&store).await;
+    sessions_last_until_they_expire_or_end(&store).await;
+}
+
+async fn sessions_last_until_they_expire_or_end(store: &Arc<dyn EventStore>) {
+    let record = |expires_ms| SessionRecord {
+        subject: "alice".into(),
+        role: "operator".into(),
+        agents: Some(vec!["deploy*".into()]),
+        source: [3; 32],
+        via_jwt: false,
+        expires_ms,
+    };
+    let later = now_ms() + 60_000;
+    store.put_session([1; 32], record(later)).await.unwrap();
+    store
+        .put_session([2; 32], record(now_ms() - 1))
+        .await
+        .unwrap();
+    assert_eq!(store.session([1; 32]).await.unwrap(), Some(record(later)));
+    assert_eq!(store.session([2; 32]).await.unwrap(), None, "expired");
+    assert_eq!(store.session([9; 32]).await.unwrap(), None, "unknown");
+    store.drop_session([1; 32]).await.unwrap();
+    assert_eq!(store.session([1; 32]).await.unwrap(), None, "signed out");
 }
 
 async fn concurrent_appends_get_dense_ordered_ids(

@@ -125,6 +125,19 @@ impl RunRecord {
     }
 }
 
+/// A signed-in browser's session, kept by its id's digest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    pub subject: String,
+    pub role: String,
+    pub agents: Option<Vec<String>>,
+    /// SHA-256 of the credential it was opened with.
+    pub source: [u8; 32],
+    /// Opened with a JWT (else a configured token).
+    pub via_jwt: bool,
+    pub expires_ms: i64,
+}
+
 /// Told of every commit, in commit (= id) order.
 pub trait CommitListener: Send + Sync + 'static {
     fn committed(&self, events: &[Arc<StoredEvent>]);
@@ -166,6 +179,11 @@ pub trait EventStore: Send + Sync + 'static {
     async fn last_id(&self) -> Result<u64, StoreError>;
     /// Gateway instances that are alive (own their in-process runs).
     async fn live_instances(&self) -> Result<HashSet<String>, StoreError>;
+    /// Keeps a session until it expires.
+    async fn put_session(&self, id: [u8; 32], session: SessionRecord) -> Result<(), StoreError>;
+    /// A session that has not expired.
+    async fn session(&self, id: [u8; 32]) -> Result<Option<SessionRecord>, StoreError>;
+    async fn drop_session(&self, id: [u8; 32]) -> Result<(), StoreError>;
     /// Proves the store can take a write (for `/readyz`).
     async fn check_writable(&self) -> Result<(), StoreError>;
     /// Deletes what the policy no longer keeps; returns how many events went.
@@ -222,6 +240,10 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         !matches!(self, StoreError::Rule(_))
     }
+}
+
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// The status a run's record shows after an event of `kind`.

@@ -7,7 +7,7 @@
 
 use super::{
     CommitListener, EventStore, NewEvent, NpcFilter, RetentionPolicy, RunMeta, RunRecord,
-    RunRuleError, StoreError, StoredEvent, run_status_after,
+    RunRuleError, SessionRecord, StoreError, StoredEvent, run_status_after,
 };
 use crate::config::StoreSync;
 use async_trait::async_trait;
@@ -56,6 +56,15 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_agent ON runs(agent, started_ms);
 CREATE INDEX IF NOT EXISTS runs_open ON runs(ended_ms) WHERE ended_ms IS NULL;
 CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    subject TEXT NOT NULL,
+    role TEXT NOT NULL,
+    agents TEXT,
+    source TEXT NOT NULL,
+    via_jwt INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL
+);
 ";
 
 /// Columns added after the first release, with how to add them to an older file.
@@ -69,10 +78,14 @@ const RUN_COLUMNS_ADDED: [(&str, &str); 5] = [
 
 type AppendReply = oneshot::Sender<Result<Vec<Arc<StoredEvent>>, StoreError>>;
 
+/// A small write outside the event log (sessions), run on the writer's connection.
+type Write = Box<dyn FnOnce(&Connection) + Send>;
+
 enum Job {
     Append(Vec<NewEvent>, AppendReply),
     Prune(RetentionPolicy, oneshot::Sender<Result<u64, StoreError>>),
     Probe(oneshot::Sender<Result<(), StoreError>>),
+    Write(Write),
 }
 
 pub struct SqliteStore {
@@ -148,6 +161,18 @@ impl SqliteStore {
             .ok_or(StoreError::Closed)?
             .send(job)
             .map_err(|_| StoreError::Closed)
+    }
+
+    /// Runs a small write on the writer's connection, in order with the appends.
+    async fn write(
+        &self,
+        write: impl FnOnce(&Connection) -> Result<(), rusqlite::Error> + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Write(Box::new(move |conn| {
+            let _ = tx.send(write(conn).map_err(classify));
+        })))?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn read<T: Send + 'static>(
@@ -342,6 +367,7 @@ impl Writer {
             Job::Prune(policy, reply) => {
                 let _ = reply.send(prune(&mut self.conn, policy).map_err(classify));
             }
+            Job::Write(write) => write(&self.conn),
         }
     }
 }
@@ -369,9 +395,7 @@ fn copy_error(error: &StoreError) -> StoreError {
     }
 }
 
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
+use super::now_ms;
 
 /// The open run of an npc, if it has one.
 fn open_run_of(conn: &Connection, npc: &str) -> Result<Option<String>, rusqlite::Error> {
@@ -574,6 +598,10 @@ fn prune(conn: &mut Connection, policy: RetentionPolicy) -> Result<u64, rusqlite
     tx.execute(
         "DELETE FROM runs WHERE ended_ms IS NOT NULL AND ended_ms < ?1",
         params![cutoff],
+    )?;
+    tx.execute(
+        "DELETE FROM sessions WHERE expires_ms < ?1",
+        params![now_ms()],
     )?;
     tx.commit()?;
     Ok(removed)
@@ -793,6 +821,63 @@ impl EventStore for SqliteStore {
 
     async fn live_instances(&self) -> Result<HashSet<String>, StoreError> {
         Ok(HashSet::from([self.instance.clone()]))
+    }
+
+    async fn put_session(&self, id: [u8; 32], session: SessionRecord) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO sessions (id, subject, role, agents, source, via_jwt, expires_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    hex::encode(id),
+                    session.subject,
+                    session.role,
+                    session.agents.map(|a| serde_json::Value::from(a).to_string()),
+                    hex::encode(session.source),
+                    session.via_jwt,
+                    session.expires_ms
+                ],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn session(&self, id: [u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT subject, role, agents, source, via_jwt, expires_ms FROM sessions
+                 WHERE id = ?1 AND expires_ms > ?2",
+            )?
+            .query_row(params![hex::encode(id), now_ms()], |row| {
+                let agents: Option<String> = row.get(2)?;
+                let source: String = row.get(3)?;
+                Ok(SessionRecord {
+                    subject: row.get(0)?,
+                    role: row.get(1)?,
+                    agents: agents.and_then(|a| serde_json::from_str(&a).ok()),
+                    source: hex::decode(source)
+                        .ok()
+                        .and_then(|d| <[u8; 32]>::try_from(d).ok())
+                        .unwrap_or_default(),
+                    via_jwt: row.get(4)?,
+                    expires_ms: row.get(5)?,
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn drop_session(&self, id: [u8; 32]) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute(
+                "DELETE FROM sessions WHERE id = ?1",
+                params![hex::encode(id)],
+            )
+            .map(|_| ())
+        })
+        .await
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {

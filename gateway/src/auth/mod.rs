@@ -1,5 +1,9 @@
-//! Who may do what: named role tokens from the config, per-run callback tokens,
-//! and the callers they resolve to. Nothing here knows HTTP.
+//! Who may do what: named tokens (from `ESPRIT_TOKENS` or a users file),
+//! JWTs from an identity provider, per-run callback tokens, and the callers
+//! they resolve to. Nothing here knows HTTP.
+
+pub mod jwt;
+pub mod users;
 
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -217,24 +221,110 @@ impl RunTokens {
     }
 }
 
+/// How a credential was proven.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// A token the config or the users file names.
+    Token,
+    /// A JWT from the identity provider.
+    Jwt,
+}
+
+/// A person's credential, checked: enough to open a session on it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Credential {
+    pub identity: Arc<Identity>,
+    /// SHA-256 of the credential: a session dies with its token.
+    pub source: [u8; 32],
+    pub via: Via,
+    /// When the credential itself expires (seconds since the epoch), if it does.
+    pub expires: Option<u64>,
+}
+
 /// Resolves presented credentials to a [`Caller`].
 #[derive(Clone, Default)]
 pub struct Authenticator {
-    pub tokens: TokenTable,
+    /// `ESPRIT_TOKENS` and the users file, merged; replaced when the file changes.
+    tokens: Arc<RwLock<TokenTable>>,
+    configured: TokenTable,
     pub runs: RunTokens,
+    jwt: Option<Arc<jwt::JwtVerifier>>,
 }
 
 impl Authenticator {
-    /// Whether the gateway is open (no tokens configured): every request is `Local`.
+    pub fn new(
+        configured: TokenTable,
+        users: Vec<users::User>,
+        jwt: Option<jwt::JwtVerifier>,
+        runs: RunTokens,
+    ) -> Authenticator {
+        let authenticator = Authenticator {
+            tokens: Default::default(),
+            configured,
+            runs,
+            jwt: jwt.map(Arc::new),
+        };
+        authenticator.replace_users(users);
+        authenticator
+    }
+
+    /// Swaps in a new users file (its tokens join `ESPRIT_TOKENS`').
+    pub fn replace_users(&self, users: Vec<users::User>) {
+        let mut table = self.configured.clone();
+        for user in users {
+            table.insert_digest(user.token_digest, user.identity);
+        }
+        *self.tokens.write().expect("token table lock") = table;
+    }
+
+    /// Whether the gateway is open (nothing configured): every request is `Local`.
     pub fn is_open(&self) -> bool {
-        self.tokens.is_empty()
+        self.jwt.is_none() && self.tokens.read().expect("token table lock").is_empty()
+    }
+
+    /// A person's token or JWT, checked (run tokens are not people).
+    pub fn identify(&self, token: &str) -> Option<Credential> {
+        let source = digest(token);
+        if let Some(identity) = self
+            .tokens
+            .read()
+            .expect("token table lock")
+            .get_digest(&source)
+        {
+            return Some(Credential {
+                identity,
+                source,
+                via: Via::Token,
+                expires: None,
+            });
+        }
+        let verified = self.jwt.as_ref()?.verify(token)?;
+        Some(Credential {
+            identity: Arc::new(verified.identity),
+            source,
+            via: Via::Jwt,
+            expires: Some(verified.expires),
+        })
+    }
+
+    /// Whether a token-sourced session's token is still configured (rotation ends it).
+    pub fn still_valid(&self, source: &[u8; 32], via: Via) -> bool {
+        match via {
+            Via::Token => self
+                .tokens
+                .read()
+                .expect("token table lock")
+                .get_digest(source)
+                .is_some(),
+            Via::Jwt => true,
+        }
     }
 
     pub fn caller(&self, token: Option<&str>) -> Caller {
         let token = token.filter(|t| !t.is_empty());
         if let Some(token) = token {
-            if let Some(identity) = self.tokens.get(token) {
-                return Caller::Person(identity);
+            if let Some(credential) = self.identify(token) {
+                return Caller::Person(credential.identity);
             }
             if let Some((run_id, npc)) = self.runs.lookup(token) {
                 return Caller::Run { run_id, npc };

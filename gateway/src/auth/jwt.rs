@@ -1,0 +1,189 @@
+//! JSON Web Tokens from an identity provider, as Mercure takes them: the
+//! token names its `sub`, its `role` and, optionally, the `agents` it may act
+//! on; `exp` is required.
+
+use super::{AgentScope, Identity, Role};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
+use serde::Deserialize;
+
+/// How to check a token's signature and claims.
+pub struct JwtVerifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JwtConfigError {
+    #[error("ESPRIT_JWT_PUBLIC_KEY_FILE {path}: {message}")]
+    Key { path: String, message: String },
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: String,
+    role: String,
+    #[serde(default)]
+    agents: Option<Vec<String>>,
+    exp: u64,
+}
+
+/// A verified token: who, and until when (seconds since the epoch).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    pub identity: Identity,
+    pub expires: u64,
+}
+
+impl JwtVerifier {
+    /// HS256 with a shared secret.
+    pub fn shared_secret(
+        secret: &[u8],
+        issuer: Option<&str>,
+        audience: Option<&str>,
+    ) -> JwtVerifier {
+        JwtVerifier::new(
+            DecodingKey::from_secret(secret),
+            &[Algorithm::HS256],
+            issuer,
+            audience,
+        )
+    }
+
+    /// RS256/ES256/EdDSA with a PEM public key file.
+    pub fn public_key(
+        path: &std::path::Path,
+        issuer: Option<&str>,
+        audience: Option<&str>,
+    ) -> Result<JwtVerifier, JwtConfigError> {
+        let error = |message: String| JwtConfigError::Key {
+            path: path.display().to_string(),
+            message,
+        };
+        let pem = std::fs::read(path).map_err(|e| error(e.to_string()))?;
+        let (key, algorithms) = if let Ok(key) = DecodingKey::from_rsa_pem(&pem) {
+            (
+                key,
+                vec![Algorithm::RS256, Algorithm::RS384, Algorithm::RS512],
+            )
+        } else if let Ok(key) = DecodingKey::from_ec_pem(&pem) {
+            (key, vec![Algorithm::ES256, Algorithm::ES384])
+        } else if let Ok(key) = DecodingKey::from_ed_pem(&pem) {
+            (key, vec![Algorithm::EdDSA])
+        } else {
+            return Err(error(
+                "not an RSA, EC or Ed25519 public key in PEM form".into(),
+            ));
+        };
+        Ok(JwtVerifier::new(key, &algorithms, issuer, audience))
+    }
+
+    fn new(
+        key: DecodingKey,
+        algorithms: &[Algorithm],
+        issuer: Option<&str>,
+        audience: Option<&str>,
+    ) -> JwtVerifier {
+        let mut validation = Validation::new(algorithms[0]);
+        validation.algorithms = algorithms.to_vec();
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        if let Some(issuer) = issuer {
+            validation.set_issuer(&[issuer]);
+        }
+        match audience {
+            Some(audience) => validation.set_audience(&[audience]),
+            None => validation.validate_aud = false,
+        }
+        JwtVerifier { key, validation }
+    }
+
+    /// The identity a valid token names; `None` for anything else.
+    pub fn verify(&self, token: &str) -> Option<Verified> {
+        if token.split('.').count() != 3 {
+            return None;
+        }
+        let claims = decode::<Claims>(token, &self.key, &self.validation)
+            .map_err(|e| tracing::debug!(error = %e, "JWT refused"))
+            .ok()?
+            .claims;
+        let role: Role = claims.role.parse().ok()?;
+        if !protocol::is_valid_id(&claims.sub) {
+            tracing::debug!("JWT refused: `sub` is not a name (1-64 of a-z A-Z 0-9 _ -)");
+            return None;
+        }
+        Some(Verified {
+            identity: Identity {
+                subject: claims.sub,
+                role,
+                agents: claims.agents.map_or(AgentScope::All, AgentScope::Only),
+            },
+            expires: claims.exp,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use serde_json::json;
+
+    fn token(claims: serde_json::Value, secret: &[u8]) -> String {
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(secret),
+        )
+        .unwrap()
+    }
+
+    fn in_an_hour() -> u64 {
+        jsonwebtoken::get_current_timestamp() + 3600
+    }
+
+    #[test]
+    fn a_signed_token_names_its_person_role_and_agents() {
+        let verifier = JwtVerifier::shared_secret(b"k3y", Some("idp"), None);
+        let verified = verifier
+            .verify(&token(
+                json!({"sub": "alice", "role": "operator", "agents": ["deploy*"], "exp": in_an_hour(), "iss": "idp"}),
+                b"k3y",
+            ))
+            .unwrap();
+        assert_eq!(verified.identity.subject, "alice");
+        assert_eq!(verified.identity.role, Role::Operator);
+        assert!(verified.identity.agents.allows("deployer"));
+        assert!(!verified.identity.agents.allows("mailops"));
+    }
+
+    #[test]
+    fn forged_expired_or_odd_tokens_are_refused() {
+        let verifier = JwtVerifier::shared_secret(b"k3y", None, None);
+        let good = json!({"sub": "alice", "role": "viewer", "exp": in_an_hour()});
+        assert!(
+            verifier.verify(&token(good.clone(), b"other")).is_none(),
+            "wrong key"
+        );
+        let expired = json!({"sub": "alice", "role": "viewer", "exp": 1_000_000});
+        assert!(
+            verifier.verify(&token(expired, b"k3y")).is_none(),
+            "expired"
+        );
+        let no_exp = json!({"sub": "alice", "role": "viewer"});
+        assert!(
+            verifier.verify(&token(no_exp, b"k3y")).is_none(),
+            "exp required"
+        );
+        let wizard = json!({"sub": "alice", "role": "wizard", "exp": in_an_hour()});
+        assert!(
+            verifier.verify(&token(wizard, b"k3y")).is_none(),
+            "unknown role"
+        );
+        let odd_name = json!({"sub": "al ice\n", "role": "viewer", "exp": in_an_hour()});
+        assert!(
+            verifier.verify(&token(odd_name, b"k3y")).is_none(),
+            "names are ids"
+        );
+        assert!(verifier.verify("not-a-jwt").is_none());
+        assert!(verifier.verify(&token(good, b"k3y")).is_some());
+    }
+}
