@@ -9,8 +9,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use tokio::sync::{broadcast, watch};
 
-/// Events read from the store per replay query.
-const REPLAY_PAGE: usize = 1000;
+/// Events read from the store per replay query, and their most bytes: a
+/// subscriber that stops reading pins at most one page.
+const REPLAY_PAGE: usize = 256;
+const REPLAY_PAGE_BYTES: usize = 128 * 1024;
 /// Times a follower that lagged while replaying may re-read from the store before it is cut off.
 const CATCH_UP_ATTEMPTS: u32 = 3;
 
@@ -117,7 +119,7 @@ impl EventHub {
                 let mut live = hub.subscribe(&filter);
                 // Replay what the store has beyond `last`.
                 loop {
-                    let page = match store.read_since(&filter, last, REPLAY_PAGE).await {
+                    let page = match store.read_since(&filter, last, REPLAY_PAGE, REPLAY_PAGE_BYTES).await {
                         Ok(page) => page,
                         Err(error) => {
                             tracing::warn!(%error, "replay failed; ending stream so the client retries");
@@ -125,7 +127,8 @@ impl EventHub {
                             break 'follow;
                         }
                     };
-                    let full = page.len() == REPLAY_PAGE;
+                    let full = page.len() == REPLAY_PAGE
+                        || page.iter().map(|e| e.json.len()).sum::<usize>() >= REPLAY_PAGE_BYTES;
                     for event in page {
                         last = event.id;
                         yield Followed::Event(event);

@@ -182,8 +182,8 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
 /// Configured tokens, the users file and the JWT key, checked now.
 fn authenticator(config: &Config, runs: RunTokens) -> anyhow::Result<Authenticator> {
     let users = match &config.auth.users_file {
-        Some(path) => auth::users::load(path)?,
-        None => Vec::new(),
+        Some(path) => Some(auth::users::load(path)?),
+        None => None,
     };
     let jwt = match &config.auth.jwt {
         None => None,

@@ -9,10 +9,10 @@ async fn main() -> std::process::ExitCode {
     if cli.healthcheck {
         return healthcheck(&cli).await;
     }
-    // warp logs every request at info; that belongs at debug for a hub serving thousands.
-    let directives = format!("warp=warn,{}", cli.log_level);
+    // warp logs every request, and every 4xx at warn: the gateway's own logs say what matters.
+    let directives = format!("warp=error,{}", cli.log_level);
     let filter = tracing_subscriber::EnvFilter::try_new(&directives)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,warp=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,warp=error"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

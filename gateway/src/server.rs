@@ -94,6 +94,9 @@ pub async fn serve<S, B>(
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
             .max_buf_size(limits.max_buf_size)
+            // One flat buffer, bounded by max_buf_size: a queue of body chunks
+            // would let a stalled reader pin many of them.
+            .writev(false)
             .keep_alive(true)
             .serve_connection(io, per_request);
         let connection = graceful.watch(connection);

@@ -244,6 +244,8 @@ pub struct Credential {
 /// Resolves presented credentials to a [`Caller`].
 #[derive(Clone, Default)]
 pub struct Authenticator {
+    /// Nothing is configured to authenticate with: everyone is `Local`.
+    open: bool,
     /// `ESPRIT_TOKENS` and the users file, merged; replaced when the file changes.
     tokens: Arc<RwLock<TokenTable>>,
     configured: TokenTable,
@@ -252,19 +254,21 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
+    /// `users` is `None` without a users file (an empty file still closes the gateway).
     pub fn new(
         configured: TokenTable,
-        users: Vec<users::User>,
+        users: Option<Vec<users::User>>,
         jwt: Option<jwt::JwtVerifier>,
         runs: RunTokens,
     ) -> Authenticator {
         let authenticator = Authenticator {
+            open: configured.is_empty() && users.is_none() && jwt.is_none(),
             tokens: Default::default(),
             configured,
             runs,
             jwt: jwt.map(Arc::new),
         };
-        authenticator.replace_users(users);
+        authenticator.replace_users(users.unwrap_or_default());
         authenticator
     }
 
@@ -278,8 +282,9 @@ impl Authenticator {
     }
 
     /// Whether the gateway is open (nothing configured): every request is `Local`.
+    /// Decided once: a users file emptied later does not open the gateway.
     pub fn is_open(&self) -> bool {
-        self.jwt.is_none() && self.tokens.read().expect("token table lock").is_empty()
+        self.open
     }
 
     /// A person's token or JWT, checked (run tokens are not people).

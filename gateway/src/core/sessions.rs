@@ -87,7 +87,10 @@ impl Service {
         Ok(SignedIn {
             session_id,
             info: info_of(&identity, Some(expires_ms)),
-            lifetime_secs: ((expires_ms - now_ms()).max(0) / 1000) as u64,
+            lifetime_secs: match credential.expires {
+                Some(_) => ((expires_ms - now_ms()).max(0) / 1000) as u64,
+                None => self.settings.session_lifetime.as_secs(),
+            },
         })
     }
 

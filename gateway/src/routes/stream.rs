@@ -24,7 +24,7 @@ const KEEPALIVE: &[u8] = b": keep-alive\n\n";
 const CUT_OFF: &[u8] = b"retry: 1000\n: fell behind: reconnect with Last-Event-ID\n\n";
 const RESTARTING: &[u8] = b"retry: 1000\n: gateway restarting\n\n";
 /// Frames coalesced into one write at most.
-const BATCH: usize = 64;
+const BATCH: usize = 32;
 
 pub fn routes(
     service: Arc<Service>,

@@ -263,7 +263,7 @@ async fn reads_filter_and_page(store: &Arc<dyn EventStore>) {
     }
     let only_f = NpcFilter::Only(["f".to_owned()].into());
     let seen: Vec<_> = store
-        .read_since(&only_f, start, 100)
+        .read_since(&only_f, start, 100, usize::MAX)
         .await
         .unwrap()
         .iter()
@@ -274,11 +274,19 @@ async fn reads_filter_and_page(store: &Arc<dyn EventStore>) {
         ["f", BROADCAST_NPC, "f"],
         "broadcasts reach every filter"
     );
-    let all = store.read_since(&NpcFilter::All, start, 2).await.unwrap();
+    let all = store
+        .read_since(&NpcFilter::All, start, 2, usize::MAX)
+        .await
+        .unwrap();
     assert_eq!(
         all.iter().map(|e| e.id).collect::<Vec<_>>(),
         [start + 1, start + 2]
     );
+    let one = store
+        .read_since(&NpcFilter::All, start, 100, 1)
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1, "a byte budget still reads one event");
     let page = store.history(Some("f"), None, 1).await.unwrap();
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].id, start + 4);

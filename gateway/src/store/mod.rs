@@ -154,12 +154,14 @@ pub trait EventStore: Send + Sync + 'static {
     /// Stores the events atomically, applying the run rules; returns them with
     /// their ids once durable. One broken rule refuses the whole batch.
     async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Arc<StoredEvent>>, StoreError>;
-    /// Events with id > `after`, oldest first.
+    /// Events with id > `after`, oldest first: at most `limit` of them, and
+    /// no more once `max_bytes` of JSON are read (but always at least one).
     async fn read_since(
         &self,
         filter: &NpcFilter,
         after: u64,
         limit: usize,
+        max_bytes: usize,
     ) -> Result<Vec<Arc<StoredEvent>>, StoreError>;
     /// Events with id < `before`, the newest `limit` of them, oldest first.
     async fn history(

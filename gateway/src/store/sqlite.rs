@@ -701,30 +701,43 @@ impl EventStore for SqliteStore {
         filter: &NpcFilter,
         after: u64,
         limit: usize,
+        max_bytes: usize,
     ) -> Result<Vec<Arc<StoredEvent>>, StoreError> {
         let filter = filter.clone();
         self.read(move |conn| {
             let limit = limit as i64;
-            match &filter {
-                NpcFilter::All => conn
-                    .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id > ?1 ORDER BY id LIMIT ?2"))?
-                    .query_map(params![after as i64, limit], event_from_row)?
-                    .collect::<Result<Vec<_>, _>>(),
+            let (sql, values): (String, Vec<rusqlite::types::Value>) = match &filter {
+                NpcFilter::All => (
+                    format!("SELECT {EVENT_COLUMNS} FROM events WHERE id > ?1 ORDER BY id LIMIT ?2"),
+                    vec![(after as i64).into(), limit.into()],
+                ),
                 NpcFilter::Only(npcs) => {
                     let placeholders = vec!["?"; npcs.len() + 1].join(",");
-                    let sql = format!(
-                        "SELECT {EVENT_COLUMNS} FROM events WHERE npc IN ({placeholders}) AND id > ? ORDER BY id LIMIT ?"
-                    );
                     let mut values: Vec<rusqlite::types::Value> =
                         npcs.iter().map(|n| n.clone().into()).collect();
                     values.push(super::BROADCAST_NPC.to_owned().into());
                     values.push((after as i64).into());
                     values.push(limit.into());
-                    conn.prepare_cached(&sql)?
-                        .query_map(params_from_iter(values), event_from_row)?
-                        .collect::<Result<Vec<_>, _>>()
+                    (
+                        format!(
+                            "SELECT {EVENT_COLUMNS} FROM events WHERE npc IN ({placeholders}) AND id > ? ORDER BY id LIMIT ?"
+                        ),
+                        values,
+                    )
                 }
+            };
+            let mut statement = conn.prepare_cached(&sql)?;
+            let mut rows = statement.query_map(params_from_iter(values), event_from_row)?;
+            let mut page = Vec::new();
+            let mut bytes = 0;
+            while bytes < max_bytes
+                && let Some(event) = rows.next()
+            {
+                let event = event?;
+                bytes += event.json.len();
+                page.push(event);
             }
+            Ok(page)
         })
         .await
     }
