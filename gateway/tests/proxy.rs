@@ -323,3 +323,96 @@ async fn answers_carry_security_headers() {
         "no version in Server"
     );
 }
+
+/// nginx in front of a gateway that asks who is calling (alice is an operator).
+async fn signed_stack() -> (TestGateway, Nginx, SocketAddr) {
+    let gateway = TestGateway::start_with(json!([agent("a", json!({"flow": "f"}))]), |config| {
+        config.auth.tokens.insert(
+            "alice-t",
+            gateway::auth::Identity {
+                subject: "alice".into(),
+                role: gateway::auth::Role::Operator,
+                agents: gateway::auth::AgentScope::All,
+            },
+        );
+        config.sim.public_url = Some("http://sim.example:3000".into());
+    })
+    .await;
+    let upstream = sim_upstream().await;
+    let nginx = Nginx::start(&[gateway.running.addr], upstream, upstream);
+    (gateway, nginx, upstream)
+}
+
+#[tokio::test]
+async fn studio_opens_only_to_a_browser_signed_in_to_the_office() {
+    let (_gateway, nginx, _) = signed_stack().await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let office_port = nginx.addr.port();
+    let refused = browser.get(nginx.studio_url("/workspace")).send().await.unwrap();
+    assert_eq!(refused.status(), 302);
+    assert_eq!(
+        refused.headers()["location"],
+        format!("http://127.0.0.1:{office_port}/?signin=studio").as_str()
+    );
+    let via_office = browser.get(nginx.url("/studio/")).send().await.unwrap();
+    assert_eq!(via_office.status(), 302);
+    assert_eq!(
+        via_office.headers()["location"],
+        format!("http://127.0.0.1:{office_port}/?signin=studio").as_str()
+    );
+    let socket = browser.get(nginx.url("/socket.io/?EIO=4")).send().await.unwrap();
+    assert_eq!(socket.status(), 401, "the realtime socket too");
+
+    let signed = browser
+        .post(nginx.url("/api/session"))
+        .json(&json!({"token": "alice-t"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 200);
+    let studio = browser.get(nginx.studio_url("/workspace")).send().await.unwrap();
+    assert_eq!(studio.status(), 200, "the cookie is the host's, whatever the port");
+    let seen: Value = studio.json().await.unwrap();
+    assert_eq!(seen["path"], "/workspace", "Sim itself answered");
+    let via_office = browser.get(nginx.url("/studio/")).send().await.unwrap();
+    assert_eq!(via_office.status(), 302);
+    assert_eq!(
+        via_office.headers()["location"].to_str().unwrap().trim_end_matches('/'),
+        "http://sim.example:3000"
+    );
+
+    browser.delete(nginx.url("/api/session")).send().await.unwrap();
+    let after = browser.get(nginx.studio_url("/workspace")).send().await.unwrap();
+    assert_eq!(after.status(), 302, "signed out, Studio closes again");
+}
+
+#[tokio::test]
+async fn nginx_limits_changes_per_address_as_a_second_layer() {
+    let (_gateway, nginx, _) = signed_stack().await;
+    let http = reqwest::Client::new();
+    let mut limited = None;
+    for _ in 0..300 {
+        let r = http
+            .post(nginx.url("/api/events"))
+            .bearer_auth("nobody")
+            .json(&json!({"npc": "a", "type": "step"}))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            limited = Some(r);
+            break;
+        }
+        assert_eq!(r.status(), 401, "the gateway answers until nginx steps in");
+    }
+    let limited = limited.expect("nginx refuses a burst of changes from one address");
+    assert_eq!(limited.headers()["retry-after"], "1");
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    let read = http.get(nginx.url("/healthz")).send().await.unwrap();
+    assert_eq!(read.status(), 200, "reads are not limited here");
+}

@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 pub struct Nginx {
     child: Child,
+    /// The office, its API and stream.
     pub addr: SocketAddr,
+    /// Sim Studio, behind the office's sign-in.
+    pub studio: SocketAddr,
     dir: tempfile::TempDir,
 }
 
@@ -34,6 +37,7 @@ impl Nginx {
         );
         let dir = tempfile::tempdir().unwrap();
         let addr: SocketAddr = format!("127.0.0.1:{}", crate::free_port()).parse().unwrap();
+        let studio: SocketAddr = format!("127.0.0.1:{}", crate::free_port()).parse().unwrap();
         let root = repo_root();
         let upstreams: Vec<String> = gateways.iter().map(ToString::to_string).collect();
         let rendered = Command::new(root.join("compose/render-nginx.sh"))
@@ -42,6 +46,7 @@ impl Nginx {
                 upstreams.join(","),
                 sim.to_string(),
                 realtime.to_string(),
+                studio.to_string(),
             ])
             .stdin(std::fs::File::open(root.join("compose/nginx.conf")).unwrap())
             .output()
@@ -74,11 +79,20 @@ impl Nginx {
             assert!(Instant::now() < deadline, "nginx did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Nginx { child, addr, dir }
+        Nginx {
+            child,
+            addr,
+            studio,
+            dir,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    pub fn studio_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.studio)
     }
 
     /// What nginx logged at warn and above.
