@@ -12,6 +12,8 @@ pub mod core;
 pub mod hub;
 pub mod metrics;
 pub mod outbound;
+#[cfg(test)]
+mod properties;
 pub mod registry;
 mod routes;
 pub mod server;

@@ -468,6 +468,56 @@ mod tests {
         }
     }
 
+    mod properties {
+        use super::*;
+        use crate::properties::json_value;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any JSON document as agents.json: refused with file, line and
+            /// field, or a registry whose ids are valid and unique.
+            #[test]
+            fn any_agents_file_is_refused_clearly_or_valid(document in json_value()) {
+                let text = serde_json::to_string_pretty(&document).unwrap();
+                match parse(&text) {
+                    Ok(registry) => {
+                        let mut npcs = HashSet::new();
+                        for agent in registry.agents() {
+                            prop_assert!(protocol::is_valid_id(&agent.agent));
+                            prop_assert!(protocol::is_valid_id(&agent.npc));
+                            prop_assert!(npcs.insert(agent.npc.clone()));
+                            prop_assert_eq!(registry.agent(&agent.agent), Some(agent));
+                        }
+                    }
+                    Err(error) => {
+                        let message = error.to_string();
+                        prop_assert!(message.starts_with("agents.json:"), "{}", message);
+                        prop_assert!(message.contains("field `"), "{}", message);
+                    }
+                }
+            }
+
+            /// Plausible agents with random fields: the same verdict twice.
+            #[test]
+            fn agent_lists_are_judged_the_same_every_time(
+                agents in prop::collection::vec(
+                    prop::collection::btree_map(crate::properties::key(), json_value(), 0..6),
+                    0..4,
+                ),
+            ) {
+                let text = serde_json::to_string(&agents).unwrap();
+                let first = parse(&text).map_err(|e| e.to_string());
+                prop_assert_eq!(first, parse(&text).map_err(|e| e.to_string()));
+            }
+
+            /// Raw bytes as agents.json never panic.
+            #[test]
+            fn any_text_as_agents_file_never_panics(text in "\\PC{0,200}") {
+                let _ = parse(&text);
+            }
+        }
+    }
+
     #[test]
     fn secrets_expand_environment_variables() {
         let env = |name: &str| (name == "TOKEN").then(|| "t0k".to_owned());

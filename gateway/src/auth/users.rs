@@ -168,6 +168,31 @@ mod tests {
         assert!(users[0].identity.agents.allows("deployer"));
     }
 
+    mod properties {
+        use super::*;
+        use crate::properties::json_value;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any document as a users file: users with valid names, or an
+            /// error naming the file and the field.
+            #[test]
+            fn any_users_file_is_refused_clearly_or_valid(document in json_value()) {
+                match parse(Path::new("users.json"), &document.to_string()) {
+                    Ok(users) => {
+                        for user in users {
+                            prop_assert!(protocol::is_valid_id(&user.identity.subject));
+                        }
+                    }
+                    Err(error) => {
+                        let message = error.to_string();
+                        prop_assert!(message.starts_with("users.json:") && message.contains("field `"), "{}", message);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn errors_name_file_line_and_field() {
         let cases = [

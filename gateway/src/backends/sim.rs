@@ -933,6 +933,54 @@ mod tests {
         );
     }
 
+    mod properties {
+        use super::*;
+        use crate::properties::{json_value, text};
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any stream frame is read as something, never a panic; a chunk
+            /// is only ever a frame that names its block.
+            #[test]
+            fn any_frame_is_read(data in prop_oneof![text(), json_value().prop_map(|v| v.to_string())]) {
+                if let Frame::Chunk { block, .. } = parse_frame(&data) {
+                    let value: Value = serde_json::from_str(&data).unwrap();
+                    prop_assert_eq!(value["blockId"].as_str(), Some(block.as_str()));
+                }
+            }
+
+            /// Any execution log becomes steps of blocks it names, none streamed.
+            #[test]
+            fn any_log_summarises_to_its_own_blocks(spans in json_value(), streamed in prop::collection::hash_set(text(), 0..3)) {
+                let log = json!({"data": [{"endedAt": "x", "traceSpans": spans}]});
+                let text = log.to_string();
+                for step in block_summaries(&log, &streamed) {
+                    let block = step.block.expect("a block step names its block");
+                    prop_assert!(!streamed.contains(&block));
+                    prop_assert!(text.contains(&serde_json::to_string(&block).unwrap()));
+                }
+            }
+
+            /// Lines of any length up to the cap pass, longer ones are refused.
+            #[test]
+            fn the_line_cap_counts_every_byte(chunks in prop::collection::vec(prop::collection::vec(prop_oneof![Just(b'\n'), any::<u8>()], 0..40), 0..20)) {
+                let cap = LineCap::new(32);
+                let mut open = 0usize;
+                for chunk in chunks {
+                    open = match chunk.iter().rposition(|b| *b == b'\n') {
+                        Some(at) => chunk.len() - at - 1,
+                        None => open + chunk.len(),
+                    };
+                    let result = cap.check(bytes::Bytes::from(chunk));
+                    prop_assert_eq!(result.is_ok(), open <= 32);
+                    if result.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn errors_say_what_to_fix() {
         let message = explain(403, r#"{"error":"Workflow is not deployed"}"#, "wf1");

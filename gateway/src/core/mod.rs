@@ -47,6 +47,17 @@ pub struct CoreSettings {
     pub session_lifetime: Duration,
 }
 
+/// Where a stream resumes: after `Last-Event-ID`, else after `since`, else `now`.
+fn resume_point(last_event_id: Option<&str>, since: Option<u64>, now: u64) -> Result<u64, CoreError> {
+    match last_event_id.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(id) => id.parse::<u64>().map_err(|_| {
+            let shown: String = id.chars().take(40).collect();
+            CoreError::InvalidRequest(format!("Last-Event-ID `{shown}` is not an event id"))
+        }),
+        None => Ok(since.unwrap_or(now)),
+    }
+}
+
 /// The parts a [`Service`] is built from (lib.rs wires them).
 pub struct ServiceParts {
     pub registry: Registry,
@@ -246,12 +257,7 @@ impl Service {
         last_event_id: Option<&str>,
         since: Option<u64>,
     ) -> Result<u64, CoreError> {
-        match last_event_id.map(str::trim).filter(|s| !s.is_empty()) {
-            Some(id) => id.parse::<u64>().map_err(|_| {
-                CoreError::InvalidRequest(format!("Last-Event-ID `{id}` is not an event id"))
-            }),
-            None => Ok(since.unwrap_or_else(|| self.board.last_id())),
-        }
+        resume_point(last_event_id, since, self.board.last_id())
     }
 
     /// Everything after `after` that matches `filter`: replayed from the store, then live.
@@ -297,5 +303,32 @@ impl Service {
     /// Finishes pending writes; later appends fail.
     pub async fn close_store(&self) {
         self.store.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resume_point;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_header_wins_then_since_then_now() {
+        assert_eq!(resume_point(Some(" 42 "), Some(7), 99).unwrap(), 42);
+        assert_eq!(resume_point(Some(""), Some(7), 99).unwrap(), 7);
+        assert_eq!(resume_point(None, None, 99).unwrap(), 99);
+        assert!(resume_point(Some("-1"), None, 99).is_err());
+    }
+
+    proptest! {
+        /// Any resume header: accepted exactly when it is an event id.
+        #[test]
+        fn any_last_event_id_is_an_id_or_refused(header in "\\PC{0,24}", since in any::<Option<u64>>()) {
+            let result = resume_point(Some(&header), since, 5);
+            match header.trim().parse::<u64>() {
+                Ok(id) => prop_assert_eq!(result.unwrap(), id),
+                Err(_) if header.trim().is_empty() => prop_assert_eq!(result.unwrap(), since.unwrap_or(5)),
+                Err(_) => prop_assert!(result.is_err()),
+            }
+        }
     }
 }

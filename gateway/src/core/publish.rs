@@ -315,6 +315,47 @@ mod tests {
         );
     }
 
+    mod properties {
+        use super::*;
+        use crate::properties::{json_value, text};
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Whatever is published, parsing answers (never panics), the same
+            /// way twice, and what it accepts keeps every invariant.
+            #[test]
+            fn any_published_event_is_judged_consistently(
+                npc in prop_oneof![Just("dex".to_owned()), Just("milo".to_owned()), text()],
+                kind in text(),
+                run_id in prop::option::of(text()),
+                ts in prop::option::of(prop_oneof![Just("2025-11-07T12:00:00Z".to_owned()), text()]),
+                data in prop::option::of(json_value()),
+                as_run in any::<bool>(),
+            ) {
+                let event = PublishEvent { npc, kind, run_id, ts: ts.or(Some("2025-11-07T12:00:00Z".into())), data };
+                let caller = if as_run {
+                    Caller::Run { run_id: "r1".into(), npc: "dex".into() }
+                } else {
+                    Caller::Local
+                };
+                let first = parse(event.clone(), &caller);
+                prop_assert_eq!(&first, &parse(event.clone(), &caller));
+                if let Ok(valid) = first {
+                    prop_assert!(valid.kind.is_publishable());
+                    prop_assert!(["dex", "milo"].contains(&valid.npc.as_str()));
+                    prop_assert!(!valid.fields.keys().any(|k| RESERVED.contains(&k.as_str())));
+                    if let Some(run) = &valid.run_id {
+                        prop_assert!(!run.is_empty() && run.len() <= 128);
+                    }
+                    if as_run {
+                        prop_assert_eq!(valid.npc.as_str(), "dex");
+                        prop_assert_eq!(valid.run_id.as_deref(), Some("r1"));
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn batch_errors_name_the_event() {
         let error = EventError {

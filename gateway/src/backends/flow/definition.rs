@@ -340,6 +340,49 @@ mod tests {
         );
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any text as a flow file: a flow, or an error naming the file.
+            #[test]
+            fn any_flow_file_is_loaded_or_refused_by_name(text in "\\PC{0,300}") {
+                if let Err(error) = parse(&text) {
+                    prop_assert!(error.to_string().starts_with("flows/demo.ron"), "{}", error);
+                }
+            }
+
+            /// Step lists built from real step names with random fields.
+            #[test]
+            fn plausible_flows_never_panic(
+                steps in prop::collection::vec(
+                    (
+                        prop::sample::select(vec!["Say", "Wait", "Http", "Ask", "Fail", "Done", "Dance"]),
+                        "[a-z_]{0,8}",
+                        prop_oneof![Just("\"{payload.x}\"".to_owned()), Just("1.5".to_owned()), Just("-3".to_owned()), Just("[\"a\"]".to_owned()), "\"[^\"\\\\]{0,12}\""],
+                    ),
+                    0..5,
+                ),
+            ) {
+                let body: Vec<String> = steps
+                    .iter()
+                    .map(|(kind, field, value)| {
+                        if field.is_empty() {
+                            format!("{kind}({value})")
+                        } else {
+                            format!("{kind}({field}: {value})")
+                        }
+                    })
+                    .collect();
+                let text = format!("(steps: [{}])", body.join(", "));
+                if let Err(error) = parse(&text) {
+                    prop_assert!(error.to_string().starts_with("flows/demo.ron:"), "{}", error);
+                }
+            }
+        }
+    }
+
     #[test]
     fn http_steps_name_their_origin_literally() {
         for url in [

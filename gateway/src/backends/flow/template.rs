@@ -173,6 +173,26 @@ pub fn check_value(value: &Value, known: &HashSet<String>) -> Result<(), String>
 
 #[cfg(test)]
 mod tests {
+    mod properties {
+        use super::super::*;
+        use crate::properties::json_value;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any template renders against any scope without a panic, and a
+            /// template without braces renders as itself.
+            #[test]
+            fn any_template_renders(template in "\\PC{0,60}", scope in json_value()) {
+                let rendered = render(&template, &scope);
+                if !template.contains(['{', '}']) {
+                    prop_assert_eq!(rendered, template.clone());
+                }
+                let _ = check(&template, &HashSet::new());
+                let _ = origin_of(&template);
+            }
+        }
+    }
+
     use super::*;
     use serde_json::json;
 
