@@ -30,6 +30,24 @@ pub struct Cli {
     #[arg(long, env = "DATA_DIR", default_value = "data/db")]
     pub data_dir: PathBuf,
 
+    /// Where events live: unset for the embedded SQLite file in DATA_DIR, or
+    /// `redis://host:6379/0` for a log shared by several gateways.
+    #[arg(long, env = "STORE_URL")]
+    pub store_url: Option<String>,
+
+    /// Prefix of the gateway's keys in Redis.
+    #[arg(long, env = "STORE_PREFIX", default_value = "esprit")]
+    pub store_prefix: String,
+
+    /// This gateway's name among those sharing a store (default: made up at start).
+    #[arg(long, env = "GATEWAY_ID")]
+    pub gateway_id: Option<String>,
+
+    /// Seconds after which a gateway that stopped saying it is alive is gone
+    /// (its in-process runs end).
+    #[arg(long, env = "INSTANCE_TTL_SECS", default_value_t = 15.0)]
+    pub instance_ttl_secs: f64,
+
     /// The built browser office.
     #[arg(long, env = "WEB_DIST", default_value = "web/dist")]
     pub web_dist: PathBuf,
@@ -243,6 +261,8 @@ pub struct Config {
     pub addr: SocketAddr,
     pub agent_map_file: PathBuf,
     pub data_dir: PathBuf,
+    pub store: StoreKind,
+    pub gateway_id: Option<String>,
     pub web_dist: PathBuf,
     pub flows_dir: PathBuf,
     pub public_url: Option<String>,
@@ -260,6 +280,18 @@ pub struct Config {
     pub demo: bool,
     pub sim: SimSettings,
     pub limits: Limits,
+}
+
+/// Which store holds the events.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreKind {
+    /// The embedded SQLite file in `data_dir`.
+    Sqlite,
+    Redis {
+        url: String,
+        prefix: String,
+        instance_ttl: Duration,
+    },
 }
 
 /// Who can sign in, and how.
@@ -359,6 +391,8 @@ pub enum ConfigError {
     BadToken(String),
     #[error("AP_BASE `{0}` must be an http(s) URL")]
     BadApBase(String),
+    #[error("STORE_URL `{0}` must be `redis://host:port/db` (or unset for the embedded store)")]
+    BadStoreUrl(String),
     #[error(
         "refusing to listen on {0} with no access tokens: anyone on the network could run agents. \
          Set ESPRIT_TOKENS (e.g. operator:<secret>) or pass --insecure-open"
@@ -456,6 +490,22 @@ impl Cli {
         let connect_timeout = seconds(self.connect_timeout_secs, "--connect-timeout-secs")?;
         let run_deadline = seconds(self.run_deadline_secs, "--run-deadline-secs")?;
         let run_sweep = seconds(self.run_sweep_secs, "--run-sweep-secs")?;
+        let store = match self
+            .store_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        {
+            None | Some("sqlite") => StoreKind::Sqlite,
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                StoreKind::Redis {
+                    url: url.to_owned(),
+                    prefix: self.store_prefix.clone(),
+                    instance_ttl: seconds(self.instance_ttl_secs, "--instance-ttl-secs")?,
+                }
+            }
+            Some(other) => return Err(ConfigError::BadStoreUrl(redact(other))),
+        };
         let limits = Limits {
             body_timeout: seconds(self.body_timeout_secs, "--body-timeout-secs")?,
             server: crate::server::ServerLimits {
@@ -487,6 +537,8 @@ impl Cli {
             addr: SocketAddr::new(self.bind, self.port),
             agent_map_file: self.agent_map_file,
             data_dir: self.data_dir,
+            store,
+            gateway_id: self.gateway_id.filter(|id| protocol::is_valid_id(id)),
             web_dist: self.web_dist,
             flows_dir: self.flows_dir,
             public_url,

@@ -23,6 +23,8 @@ pub struct EventHub {
     by_npc: RwLock<HashMap<String, broadcast::Sender<Arc<StoredEvent>>>>,
     capacity: usize,
     shutdown: watch::Sender<bool>,
+    /// Bumped when the store stops telling of commits: live followers end.
+    interruptions: watch::Sender<u64>,
 }
 
 /// What a follower yields.
@@ -42,7 +44,14 @@ impl EventHub {
             by_npc: RwLock::new(HashMap::new()),
             capacity,
             shutdown: watch::channel(false).0,
+            interruptions: watch::channel(0).0,
         }
+    }
+
+    /// Ends every live follower with a retry hint: the store's feed stopped,
+    /// and they resume by replaying once it is back.
+    pub fn interrupt(&self) {
+        self.interruptions.send_modify(|n| *n += 1);
     }
 
     /// Ends every stream (with a retry hint) so a graceful shutdown can finish.
@@ -111,6 +120,7 @@ impl EventHub {
     ) -> impl Stream<Item = Followed> + Send + use<> {
         let hub = self.clone();
         let mut shutdown = self.shutdown.subscribe();
+        let mut interruptions = self.interruptions.subscribe();
         async_stream::stream! {
             let _gauge = SubscriberGauge::new();
             let mut last = after;
@@ -144,6 +154,10 @@ impl EventHub {
                         biased;
                         _ = async { let _ = shutdown.wait_for(|stopping| *stopping).await; } => {
                             yield Followed::ShuttingDown;
+                            break 'follow;
+                        }
+                        _ = interruptions.changed() => {
+                            yield Followed::CutOff;
                             break 'follow;
                         }
                         next = live.next() => next,

@@ -79,7 +79,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         .with_context(|| format!("cannot listen on {}", config.addr))?;
     let addr = listener.local_addr()?;
     let self_url = format!("http://{addr}");
-    let instance = instance_id();
+    let instance = config.gateway_id.clone().unwrap_or_else(instance_id);
 
     let outbound = Outbound::new(config.outbound.clone());
     let flows = FlowBackend::new(
@@ -103,20 +103,39 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         run_tokens.clone(),
         backends.clone(),
     ));
-    let store: Arc<dyn EventStore> = Arc::new(
-        SqliteStore::open(
-            &config.data_dir,
-            config.store_sync,
-            instance.clone(),
-            fanout,
-        )
-        .with_context(|| {
-            format!(
-                "cannot open the event store in {}",
-                config.data_dir.display()
+    let store: Arc<dyn EventStore> = match &config.store {
+        config::StoreKind::Sqlite => Arc::new(
+            SqliteStore::open(
+                &config.data_dir,
+                config.store_sync,
+                instance.clone(),
+                fanout,
             )
-        })?,
-    );
+            .with_context(|| {
+                format!(
+                    "cannot open the event store in {}",
+                    config.data_dir.display()
+                )
+            })?,
+        ),
+        config::StoreKind::Redis {
+            url,
+            prefix,
+            instance_ttl,
+        } => Arc::new(
+            store::RedisStore::open(
+                store::RedisSettings {
+                    url: url.clone(),
+                    prefix: prefix.clone(),
+                    instance: instance.clone(),
+                    instance_ttl: *instance_ttl,
+                },
+                fanout,
+            )
+            .await
+            .context("cannot open the event store in Redis (STORE_URL)")?,
+        ),
+    };
     let service = Service::new(ServiceParts {
         registry,
         store: store.clone(),

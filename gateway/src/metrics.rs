@@ -1,8 +1,8 @@
 //! Prometheus metrics, rendered at `GET /metrics`.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 use std::sync::LazyLock;
 
@@ -94,6 +94,32 @@ pub static RATE_LIMITED: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+pub static TAIL_LAG_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "esprit_tail_lag_seconds",
+                "From an event's commit in the shared log to this gateway's reader (Redis)",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0,
+            ]),
+        )
+        .unwrap(),
+    )
+});
+pub static REDIS_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register(
+        HistogramVec::new(
+            HistogramOpts::new("esprit_redis_seconds", "Redis round trips, by operation").buckets(
+                vec![0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0],
+            ),
+            &["op"],
+        )
+        .unwrap(),
+    )
+});
+
 /// Touches every metric so all of them show from the first scrape.
 pub fn init() {
     LazyLock::force(&EVENTS_PUBLISHED);
@@ -105,6 +131,8 @@ pub fn init() {
     LazyLock::force(&STORE_COMMIT_SECONDS);
     LazyLock::force(&CONNECTIONS_REFUSED);
     LazyLock::force(&RATE_LIMITED);
+    LazyLock::force(&TAIL_LAG_SECONDS);
+    LazyLock::force(&REDIS_SECONDS);
 }
 
 pub fn render() -> String {

@@ -352,7 +352,11 @@ async fn studio_opens_only_to_a_browser_signed_in_to_the_office() {
         .build()
         .unwrap();
     let office_port = nginx.addr.port();
-    let refused = browser.get(nginx.studio_url("/workspace")).send().await.unwrap();
+    let refused = browser
+        .get(nginx.studio_url("/workspace"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 302);
     assert_eq!(
         refused.headers()["location"],
@@ -364,7 +368,11 @@ async fn studio_opens_only_to_a_browser_signed_in_to_the_office() {
         via_office.headers()["location"],
         format!("http://127.0.0.1:{office_port}/?signin=studio").as_str()
     );
-    let socket = browser.get(nginx.url("/socket.io/?EIO=4")).send().await.unwrap();
+    let socket = browser
+        .get(nginx.url("/socket.io/?EIO=4"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(socket.status(), 401, "the realtime socket too");
 
     let signed = browser
@@ -374,19 +382,38 @@ async fn studio_opens_only_to_a_browser_signed_in_to_the_office() {
         .await
         .unwrap();
     assert_eq!(signed.status(), 200);
-    let studio = browser.get(nginx.studio_url("/workspace")).send().await.unwrap();
-    assert_eq!(studio.status(), 200, "the cookie is the host's, whatever the port");
+    let studio = browser
+        .get(nginx.studio_url("/workspace"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        studio.status(),
+        200,
+        "the cookie is the host's, whatever the port"
+    );
     let seen: Value = studio.json().await.unwrap();
     assert_eq!(seen["path"], "/workspace", "Sim itself answered");
     let via_office = browser.get(nginx.url("/studio/")).send().await.unwrap();
     assert_eq!(via_office.status(), 302);
     assert_eq!(
-        via_office.headers()["location"].to_str().unwrap().trim_end_matches('/'),
+        via_office.headers()["location"]
+            .to_str()
+            .unwrap()
+            .trim_end_matches('/'),
         "http://sim.example:3000"
     );
 
-    browser.delete(nginx.url("/api/session")).send().await.unwrap();
-    let after = browser.get(nginx.studio_url("/workspace")).send().await.unwrap();
+    browser
+        .delete(nginx.url("/api/session"))
+        .send()
+        .await
+        .unwrap();
+    let after = browser
+        .get(nginx.studio_url("/workspace"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(after.status(), 302, "signed out, Studio closes again");
 }
 

@@ -36,6 +36,10 @@ impl StatusBoard {
         }
         let mut npcs = self.npcs.lock().expect("status lock");
         let state = npcs.entry(event.npc.clone()).or_default();
+        // Told twice (a restore overlapping the live feed): once counts.
+        if state.last_event_id.is_some_and(|seen| seen >= event.id) {
+            return;
+        }
         state.status = state.status.after(event.kind);
         if let Some(run_id) = &event.run_id {
             state.run_id = Some(run_id.clone());

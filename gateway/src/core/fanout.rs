@@ -51,4 +51,8 @@ impl CommitListener for CommitFanout {
         self.backends.committed(events);
         self.hub.fan_out(events);
     }
+
+    fn interrupted(&self) {
+        self.hub.interrupt();
+    }
 }

@@ -48,7 +48,11 @@ pub struct CoreSettings {
 }
 
 /// Where a stream resumes: after `Last-Event-ID`, else after `since`, else `now`.
-fn resume_point(last_event_id: Option<&str>, since: Option<u64>, now: u64) -> Result<u64, CoreError> {
+fn resume_point(
+    last_event_id: Option<&str>,
+    since: Option<u64>,
+    now: u64,
+) -> Result<u64, CoreError> {
     match last_event_id.map(str::trim).filter(|s| !s.is_empty()) {
         Some(id) => id.parse::<u64>().map_err(|_| {
             let shown: String = id.chars().take(40).collect();
@@ -130,12 +134,14 @@ impl Service {
             .unwrap_or(self.settings.run_deadline)
     }
 
-    /// Restores statuses, open runs and run tokens from the store after a start.
+    /// Restores statuses, open runs and run tokens from the store after a
+    /// start, then has the store tell of every commit after what it read.
     pub async fn restore(&self) -> Result<(), CoreError> {
+        let last_id = self.store.last_id().await?;
         for event in self.store.latest_per_npc().await? {
             self.board.apply(&event);
         }
-        self.board.note_last_id(self.store.last_id().await?);
+        self.board.note_last_id(last_id);
         for run in self.store.open_runs().await? {
             let question = run
                 .question
@@ -150,6 +156,7 @@ impl Service {
                     .remember(digest, &run.summary.run_id, &run.summary.npc);
             }
         }
+        self.store.start_feed(last_id);
         Ok(())
     }
 

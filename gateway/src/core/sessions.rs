@@ -28,7 +28,14 @@ impl Service {
     /// when one is given; otherwise the session, if any.
     pub async fn caller_for(&self, credentials: Credentials<'_>) -> Caller {
         if let Some(token) = credentials.bearer.filter(|t| !t.is_empty()) {
-            return self.auth.caller(Some(token));
+            let caller = self.auth.caller(Some(token));
+            if caller == Caller::Anonymous {
+                // A run another gateway started, whose `started` this one has not read yet.
+                if let Ok(Some((run_id, npc))) = self.store.run_for_token(digest(token)).await {
+                    return Caller::Run { run_id, npc };
+                }
+            }
+            return caller;
         }
         if let Some(session) = credentials.session.filter(|s| !s.is_empty())
             && let Some(identity) = self.session(session).await

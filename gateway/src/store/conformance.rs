@@ -98,6 +98,11 @@ async fn concurrent_appends_get_dense_ordered_ids(
     for task in tasks {
         task.await.unwrap();
     }
+    // A shared log's reader tells a moment after the commit.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while recorder.0.lock().unwrap().len() < 20 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     assert_eq!(
         *recorder.0.lock().unwrap(),
         (1..=20).collect::<Vec<_>>(),

@@ -6,8 +6,10 @@
 //! with the append (see [`RunRuleError`]), so two gateways sharing one store
 //! agree on which run an agent is in.
 
+mod redis;
 mod sqlite;
 
+pub use redis::{RedisSettings, RedisStore};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -141,6 +143,9 @@ pub struct SessionRecord {
 /// Told of every commit, in commit (= id) order.
 pub trait CommitListener: Send + Sync + 'static {
     fn committed(&self, events: &[Arc<StoredEvent>]);
+    /// The store cannot tell of commits for now (a shared log out of reach):
+    /// live followers should reconnect and replay once it is back.
+    fn interrupted(&self) {}
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -181,6 +186,10 @@ pub trait EventStore: Send + Sync + 'static {
     async fn last_id(&self) -> Result<u64, StoreError>;
     /// Gateway instances that are alive (own their in-process runs).
     async fn live_instances(&self) -> Result<HashSet<String>, StoreError>;
+    /// The open run a callback token belongs to (a token another gateway
+    /// issued may arrive before this gateway has seen its run start).
+    async fn run_for_token(&self, digest: [u8; 32])
+    -> Result<Option<(String, String)>, StoreError>;
     /// Keeps a session until it expires.
     async fn put_session(&self, id: [u8; 32], session: SessionRecord) -> Result<(), StoreError>;
     /// A session that has not expired.
@@ -190,6 +199,9 @@ pub trait EventStore: Send + Sync + 'static {
     async fn check_writable(&self) -> Result<(), StoreError>;
     /// Deletes what the policy no longer keeps; returns how many events went.
     async fn prune(&self, policy: RetentionPolicy) -> Result<u64, StoreError>;
+    /// Starts telling the listener of commits after `after` (a shared log's
+    /// reader); a store that tells as it commits does nothing here.
+    fn start_feed(&self, _after: u64) {}
     /// Finishes pending writes; later appends fail.
     async fn close(&self);
 }
@@ -253,5 +265,6 @@ pub fn run_status_after(kind: EventKind) -> protocol::AgentStatus {
     protocol::AgentStatus::Idle.after(kind)
 }
 
-#[cfg(test)]
-pub(crate) mod conformance;
+/// The store contract as a test suite, for each store's tests.
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;

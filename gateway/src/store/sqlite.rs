@@ -836,6 +836,20 @@ impl EventStore for SqliteStore {
         Ok(HashSet::from([self.instance.clone()]))
     }
 
+    async fn run_for_token(
+        &self,
+        digest: [u8; 32],
+    ) -> Result<Option<(String, String)>, StoreError> {
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT run_id, npc FROM runs WHERE callback_digest = ?1 AND ended_ms IS NULL",
+            )?
+            .query_row(params![hex::encode(digest)], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+        })
+        .await
+    }
+
     async fn put_session(&self, id: [u8; 32], session: SessionRecord) -> Result<(), StoreError> {
         self.write(move |conn| {
             conn.execute(

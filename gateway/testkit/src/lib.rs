@@ -6,6 +6,7 @@
 pub mod in_process;
 pub mod nginx;
 pub mod process;
+pub mod redis;
 pub mod sim_api;
 pub mod sse;
 pub mod webhook;
