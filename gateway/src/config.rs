@@ -224,6 +224,11 @@ pub struct Cli {
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 10.0)]
     pub shutdown_grace_secs: f64,
 
+    /// Milliseconds a stream waits after an event for the ones right behind
+    /// it, to send them in one write, when events come fast (0: never wait).
+    #[arg(long, env = "STREAM_LINGER_MS", default_value_t = 10)]
+    pub stream_linger_ms: u64,
+
     /// Seconds between SSE keep-alive comments.
     #[arg(long, env = "KEEPALIVE_SECS", default_value_t = 15)]
     pub keepalive_secs: u64,
@@ -277,6 +282,7 @@ pub struct Config {
     pub store_sync: StoreSync,
     pub subscriber_queue: usize,
     pub keepalive: Duration,
+    pub stream_linger: Duration,
     pub demo: bool,
     pub sim: SimSettings,
     pub limits: Limits,
@@ -561,6 +567,7 @@ impl Cli {
             store_sync: self.store_sync,
             subscriber_queue: self.subscriber_queue,
             keepalive: Duration::from_secs(self.keepalive_secs.max(1)),
+            stream_linger: Duration::from_millis(self.stream_linger_ms.min(1000)),
             demo: self.demo,
             limits,
             sim: SimSettings {

@@ -2,12 +2,11 @@
 //! broadcast rings, and follows a subscriber from a stored position into the
 //! live feed with no gap and no duplicate.
 
-use crate::metrics;
 use crate::store::{BROADCAST_NPC, EventStore, NpcFilter, StoredEvent};
 use futures_util::Stream;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 
 /// Events read from the store per replay query, and their most bytes: a
 /// subscriber that stops reading pins at most one page.
@@ -16,22 +15,31 @@ const REPLAY_PAGE_BYTES: usize = 128 * 1024;
 /// Times a follower that lagged while replaying may re-read from the store before it is cut off.
 const CATCH_UP_ATTEMPTS: u32 = 3;
 
+/// What a ring carries: events, and the word to stop, in line with them so a
+/// follower waits on one thing only.
+#[derive(Clone, Debug)]
+enum Beat {
+    Event(Arc<StoredEvent>),
+    /// The gateway is stopping.
+    ShuttingDown,
+    /// The store's feed stopped (a shared log out of reach): resume by replaying.
+    Interrupted,
+}
+
 /// One ring for everything (all-npc and multi-npc subscribers) and one per npc,
 /// so a single-npc subscriber is only woken for its own npc.
 pub struct EventHub {
-    all: broadcast::Sender<Arc<StoredEvent>>,
-    by_npc: RwLock<HashMap<String, broadcast::Sender<Arc<StoredEvent>>>>,
+    all: broadcast::Sender<Beat>,
+    by_npc: RwLock<HashMap<String, broadcast::Sender<Beat>>>,
     capacity: usize,
-    shutdown: watch::Sender<bool>,
-    /// Bumped when the store stops telling of commits: live followers end.
-    interruptions: watch::Sender<u64>,
 }
 
 /// What a follower yields.
 #[derive(Debug, Clone)]
 pub enum Followed {
     Event(Arc<StoredEvent>),
-    /// The subscriber fell further behind than its queue: it should reconnect with `Last-Event-ID`.
+    /// The subscriber fell further behind than its queue, or the store's feed
+    /// stopped: it should reconnect with `Last-Event-ID`.
     CutOff,
     /// The gateway is stopping.
     ShuttingDown,
@@ -43,23 +51,29 @@ impl EventHub {
             all: broadcast::channel(capacity).0,
             by_npc: RwLock::new(HashMap::new()),
             capacity,
-            shutdown: watch::channel(false).0,
-            interruptions: watch::channel(0).0,
+        }
+    }
+
+    /// Sends `beat` to every ring.
+    fn tell_all(&self, beat: Beat) {
+        let _ = self.all.send(beat.clone());
+        for tx in self.by_npc.read().expect("hub lock").values() {
+            let _ = tx.send(beat.clone());
         }
     }
 
     /// Ends every live follower with a retry hint: the store's feed stopped,
     /// and they resume by replaying once it is back.
     pub fn interrupt(&self) {
-        self.interruptions.send_modify(|n| *n += 1);
+        self.tell_all(Beat::Interrupted);
     }
 
     /// Ends every stream (with a retry hint) so a graceful shutdown can finish.
     pub fn shut_down(&self) {
-        self.shutdown.send_replace(true);
+        self.tell_all(Beat::ShuttingDown);
     }
 
-    fn npc_sender(&self, npc: &str) -> broadcast::Sender<Arc<StoredEvent>> {
+    fn npc_sender(&self, npc: &str) -> broadcast::Sender<Beat> {
         if let Some(tx) = self.by_npc.read().expect("hub lock").get(npc) {
             return tx.clone();
         }
@@ -95,16 +109,16 @@ impl EventHub {
         let by_npc = self.by_npc.read().expect("hub lock");
         for event in events {
             // A send error only means nobody is listening right now.
-            let _ = self.all.send(event.clone());
+            let _ = self.all.send(Beat::Event(event.clone()));
             if event.npc == BROADCAST_NPC {
                 for tx in by_npc.values() {
-                    let _ = tx.send(event.clone());
+                    let _ = tx.send(Beat::Event(event.clone()));
                 }
             } else if let Some(tx) = by_npc.get(&event.npc) {
-                let _ = tx.send(event.clone());
+                let _ = tx.send(Beat::Event(event.clone()));
             }
         }
-        metrics::EVENTS_PUBLISHED.inc_by(events.len() as u64);
+        crate::metrics::EVENTS_PUBLISHED.inc_by(events.len() as u64);
     }
 
     /// Everything after `after` that matches `filter`: first from the store, then live.
@@ -119,8 +133,6 @@ impl EventHub {
         after: u64,
     ) -> impl Stream<Item = Followed> + Send + use<> {
         let hub = self.clone();
-        let mut shutdown = self.shutdown.subscribe();
-        let mut interruptions = self.interruptions.subscribe();
         async_stream::stream! {
             let _gauge = SubscriberGauge::new();
             let mut last = after;
@@ -150,24 +162,20 @@ impl EventHub {
                 // Live. A lag on the first receive means the ring overflowed during the replay.
                 let mut first_live = true;
                 loop {
-                    let next = tokio::select! {
-                        biased;
-                        _ = async { let _ = shutdown.wait_for(|stopping| *stopping).await; } => {
-                            yield Followed::ShuttingDown;
-                            break 'follow;
-                        }
-                        _ = interruptions.changed() => {
-                            yield Followed::CutOff;
-                            break 'follow;
-                        }
-                        next = live.next() => next,
-                    };
-                    match next {
-                        Ok(event) if event.id <= last => continue,
-                        Ok(event) => {
+                    match live.next().await {
+                        Ok(Beat::Event(event)) if event.id <= last => continue,
+                        Ok(Beat::Event(event)) => {
                             first_live = false;
                             last = event.id;
                             yield Followed::Event(event);
+                        }
+                        Ok(Beat::ShuttingDown) => {
+                            yield Followed::ShuttingDown;
+                            break 'follow;
+                        }
+                        Ok(Beat::Interrupted) => {
+                            yield Followed::CutOff;
+                            break 'follow;
                         }
                         Err(broadcast::error::RecvError::Lagged(_)) if first_live && catch_ups < CATCH_UP_ATTEMPTS => {
                             // Fell behind while replaying a long backlog: read the rest from the store.
@@ -176,7 +184,7 @@ impl EventHub {
                         }
                         Err(broadcast::error::RecvError::Lagged(missed)) => {
                             tracing::info!(missed, last_event_id = last, "subscriber fell behind; cutting it off");
-                            metrics::SUBSCRIBERS_CUT_OFF.inc();
+                            crate::metrics::SUBSCRIBERS_CUT_OFF.inc();
                             yield Followed::CutOff;
                             break 'follow;
                         }
@@ -189,18 +197,18 @@ impl EventHub {
 }
 
 struct Subscription {
-    rx: broadcast::Receiver<Arc<StoredEvent>>,
+    rx: broadcast::Receiver<Beat>,
     /// Set for multi-npc subscribers reading the shared ring.
     filter: Option<NpcFilter>,
 }
 
 impl Subscription {
-    async fn next(&mut self) -> Result<Arc<StoredEvent>, broadcast::error::RecvError> {
+    async fn next(&mut self) -> Result<Beat, broadcast::error::RecvError> {
         loop {
-            let event = self.rx.recv().await?;
-            match &self.filter {
-                Some(filter) if !filter.matches(&event.npc) => continue,
-                _ => return Ok(event),
+            let beat = self.rx.recv().await?;
+            match (&self.filter, &beat) {
+                (Some(filter), Beat::Event(event)) if !filter.matches(&event.npc) => continue,
+                _ => return Ok(beat),
             }
         }
     }
@@ -210,13 +218,13 @@ struct SubscriberGauge;
 
 impl SubscriberGauge {
     fn new() -> Self {
-        metrics::SUBSCRIBERS.inc();
+        crate::metrics::SUBSCRIBERS.inc();
         SubscriberGauge
     }
 }
 
 impl Drop for SubscriberGauge {
     fn drop(&mut self) {
-        metrics::SUBSCRIBERS.dec();
+        crate::metrics::SUBSCRIBERS.dec();
     }
 }

@@ -177,6 +177,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         keepalive: config.keepalive,
         web_dist: config.web_dist.clone(),
         body_timeout: config.limits.body_timeout,
+        linger: config.stream_linger,
     };
     let edge = routes::Edge::new(config.edge.clone(), config.auth.secure_cookies);
     edge.spawn_housekeeping();

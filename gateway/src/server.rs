@@ -19,9 +19,10 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tokio_io_timeout::TimeoutStream;
 
 /// The peer's address, as a request extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,9 +81,7 @@ pub async fn serve<S, B>(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let mut io = TimeoutStream::new(stream);
-        io.set_write_timeout(Some(limits.write_timeout));
-        let io = TokioIo::new(Box::pin(io) as Pin<Box<TimeoutStream<tokio::net::TcpStream>>>);
+        let io = TokioIo::new(WriteDeadline::new(stream, limits.write_timeout));
         let service = service.clone();
         let per_request =
             hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
@@ -116,4 +115,76 @@ pub async fn serve<S, B>(
         }
     }
     connections.abort_all();
+}
+
+/// A connection whose writes may wait at most `limit`: a reader that takes
+/// nothing for that long is dropped. The timer starts only when a write has
+/// to wait, so writes that go straight out cost no timer at all.
+struct WriteDeadline {
+    stream: TcpStream,
+    limit: Duration,
+    waiting: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl WriteDeadline {
+    fn new(stream: TcpStream, limit: Duration) -> WriteDeadline {
+        WriteDeadline {
+            stream,
+            limit,
+            waiting: None,
+        }
+    }
+
+    /// After a write came back `Pending`: has the reader stalled past the limit?
+    fn stalled(&mut self, cx: &mut Context<'_>) -> bool {
+        let limit = self.limit;
+        let deadline = self
+            .waiting
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        deadline.as_mut().poll(cx).is_ready()
+    }
+
+    fn settle<T>(&mut self, cx: &mut Context<'_>, poll: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
+        match poll {
+            Poll::Pending if self.stalled(cx) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client took nothing for the write timeout",
+            ))),
+            Poll::Pending => Poll::Pending,
+            ready => {
+                self.waiting = None;
+                ready
+            }
+        }
+    }
+}
+
+impl AsyncRead for WriteDeadline {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for WriteDeadline {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.settle(cx, poll)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let poll = Pin::new(&mut self.stream).poll_flush(cx);
+        self.settle(cx, poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
 }

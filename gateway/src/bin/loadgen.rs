@@ -52,6 +52,16 @@ fn now_micros() -> u64 {
         .as_micros() as u64
 }
 
+/// CPU seconds (user + system) a process has used, from `/proc/<pid>/stat`.
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // Linux reports in USER_HZ, which is 100 on every platform we run.
+    Some(ticks as f64 / 100.0)
+}
+
 fn memory_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -178,6 +188,7 @@ async fn main() {
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
 
+    let cpu_before = args.gateway_pid.and_then(cpu_secs);
     let started = Instant::now();
     let run_for = Duration::from_secs(args.seconds);
     let publishers: Vec<_> = (0..args.publishers)
@@ -243,6 +254,7 @@ async fn main() {
     let publish_secs = started.elapsed().as_secs_f64();
     // Let the last events drain, then stop the subscribers.
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let cpu_after = args.gateway_pid.and_then(cpu_secs);
     stop.store(true, Ordering::Relaxed);
     let mut got = Vec::new();
     for t in tasks {
@@ -293,6 +305,14 @@ async fn main() {
         ms(0.99),
         h.max() as f64 / 1000.0
     );
+    if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
+        let cpu = after - before;
+        println!(
+            "gateway CPU      {cpu:.2} s, {:.2} µs per delivery, {:.2} µs per event published",
+            cpu * 1e6 / delivered.max(1) as f64,
+            cpu * 1e6 / published.max(1) as f64
+        );
+    }
     if let Some(pid) = args.gateway_pid {
         println!(
             "gateway memory   peak RSS sampled {:.1} MiB, VmHWM {:.1} MiB",

@@ -48,6 +48,8 @@ pub struct Edge {
     sign_in: Limit,
     streams: Mutex<HashMap<IpAddr, usize>>,
     open_streams: AtomicUsize,
+    /// Made once: making a clock calibrates it.
+    clock: DefaultClock,
     pub secure_cookies: bool,
 }
 
@@ -68,6 +70,7 @@ impl Edge {
             settings,
             streams: Mutex::new(HashMap::new()),
             open_streams: AtomicUsize::new(0),
+            clock: DefaultClock::default(),
             secure_cookies,
         })
     }
@@ -161,8 +164,7 @@ impl Edge {
             Action::Publish => &self.publish,
             Action::SignIn => &self.sign_in,
         };
-        let clock = DefaultClock::default();
-        let wait = |not_until: governor::NotUntil<_>| not_until.wait_time_from(clock.now());
+        let wait = |not_until: governor::NotUntil<_>| not_until.wait_time_from(self.clock.now());
         let result = match (&limit.per_caller, &limit.per_client) {
             (Some(per_caller), _) if caller != "local" => {
                 per_caller.check_key(&caller.to_owned()).map_err(wait)

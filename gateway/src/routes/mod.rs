@@ -30,6 +30,8 @@ pub struct RouteSettings {
     pub web_dist: std::path::PathBuf,
     /// How long a request body may take to arrive.
     pub body_timeout: Duration,
+    /// How long a stream waits after an event for the next ones, to send them in one write.
+    pub linger: Duration,
 }
 
 /// The browser session's cookie.
@@ -213,6 +215,10 @@ async fn read_limited(
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // The fast path; only a refused body is read again to name the field.
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut de);
     let value = parsed.map_err(|e| {

@@ -6,6 +6,7 @@
 //! with the append (see [`RunRuleError`]), so two gateways sharing one store
 //! agree on which run an agent is in.
 
+mod open_runs;
 mod redis;
 mod sqlite;
 

@@ -5,6 +5,7 @@
 //! in its own savepoint so one broken run rule refuses only that append), tells
 //! the listener in id order, then acknowledges. Reads go through a small pool.
 
+use super::open_runs::{Closed, OpenRun, OpenRuns};
 use super::{
     CommitListener, EventStore, NewEvent, NpcFilter, RetentionPolicy, RunMeta, RunRecord,
     RunRuleError, SessionRecord, StoreError, StoredEvent, run_status_after,
@@ -122,6 +123,7 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA).map_err(classify)?;
         migrate(&conn).map_err(classify)?;
         let next_id = next_event_id(&mut conn)?;
+        let open = load_open_runs(&conn).map_err(classify)?;
 
         let manager = SqliteConnectionManager::file(&path)
             .with_init(|c| c.execute_batch("PRAGMA busy_timeout=5000; PRAGMA query_only=ON;"));
@@ -138,6 +140,7 @@ impl SqliteStore {
                     conn,
                     next_id,
                     listener,
+                    open,
                 }
                 .run(rx)
             })
@@ -241,18 +244,42 @@ struct Writer {
     conn: Connection,
     next_id: u64,
     listener: Arc<dyn CommitListener>,
+    /// The open runs: the writer is their only author, so the rules are
+    /// checked in memory and the database is asked only about other runs.
+    open: OpenRuns,
 }
 
-/// Why an append inside a group failed: its own rule, or the whole transaction.
-enum AppendFailure {
-    Rule(RunRuleError),
-    Store(StoreError),
-}
-
-impl From<rusqlite::Error> for AppendFailure {
-    fn from(e: rusqlite::Error) -> Self {
-        AppendFailure::Store(classify(e))
+/// The open runs in the database (at start).
+fn load_open_runs(conn: &Connection) -> Result<OpenRuns, rusqlite::Error> {
+    let mut open = OpenRuns::default();
+    let mut statement = conn.prepare("SELECT run_id, npc, status FROM runs WHERE ended_ms IS NULL")?;
+    let rows = statement.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (run_id, npc, status) = row?;
+        open.insert(
+            run_id,
+            OpenRun {
+                npc,
+                awaiting: status == AgentStatus::Awaiting.as_str(),
+            },
+        );
     }
+    Ok(open)
+}
+
+/// A run that is not open: ended, or unknown.
+fn closed_run(conn: &Connection, run_id: &str) -> Result<Closed, rusqlite::Error> {
+    let npc: Option<String> = conn
+        .prepare_cached("SELECT npc FROM runs WHERE run_id = ?1")?
+        .query_row(params![run_id], |r| r.get(0))
+        .optional()?;
+    Ok(npc.map_or(Closed::Unknown, |npc| Closed::Ended { npc }))
 }
 
 impl Writer {
@@ -287,45 +314,11 @@ impl Writer {
 
     fn commit(&mut self, appends: Vec<(Vec<NewEvent>, AppendReply)>) {
         let started = Instant::now();
-        let first_id = self.next_id;
-        let result =
-            (|| -> Result<(Vec<Result<Vec<Arc<StoredEvent>>, RunRuleError>>, u64), StoreError> {
-                let mut tx = self.conn.transaction().map_err(classify)?;
-                let mut next_id = first_id;
-                let mut outcomes = Vec::with_capacity(appends.len());
-                for (events, _) in &appends {
-                    let mut savepoint = tx.savepoint().map_err(classify)?;
-                    let mut group = Vec::with_capacity(events.len());
-                    let mut failure = None;
-                    for event in events {
-                        match insert_event(&savepoint, next_id + group.len() as u64, event) {
-                            Ok(stored) => group.push(Arc::new(stored)),
-                            Err(e) => {
-                                failure = Some(e);
-                                break;
-                            }
-                        }
-                    }
-                    match failure {
-                        None => {
-                            savepoint.commit().map_err(classify)?;
-                            next_id += group.len() as u64;
-                            outcomes.push(Ok(group));
-                        }
-                        Some(AppendFailure::Rule(rule)) => {
-                            savepoint.rollback().map_err(classify)?;
-                            outcomes.push(Err(rule));
-                        }
-                        Some(AppendFailure::Store(e)) => return Err(e),
-                    }
-                }
-                tx.commit().map_err(classify)?;
-                Ok((outcomes, next_id))
-            })();
+        let before = self.open.clone();
+        let result = self.insert_group(&appends);
         crate::metrics::STORE_COMMIT_SECONDS.observe(started.elapsed().as_secs_f64());
         match result {
-            Ok((outcomes, next_id)) => {
-                self.next_id = next_id;
+            Ok(outcomes) => {
                 let all: Vec<Arc<StoredEvent>> = outcomes
                     .iter()
                     .filter_map(|o| o.as_ref().ok())
@@ -340,6 +333,8 @@ impl Writer {
                 }
             }
             Err(error) => {
+                // Nothing of the group is stored: neither are its runs.
+                self.open = before;
                 let total: usize = appends.iter().map(|(events, _)| events.len()).sum();
                 tracing::error!(%error, events = total, "store commit failed");
                 for (_, reply) in appends {
@@ -347,6 +342,38 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// One transaction for the group; an append that breaks a rule is left out whole.
+    fn insert_group(
+        &mut self,
+        appends: &[(Vec<NewEvent>, AppendReply)],
+    ) -> Result<Vec<Result<Vec<Arc<StoredEvent>>, RunRuleError>>, StoreError> {
+        let tx = self.conn.transaction().map_err(classify)?;
+        let mut next_id = self.next_id;
+        let mut outcomes = Vec::with_capacity(appends.len());
+        for (events, _) in appends {
+            let runs = self
+                .open
+                .apply(events, |run_id| closed_run(&tx, run_id))
+                .map_err(classify)?;
+            let runs = match runs {
+                Ok(runs) => runs,
+                Err(rule) => {
+                    outcomes.push(Err(rule));
+                    continue;
+                }
+            };
+            let mut group = Vec::with_capacity(events.len());
+            for (event, run_id) in events.iter().zip(runs) {
+                group.push(Arc::new(insert_event(&tx, next_id, event, run_id)?));
+                next_id += 1;
+            }
+            outcomes.push(Ok(group));
+        }
+        tx.commit().map_err(classify)?;
+        self.next_id = next_id;
+        Ok(outcomes)
     }
 
     fn run_other(&mut self, job: Job) {
@@ -397,81 +424,13 @@ fn copy_error(error: &StoreError) -> StoreError {
 
 use super::now_ms;
 
-/// The open run of an npc, if it has one.
-fn open_run_of(conn: &Connection, npc: &str) -> Result<Option<String>, rusqlite::Error> {
-    conn.prepare_cached("SELECT run_id FROM runs WHERE npc = ?1 AND ended_ms IS NULL LIMIT 1")?
-        .query_row(params![npc], |r| r.get(0))
-        .optional()
-}
-
-/// A run's npc, status and whether it ended.
-struct RunState {
-    npc: String,
-    status: String,
-    ended: bool,
-}
-
-fn run_state(conn: &Connection, run_id: &str) -> Result<Option<RunState>, rusqlite::Error> {
-    conn.prepare_cached("SELECT npc, status, ended_ms IS NOT NULL FROM runs WHERE run_id = ?1")?
-        .query_row(params![run_id], |r| {
-            Ok(RunState {
-                npc: r.get(0)?,
-                status: r.get(1)?,
-                ended: r.get(2)?,
-            })
-        })
-        .optional()
-}
-
-/// Applies the run rules to one event; returns the run it belongs to.
-fn check_run_rules(conn: &Connection, event: &NewEvent) -> Result<Option<String>, AppendFailure> {
-    let rule = |e: RunRuleError| Err(AppendFailure::Rule(e));
-    match (&event.run_id, event.kind) {
-        (Some(run_id), EventKind::Started) => {
-            if run_state(conn, run_id)?.is_some() {
-                return rule(RunRuleError::RunExists(run_id.clone()));
-            }
-            if let Some(open) = open_run_of(conn, &event.npc)? {
-                return rule(RunRuleError::Busy {
-                    npc: event.npc.clone(),
-                    run_id: open,
-                });
-            }
-            Ok(Some(run_id.clone()))
-        }
-        (Some(run_id), kind) => {
-            let Some(state) = run_state(conn, run_id)? else {
-                return rule(RunRuleError::UnknownRun(run_id.clone()));
-            };
-            if state.npc != event.npc {
-                return rule(RunRuleError::WrongNpc {
-                    run_id: run_id.clone(),
-                    npc: event.npc.clone(),
-                    owner: state.npc,
-                });
-            }
-            if state.ended {
-                return rule(RunRuleError::RunEnded(run_id.clone()));
-            }
-            if kind == EventKind::Response && state.status != AgentStatus::Awaiting.as_str() {
-                return rule(RunRuleError::NotAwaiting(run_id.clone()));
-            }
-            Ok(Some(run_id.clone()))
-        }
-        // An npc-level event belongs to the npc's open run, if there is one.
-        (None, EventKind::Step | EventKind::Awaiting | EventKind::Done | EventKind::Error) => {
-            Ok(open_run_of(conn, &event.npc)?)
-        }
-        (None, _) => Ok(None),
-    }
-}
-
+/// Inserts one event of `run_id` (the rules already checked) and keeps its run's row in step.
 fn insert_event(
     conn: &Connection,
     id: u64,
     event: &NewEvent,
-) -> Result<StoredEvent, AppendFailure> {
-    let run_id = check_run_rules(conn, event)?;
+    run_id: Option<String>,
+) -> Result<StoredEvent, StoreError> {
     let envelope = EventEnvelope {
         id,
         kind: event.kind,
@@ -481,12 +440,12 @@ fn insert_event(
         fields: event.fields.clone(),
     };
     let message = envelope.message().map(str::to_owned);
-    let json = serde_json::to_string(&envelope)
-        .map_err(|e| AppendFailure::Store(StoreError::Corrupt(e.to_string())))?;
+    let json = serde_json::to_string(&envelope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let stored_ms = now_ms();
     conn.prepare_cached(
         "INSERT INTO events (id, npc, kind, run_id, ts, stored_ms, message, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
+    )
+    .map_err(classify)?
     .execute(params![
         id as i64,
         event.npc,
@@ -496,9 +455,10 @@ fn insert_event(
         stored_ms,
         message,
         json
-    ])?;
+    ])
+    .map_err(classify)?;
     if let Some(run_id) = &run_id {
-        record_run_progress(conn, run_id, id, event, stored_ms)?;
+        record_run_progress(conn, run_id, id, event, stored_ms).map_err(classify)?;
     }
     let mut stored = StoredEvent::new(
         id,
