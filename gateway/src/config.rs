@@ -226,7 +226,7 @@ pub struct Cli {
 
     /// Milliseconds a stream waits after an event for the ones right behind
     /// it, to send them in one write, when events come fast (0: never wait).
-    #[arg(long, env = "STREAM_LINGER_MS", default_value_t = 10)]
+    #[arg(long, env = "STREAM_LINGER_MS", default_value_t = 20)]
     pub stream_linger_ms: u64,
 
     /// Seconds between SSE keep-alive comments.

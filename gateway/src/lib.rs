@@ -182,10 +182,17 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     let edge = routes::Edge::new(config.edge.clone(), config.auth.secure_cookies);
     edge.spawn_housekeeping();
     let (tx, rx) = oneshot::channel::<()>();
-    let app = warp::service(routes::all(service.clone(), settings, edge));
+    let streams = routes::StreamEndpoint::new(service.clone(), &settings, edge.clone());
+    let app = warp::service(routes::all(
+        service.clone(),
+        settings,
+        edge,
+        streams.clone(),
+    ));
     let server = tokio::spawn(server::serve(
         listener,
         app,
+        streams,
         config.limits.server.clone(),
         async {
             let _ = rx.await;

@@ -12,6 +12,7 @@ mod web;
 
 pub use edge::Edge;
 pub use error::ApiError;
+pub use stream::StreamEndpoint;
 
 use crate::auth::{Caller, Right};
 use crate::core::{Credentials, Service};
@@ -42,13 +43,10 @@ pub fn all(
     service: Arc<Service>,
     settings: RouteSettings,
     edge: Arc<Edge>,
+    streams: StreamEndpoint,
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let api = events::routes(service.clone(), settings.clone(), edge.clone())
-        .or(stream::routes(
-            service.clone(),
-            settings.clone(),
-            edge.clone(),
-        ))
+        .or(stream::routes(streams))
         .or(runs::routes(
             service.clone(),
             settings.clone(),
@@ -122,12 +120,16 @@ fn bearer(header: Option<&str>) -> Option<String> {
 }
 
 fn authorise(caller: Caller, right: Right) -> Result<Caller, Rejection> {
+    authorise_plain(caller, right).map_err(reject)
+}
+
+fn authorise_plain(caller: Caller, right: Right) -> Result<Caller, ApiError> {
     if caller.may(right) {
         Ok(caller)
     } else if caller == Caller::Anonymous {
-        Err(reject(ApiError::unauthorized()))
+        Err(ApiError::unauthorized())
     } else {
-        Err(reject(ApiError::forbidden(right.describe())))
+        Err(ApiError::forbidden(right.describe()))
     }
 }
 

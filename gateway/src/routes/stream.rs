@@ -2,16 +2,17 @@
 //! and shared by every subscriber; whatever is ready at one wakeup goes out in
 //! one write.
 
-use super::edge::{Edge, StreamSlot, client};
-use super::{RouteSettings, SESSION_COOKIE, authorise, bearer, reject, with_service};
+use super::edge::{Edge, StreamSlot};
+use super::{ApiError, RouteSettings, SESSION_COOKIE, authorise_plain, bearer, reject};
 use crate::auth::Right;
 use crate::core::{Credentials, Service};
 use crate::hub::Followed;
 use crate::metrics;
+use crate::server::{ClientAddr, StreamHandler};
 use crate::store::StoredEvent;
 use bytes::{Bytes, BytesMut};
-use futures_util::{FutureExt, Stream, StreamExt};
-use serde::Deserialize;
+use futures_util::stream::BoxStream;
+use futures_util::{Stream, StreamExt};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,57 +24,176 @@ const HELLO: &[u8] = b"retry: 1000\n: esprit-hub\n\n";
 const KEEPALIVE: &[u8] = b": keep-alive\n\n";
 const CUT_OFF: &[u8] = b"retry: 1000\n: fell behind: reconnect with Last-Event-ID\n\n";
 const RESTARTING: &[u8] = b"retry: 1000\n: gateway restarting\n\n";
-/// Frames coalesced into one write at most.
-const BATCH: usize = 32;
+/// Frames ready at once that go out in one write, and the most a write
+/// gathers while it waits for more (bounded: a stalled reader pins one write).
+const BATCH: usize = 16;
+const GATHER: usize = 32;
 
-pub fn routes(
+/// Opens streams: for connections the server serves itself and for the
+/// warp route (a stream asked on a connection that already served requests).
+#[derive(Clone)]
+pub struct StreamEndpoint {
     service: Arc<Service>,
-    settings: RouteSettings,
     edge: Arc<Edge>,
+    keepalive: Duration,
+    linger: Duration,
+}
+
+impl StreamEndpoint {
+    pub fn new(service: Arc<Service>, settings: &RouteSettings, edge: Arc<Edge>) -> StreamEndpoint {
+        StreamEndpoint {
+            service,
+            edge,
+            keepalive: settings.keepalive,
+            linger: settings.linger,
+        }
+    }
+
+    /// Checks the request (host, who is calling, which npcs, where to start)
+    /// and opens the stream.
+    pub async fn open_stream(
+        &self,
+        head: &warp::http::request::Parts,
+    ) -> Result<BoxStream<'static, Bytes>, ApiError> {
+        let header = |name: &str| head.headers.get(name).and_then(|v| v.to_str().ok());
+        self.edge.check_request(
+            &head.method,
+            header("host"),
+            header("origin"),
+            header("sec-fetch-site"),
+        )?;
+        let query = StreamQuery::parse(head.uri.query().unwrap_or(""))?;
+        // `EventSource` cannot send headers: the stream alone also takes `?access_token=`.
+        let token = bearer(header("authorization")).or(query.access_token);
+        let session = head
+            .headers
+            .get_all("cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(cookie::Cookie::split_parse)
+            .filter_map(Result::ok)
+            .find(|c| c.name() == SESSION_COOKIE)
+            .map(|c| c.value().to_owned());
+        let caller = self
+            .service
+            .caller_for(Credentials {
+                bearer: token.as_deref(),
+                session: session.as_deref(),
+            })
+            .await;
+        authorise_plain(caller, Right::View)?;
+        let filter = self.service.npc_filter(query.npc.as_deref())?;
+        let after = self
+            .service
+            .stream_start(header("last-event-id"), query.since)?;
+        let client = self.edge.client_ip(
+            head.extensions.get::<ClientAddr>().copied(),
+            header("x-forwarded-for"),
+        );
+        let slot = self.edge.open_stream(client)?;
+        Ok(sse(
+            self.service.follow(filter, after),
+            self.keepalive,
+            self.linger,
+            slot,
+        ))
+    }
+}
+
+impl StreamHandler for StreamEndpoint {
+    fn serves(&self, method: &warp::http::Method, path: &str) -> bool {
+        method == warp::http::Method::GET && path == "/api/stream"
+    }
+
+    async fn open(
+        &self,
+        head: warp::http::request::Parts,
+    ) -> Result<BoxStream<'static, Bytes>, warp::http::Response<Bytes>> {
+        self.open_stream(&head).await.map_err(|error| {
+            let status = error.status;
+            let mut response = warp::http::Response::new(Bytes::from(
+                serde_json::to_vec(&error.body()).expect("error bodies serialise"),
+            ));
+            *response.status_mut() = status;
+            response
+                .headers_mut()
+                .insert("content-type", HeaderValue::from_static("application/json"));
+            if let Some(secs) = error.retry_after {
+                response
+                    .headers_mut()
+                    .insert("retry-after", HeaderValue::from(secs));
+            }
+            response
+        })
+    }
+}
+
+/// The same endpoint as a warp route.
+pub fn routes(
+    endpoint: StreamEndpoint,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
-    let (keepalive, linger) = (settings.keepalive, settings.linger);
     warp::path!("api" / "stream")
         .and(warp::get())
-        .and(warp::query::<StreamQuery>())
-        .and(warp::header::optional::<String>("authorization"))
-        .and(warp::cookie::optional::<String>(SESSION_COOKIE))
-        .and(warp::header::optional::<String>("last-event-id"))
-        .and(client(edge.clone()))
-        .and(with_service(service))
+        .and(warp::path::full())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<ClientAddr>())
         .and_then(
-            move |query: StreamQuery,
-                  header: Option<String>,
-                  session: Option<String>,
-                  last_event_id: Option<String>,
-                  client: std::net::IpAddr,
-                  service: Arc<Service>| {
-                let edge = edge.clone();
+            move |path: warp::path::FullPath,
+                  query: String,
+                  headers: warp::http::HeaderMap,
+                  peer: Option<ClientAddr>| {
+                let endpoint = endpoint.clone();
                 async move {
-                    // `EventSource` cannot send headers: the stream alone also takes `?access_token=`.
-                    let token = bearer(header.as_deref()).or(query.access_token.clone());
-                    let caller = service
-                        .caller_for(Credentials {
-                            bearer: token.as_deref(),
-                            session: session.as_deref(),
-                        })
-                        .await;
-                    authorise(caller, Right::View)?;
-                    let filter = service.npc_filter(query.npc.as_deref()).map_err(reject)?;
-                    let after = service
-                        .stream_start(last_event_id.as_deref(), query.since)
-                        .map_err(reject)?;
-                    let slot = edge.open_stream(client).map_err(reject)?;
-                    Ok::<_, Rejection>(sse(service.follow(filter, after), keepalive, linger, slot))
+                    let uri = if query.is_empty() {
+                        path.as_str().to_owned()
+                    } else {
+                        format!("{}?{query}", path.as_str())
+                    };
+                    let mut head = warp::http::Request::get(uri)
+                        .body(())
+                        .map_err(|e| reject(ApiError::invalid_request(e.to_string())))?
+                        .into_parts()
+                        .0;
+                    head.headers = headers;
+                    if let Some(peer) = peer {
+                        head.extensions.insert(peer);
+                    }
+                    let body = endpoint.open_stream(&head).await.map_err(reject)?;
+                    Ok::<_, Rejection>(stream_reply(body))
                 }
             },
         )
 }
 
-#[derive(Deserialize)]
+/// `npc`, `since` and `access_token` from a stream's query string.
+#[derive(Default)]
 struct StreamQuery {
     npc: Option<String>,
     since: Option<u64>,
     access_token: Option<String>,
+}
+
+impl StreamQuery {
+    fn parse(query: &str) -> Result<StreamQuery, ApiError> {
+        let mut parsed = StreamQuery::default();
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match &*key {
+                "npc" => parsed.npc = Some(value.into_owned()),
+                "since" => {
+                    parsed.since = Some(value.parse().map_err(|_| {
+                        ApiError::invalid_request(format!(
+                            "query string: `since` must be an event id, not `{}`",
+                            value.chars().take(40).collect::<String>()
+                        ))
+                    })?)
+                }
+                "access_token" => parsed.access_token = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        Ok(parsed)
+    }
 }
 
 /// The wire frame of one event, encoded on first use.
@@ -116,38 +236,57 @@ fn encode(batch: &[Followed]) -> (Bytes, bool) {
     (out.freeze(), ends)
 }
 
+/// The stream's bytes: a hello, then frames, keep-alives and, at the end, why.
 fn sse(
     events: impl Stream<Item = Followed> + Send + 'static,
     keepalive: Duration,
     linger: Duration,
     slot: StreamSlot,
-) -> warp::reply::Response {
+) -> BoxStream<'static, Bytes> {
     let body = async_stream::stream! {
         let _slot = slot;
-        yield Ok::<Bytes, Infallible>(Bytes::from_static(HELLO));
+        yield Bytes::from_static(HELLO);
         let mut events = std::pin::pin!(events.ready_chunks(BATCH));
         // Checked twice per keep-alive period; nothing to reset per event.
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + keepalive / 2, keepalive / 2);
         let mut wrote_at = tokio::time::Instant::now();
+        // How far apart events arrive, smoothed: wait for more only when more will come.
+        let mut arrived_at = tokio::time::Instant::now();
+        let mut gap = linger * 2;
         loop {
             tokio::select! {
                 batch = events.next() => {
                     let Some(mut batch) = batch else { break };
-                    // When events come fast, wait a moment for the ones right
-                    // behind this one: one write for several costs the kernel
-                    // far less. A quiet stream sends at once.
-                    let busy = wrote_at.elapsed() < linger * 4;
-                    if batch.len() < BATCH && busy && !linger.is_zero() {
-                        tokio::time::sleep(linger).await;
-                        while batch.len() < BATCH * 4
-                            && let Some(Some(more)) = events.next().now_or_never()
-                        {
-                            batch.extend(more);
+                    // When events come faster than the linger, wait for the ones
+                    // right behind this one: one write for several costs the
+                    // kernel far less. A quieter stream sends at once.
+                    if batch.len() < BATCH && gap < linger && !linger.is_zero() {
+                        // Keep taking from the ring meanwhile, so waiting never lags it.
+                        let deadline = tokio::time::sleep(linger);
+                        tokio::pin!(deadline);
+                        loop {
+                            tokio::select! {
+                                biased;
+                                more = events.next() => match more {
+                                    Some(more) => {
+                                        batch.extend(more);
+                                        if batch.len() >= GATHER {
+                                            break;
+                                        }
+                                    }
+                                    None => break,
+                                },
+                                _ = &mut deadline => break,
+                            }
                         }
                     }
+                    let now = tokio::time::Instant::now();
+                    let each = (now - arrived_at) / batch.len().max(1) as u32;
+                    gap = (gap * 3 + each.min(keepalive)) / 4;
+                    arrived_at = now;
                     let (bytes, ends) = encode(&batch);
-                    wrote_at = tokio::time::Instant::now();
-                    yield Ok(bytes);
+                    wrote_at = now;
+                    yield bytes;
                     if ends {
                         break;
                     }
@@ -155,13 +294,19 @@ fn sse(
                 _ = tick.tick() => {
                     if wrote_at.elapsed() >= keepalive {
                         wrote_at = tokio::time::Instant::now();
-                        yield Ok(Bytes::from_static(KEEPALIVE));
+                        yield Bytes::from_static(KEEPALIVE);
                     }
                 }
             }
         }
     };
+    body.boxed()
+}
+
+/// A stream as a warp reply.
+fn stream_reply(body: BoxStream<'static, Bytes>) -> warp::reply::Response {
     // warp wants a `Sync` stream; the wrapper gives that without a lock, since polling needs `&mut`.
+    let body = body.map(Ok::<Bytes, Infallible>);
     let mut response = warp::reply::stream(sync_wrapper::SyncStream::new(body)).into_response();
     let headers = response.headers_mut();
     headers.insert(

@@ -145,7 +145,10 @@ mod tests {
         );
         assert_eq!(runs, OpenRuns::default());
         let resolved = runs
-            .apply(&[started("a", "r1"), event("a", EventKind::Awaiting, None)], none)
+            .apply(
+                &[started("a", "r1"), event("a", EventKind::Awaiting, None)],
+                none,
+            )
             .unwrap()
             .unwrap();
         assert_eq!(resolved, [Some("r1".to_owned()), Some("r1".to_owned())]);
@@ -169,11 +172,13 @@ mod tests {
             })
         };
         assert_eq!(
-            runs.apply(&[event("a", EventKind::Done, Some("old"))], ended).unwrap(),
+            runs.apply(&[event("a", EventKind::Done, Some("old"))], ended)
+                .unwrap(),
             Err(RunRuleError::RunEnded("old".into()))
         );
         assert_eq!(
-            runs.apply(&[event("b", EventKind::Done, Some("old"))], ended).unwrap(),
+            runs.apply(&[event("b", EventKind::Done, Some("old"))], ended)
+                .unwrap(),
             Err(RunRuleError::WrongNpc {
                 run_id: "old".into(),
                 npc: "b".into(),

@@ -252,7 +252,8 @@ struct Writer {
 /// The open runs in the database (at start).
 fn load_open_runs(conn: &Connection) -> Result<OpenRuns, rusqlite::Error> {
     let mut open = OpenRuns::default();
-    let mut statement = conn.prepare("SELECT run_id, npc, status FROM runs WHERE ended_ms IS NULL")?;
+    let mut statement =
+        conn.prepare("SELECT run_id, npc, status FROM runs WHERE ended_ms IS NULL")?;
     let rows = statement.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,
