@@ -16,9 +16,9 @@ use tokio::sync::Mutex;
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Esprit-Hub load generator")]
 struct Args {
-    /// Gateway base URL.
-    #[arg(long, default_value = "http://127.0.0.1:3001")]
-    url: String,
+    /// Gateway base URL; give several to spread subscribers and publishers over them.
+    #[arg(long, default_value = "http://127.0.0.1:3001", num_args = 1..)]
+    url: Vec<String>,
     /// npcs to spread publishing and subscribers over (must exist in the gateway's agents.json as npc0..npcN-1).
     #[arg(long, default_value_t = 10)]
     npcs: usize,
@@ -37,9 +37,9 @@ struct Args {
     batch: usize,
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// The gateway's pid, to report its memory.
-    #[arg(long)]
-    gateway_pid: Option<u32>,
+    /// The gateways' pids, to report their CPU and memory.
+    #[arg(long, num_args = 1..)]
+    gateway_pid: Vec<u32>,
     /// Write agents.json for `--npcs` agents to this path and exit.
     #[arg(long)]
     write_agents: Option<std::path::PathBuf>,
@@ -118,10 +118,11 @@ async fn main() {
     for s in 0..args.subscribers {
         let npc = s % args.npcs;
         subscriber_npcs.push(npc);
+        let base = &args.url[s % args.url.len()];
         let url = if args.subscribe_all {
-            format!("{}/api/stream", args.url)
+            format!("{base}/api/stream")
         } else {
-            format!("{}/api/stream?npc=npc{npc}", args.url)
+            format!("{base}/api/stream?npc=npc{npc}")
         };
         let (latency, delivered, stop, connected) = (
             latency.clone(),
@@ -188,7 +189,8 @@ async fn main() {
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let cpu_before = args.gateway_pid.and_then(cpu_secs);
+    let total_cpu = |pids: &[u32]| pids.iter().map(|p| cpu_secs(*p)).sum::<Option<f64>>();
+    let cpu_before = total_cpu(&args.gateway_pid);
     let started = Instant::now();
     let run_for = Duration::from_secs(args.seconds);
     let publishers: Vec<_> = (0..args.publishers)
@@ -197,7 +199,7 @@ async fn main() {
             let per_npc = per_npc_published.clone();
             tokio::spawn(async move {
                 let client = reqwest::Client::new();
-                let url = format!("{}/api/events", args.url);
+                let url = format!("{}/api/events", args.url[p % args.url.len()]);
                 let per_publisher_rate = args.rate as f64 / args.publishers as f64;
                 let interval = if args.rate == 0 { None } else { Some(Duration::from_secs_f64(args.batch as f64 / per_publisher_rate)) };
                 let mut next_at = Instant::now();
@@ -234,14 +236,13 @@ async fn main() {
         .collect();
     let mut peak_rss = 0;
     let sampler = {
-        let pid = args.gateway_pid;
+        let pids = args.gateway_pid.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
             let mut peak = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                if let Some(rss) = pid.and_then(|p| memory_kib(p, "VmRSS:")) {
-                    peak = peak.max(rss);
-                }
+                let rss: u64 = pids.iter().filter_map(|p| memory_kib(*p, "VmRSS:")).sum();
+                peak = peak.max(rss);
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             peak
@@ -254,7 +255,7 @@ async fn main() {
     let publish_secs = started.elapsed().as_secs_f64();
     // Let the last events drain, then stop the subscribers.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let cpu_after = args.gateway_pid.and_then(cpu_secs);
+    let cpu_after = total_cpu(&args.gateway_pid);
     stop.store(true, Ordering::Relaxed);
     let mut got = Vec::new();
     for t in tasks {
@@ -313,11 +314,16 @@ async fn main() {
             cpu * 1e6 / published.max(1) as f64
         );
     }
-    if let Some(pid) = args.gateway_pid {
+    if !args.gateway_pid.is_empty() {
+        let high: u64 = args
+            .gateway_pid
+            .iter()
+            .filter_map(|p| memory_kib(*p, "VmHWM:"))
+            .sum();
         println!(
-            "gateway memory   peak RSS sampled {:.1} MiB, VmHWM {:.1} MiB",
+            "gateway memory   peak RSS sampled {:.1} MiB, VmHWM {:.1} MiB (all gateways)",
             peak_rss as f64 / 1024.0,
-            memory_kib(pid, "VmHWM:").unwrap_or(0) as f64 / 1024.0
+            high as f64 / 1024.0
         );
     }
 }
