@@ -5,7 +5,7 @@
 //! this part is plain ECS so it is tested without a browser.
 
 use crate::gateway_link::{GatewayLink, LinkCommand, LinkState};
-use crate::npc::status::{Npc, NpcStatus, Status};
+use crate::npc::status::{Npc, NpcStatus, Shown};
 use crate::npc::visuals_api::Selected;
 use crate::npc::{Connection, NpcIndex, RosterOrder, RosterSystems};
 use bevy::prelude::*;
@@ -16,7 +16,7 @@ use crossbeam_channel::{Receiver, Sender};
 pub struct MirrorEntry {
     pub npc: String,
     pub name: String,
-    pub status: Status,
+    pub status: Shown,
     pub message: Option<String>,
     pub selected: bool,
     /// The NPC's centre in window (CSS) pixels, when a camera shows it.
@@ -136,9 +136,8 @@ pub fn announcements(before: &[MirrorEntry], after: &[MirrorEntry]) -> Vec<Strin
         .iter()
         .filter_map(|entry| {
             let old = before.iter().find(|b| b.npc == entry.npc)?;
-            let changed = old.status != entry.status
-                && entry.status != Status::Offline
-                && old.status != Status::Offline;
+            let changed =
+                old.status != entry.status && !entry.status.offline && !old.status.offline;
             changed.then(|| format!("{}: {}", entry.name, entry.status.label()))
         })
         .collect()
@@ -180,8 +179,9 @@ fn apply_requests(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protocol::AgentStatus;
 
-    fn entry(npc: &str, status: Status) -> MirrorEntry {
+    fn entry(npc: &str, status: Shown) -> MirrorEntry {
         MirrorEntry {
             npc: npc.into(),
             name: npc.to_uppercase(),
@@ -194,14 +194,17 @@ mod tests {
 
     #[test]
     fn only_real_status_changes_are_announced() {
-        let before = [entry("a", Status::Running), entry("b", Status::Idle)];
+        let before = [
+            entry("a", Shown::of(AgentStatus::Running)),
+            entry("b", Shown::of(AgentStatus::Idle)),
+        ];
         let after = [
-            entry("a", Status::Done),
-            entry("b", Status::Idle),
-            entry("c", Status::Error),
+            entry("a", Shown::of(AgentStatus::Done)),
+            entry("b", Shown::of(AgentStatus::Idle)),
+            entry("c", Shown::of(AgentStatus::Error)),
         ];
         assert_eq!(announcements(&before, &after), ["A: done"]);
-        let offline = [entry("a", Status::Offline), entry("b", Status::Offline)];
+        let offline = [entry("a", Shown::OFFLINE), entry("b", Shown::OFFLINE)];
         assert!(announcements(&after, &offline).is_empty());
         assert!(announcements(&offline, &after).is_empty());
     }

@@ -5,7 +5,7 @@ use game::OfficeCorePlugin;
 use game::gateway_link::{GatewayLink, LinkCommand, LinkEvent, LinkState};
 use game::npc::NpcIndex;
 use game::npc::animation::{NpcAnimation, Pose};
-use game::npc::status::{Npc, NpcLog, NpcStatus, Status};
+use game::npc::status::{Npc, NpcLog, NpcStatus, Shown};
 use game::npc::visuals_api::Selected;
 use protocol::{AgentStatus, AgentSummary, EventEnvelope, Roster};
 use serde_json::json;
@@ -63,6 +63,7 @@ fn summary(npc: &str, status: AgentStatus, last_event_id: Option<u64>) -> AgentS
         last_message: None,
         last_event_at: None,
         last_event_id,
+        question: None,
     }
 }
 
@@ -129,12 +130,12 @@ fn an_event_changes_the_right_npcs_status_and_animation() {
         "Parsing calendar event...",
     )));
     let status = h.status("scheduler");
-    assert_eq!(status.shown(), Status::Running);
+    assert_eq!(status.shown(), Shown::of(AgentStatus::Running));
     assert_eq!(
         status.last_message.as_deref(),
         Some("Parsing calendar event...")
     );
-    assert_eq!(h.status("mailops").shown(), Status::Idle);
+    assert_eq!(h.status("mailops").shown(), Shown::of(AgentStatus::Idle));
     let entity = h.npc("scheduler");
     let pose = h.app.world().get::<NpcAnimation>(entity).unwrap().pose();
     assert!(
@@ -178,12 +179,12 @@ fn history_and_live_merge_without_duplicates_and_a_snapshot_never_goes_backwards
         agents: vec![summary("a", AgentStatus::Done, Some(4))],
         last_event_id: 4,
     }));
-    assert_eq!(h.status("a").shown(), Status::Running);
+    assert_eq!(h.status("a").shown(), Shown::of(AgentStatus::Running));
     h.send(LinkEvent::Roster(Roster {
         agents: vec![summary("a", AgentStatus::Done, Some(9))],
         last_event_id: 9,
     }));
-    assert_eq!(h.status("a").shown(), Status::Done);
+    assert_eq!(h.status("a").shown(), Shown::of(AgentStatus::Done));
 }
 
 #[test]
@@ -191,17 +192,17 @@ fn losing_the_gateway_shows_everyone_offline_until_it_is_back() {
     let mut h = Harness::new();
     h.send(roster(&["a", "b"]));
     h.send(LinkEvent::State(LinkState::Connected));
-    assert_eq!(h.status("a").shown(), Status::Idle);
+    assert_eq!(h.status("a").shown(), Shown::of(AgentStatus::Idle));
     h.send(LinkEvent::State(LinkState::Reconnecting {
         url: "x".into(),
         error: "refused".into(),
         retry_in: 1.0,
         attempt: 1,
     }));
-    assert_eq!(h.status("a").shown(), Status::Offline);
-    assert_eq!(h.status("b").shown(), Status::Offline);
+    assert_eq!(h.status("a").shown(), Shown::OFFLINE);
+    assert_eq!(h.status("b").shown(), Shown::OFFLINE);
     h.send(LinkEvent::State(LinkState::Connected));
-    assert_eq!(h.status("b").shown(), Status::Idle);
+    assert_eq!(h.status("b").shown(), Shown::of(AgentStatus::Idle));
 }
 
 #[test]
@@ -236,12 +237,12 @@ fn the_page_mirror_follows_statuses_and_its_buttons_select_and_run() {
     assert_eq!(
         entries(&h),
         [
-            ("a".into(), Status::Idle, false),
-            ("b".into(), Status::Idle, false)
+            ("a".into(), Shown::of(AgentStatus::Idle), false),
+            ("b".into(), Shown::of(AgentStatus::Idle), false)
         ]
     );
     h.send(LinkEvent::Live(event(1, "b", "started", "go")));
-    assert_eq!(entries(&h)[1].1, Status::Running);
+    assert_eq!(entries(&h)[1].1, Shown::of(AgentStatus::Running));
     assert!(
         h.app
             .world()

@@ -6,7 +6,9 @@ use super::{GatewaySettings, LinkCommand, LinkEvent, LinkState};
 use crossbeam_channel::Sender;
 use eventsource_stream::Eventsource;
 use futures_util::{Stream, StreamExt};
-use protocol::{EventEnvelope, EventKind, HistoryPage, Roster, RunAccepted, RunsPage};
+use protocol::{
+    EventEnvelope, EventKind, HistoryPage, RespondRequest, Roster, RunAck, RunRequest, RunsPage,
+};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 
@@ -52,11 +54,11 @@ impl Api {
     async fn post<T: DeserializeOwned>(
         &self,
         path: &str,
-        body: serde_json::Value,
+        body: &impl serde::Serialize,
     ) -> Result<T, String> {
         let response = self
             .request(reqwest::Method::POST, path)
-            .json(&body)
+            .json(body)
             .send()
             .await
             .map_err(describe)?;
@@ -259,10 +261,7 @@ async fn command_loop(
         let (agent, result) = match command {
             LinkCommand::Run { agent, payload } => {
                 let result = api
-                    .post::<RunAccepted>(
-                        &format!("/api/run/{agent}"),
-                        serde_json::json!({ "payload": payload }),
-                    )
+                    .post::<RunAck>(&format!("/api/run/{agent}"), &RunRequest { payload })
                     .await;
                 if let Ok(accepted) = &result {
                     let _ = events.send(LinkEvent::RunAccepted {
@@ -278,19 +277,19 @@ async fn command_loop(
                 decision,
                 comment,
             } => {
-                let body = serde_json::json!({ "decision": decision, "comment": comment });
+                let body = RespondRequest { decision, comment };
                 (
                     agent,
-                    api.post::<serde_json::Value>(&format!("/api/runs/{run_id}/respond"), body)
+                    api.post::<RunAck>(&format!("/api/runs/{run_id}/respond"), &body)
                         .await
                         .map(|_| ()),
                 )
             }
             LinkCommand::Cancel { agent, run_id } => (
                 agent,
-                api.post::<serde_json::Value>(
+                api.post::<RunAck>(
                     &format!("/api/runs/{run_id}/cancel"),
-                    serde_json::json!({}),
+                    &serde_json::json!({}),
                 )
                 .await
                 .map(|_| ()),

@@ -1,8 +1,9 @@
 //! The status → animation state machine: plain Rust, tested without a renderer.
 //! Systems copy [`NpcAnimation::frame`] and [`NpcAnimation::badge`] into sprites.
 
-use super::status::Status;
+use super::status::Shown;
 use bevy::prelude::Component;
+use protocol::AgentStatus;
 
 /// One pose of the character sheet (a column of the atlas).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +54,7 @@ const STRETCH_FOR: f32 = 1.2;
 
 #[derive(Component, Clone, Debug)]
 pub struct NpcAnimation {
-    status: Status,
+    status: Shown,
     /// Seconds in the current status.
     elapsed: f32,
     /// Per-NPC offset so a room of idle NPCs doesn't blink in unison.
@@ -63,18 +64,18 @@ pub struct NpcAnimation {
 impl NpcAnimation {
     pub fn new(seed: u32) -> NpcAnimation {
         NpcAnimation {
-            status: Status::Idle,
+            status: Shown::default(),
             elapsed: 0.0,
             phase: (seed % 997) as f32 * 0.37,
         }
     }
 
-    pub fn status(&self) -> Status {
+    pub fn status(&self) -> Shown {
         self.status
     }
 
     /// Switches status; the animation restarts only on a real change.
-    pub fn set_status(&mut self, status: Status) {
+    pub fn set_status(&mut self, status: Shown) {
         if status != self.status {
             self.status = status;
             self.elapsed = 0.0;
@@ -87,37 +88,44 @@ impl NpcAnimation {
 
     pub fn pose(&self) -> Pose {
         let t = self.elapsed;
-        match self.status {
-            Status::Idle | Status::Offline => {
+        if self.status.offline {
+            let cycle = (t + self.phase) % 13.0;
+            return if (4.0..4.0 + BLINK_FOR).contains(&cycle) {
+                Pose::Blink
+            } else {
+                Pose::Sit
+            };
+        }
+        match self.status.status {
+            AgentStatus::Idle => {
                 let cycle = (t + self.phase) % 13.0;
                 if (4.0..4.0 + BLINK_FOR).contains(&cycle)
                     || (9.0..9.0 + BLINK_FOR).contains(&cycle)
                 {
                     Pose::Blink
-                } else if self.status == Status::Idle && (11.0..11.0 + STRETCH_FOR).contains(&cycle)
-                {
+                } else if (11.0..11.0 + STRETCH_FOR).contains(&cycle) {
                     Pose::Stretch
                 } else {
                     Pose::Sit
                 }
             }
-            Status::Running => {
+            AgentStatus::Running => {
                 if ((t / TYPE_FRAME) as u32).is_multiple_of(2) {
                     Pose::TypeLeft
                 } else {
                     Pose::TypeRight
                 }
             }
-            Status::Awaiting => Pose::HandUp,
-            Status::Done if t < CHEER_FOR => {
+            AgentStatus::Awaiting => Pose::HandUp,
+            AgentStatus::Done if t < CHEER_FOR => {
                 if ((t / CHEER_FRAME) as u32).is_multiple_of(2) {
                     Pose::CheerUp
                 } else {
                     Pose::CheerDown
                 }
             }
-            Status::Done => Pose::Sit,
-            Status::Error => Pose::Slump,
+            AgentStatus::Done => Pose::Sit,
+            AgentStatus::Error => Pose::Slump,
         }
     }
 
@@ -127,22 +135,28 @@ impl NpcAnimation {
     }
 
     pub fn badge(&self) -> Badge {
-        match self.status {
-            Status::Awaiting => Badge::Question {
+        if self.status.offline {
+            return Badge::None;
+        }
+        match self.status.status {
+            AgentStatus::Awaiting => Badge::Question {
                 pulse: 1.0 + 0.15 * (self.elapsed * 5.0).sin(),
             },
-            Status::Done if self.elapsed < CHECK_FADE => Badge::Check {
+            AgentStatus::Done if self.elapsed < CHECK_FADE => Badge::Check {
                 alpha: (1.0 - self.elapsed / CHECK_FADE).clamp(0.0, 1.0),
             },
-            Status::Error => Badge::Alert,
+            AgentStatus::Error => Badge::Alert,
             _ => Badge::None,
         }
     }
 
     pub fn desk_light(&self) -> DeskLight {
-        match self.status {
-            Status::Running | Status::Awaiting => DeskLight::MonitorOn,
-            Status::Error => DeskLight::LampRed,
+        if self.status.offline {
+            return DeskLight::Off;
+        }
+        match self.status.status {
+            AgentStatus::Running | AgentStatus::Awaiting => DeskLight::MonitorOn,
+            AgentStatus::Error => DeskLight::LampRed,
             _ => DeskLight::Off,
         }
     }
@@ -155,7 +169,7 @@ mod tests {
     #[test]
     fn running_types_with_alternating_hands() {
         let mut anim = NpcAnimation::new(0);
-        anim.set_status(Status::Running);
+        anim.set_status(Shown::of(AgentStatus::Running));
         let first = anim.pose();
         anim.tick(TYPE_FRAME);
         assert_ne!(anim.pose(), first);
@@ -166,7 +180,7 @@ mod tests {
     #[test]
     fn done_celebrates_then_sits_with_a_fading_check() {
         let mut anim = NpcAnimation::new(0);
-        anim.set_status(Status::Done);
+        anim.set_status(Shown::of(AgentStatus::Done));
         assert!(matches!(anim.pose(), Pose::CheerUp | Pose::CheerDown));
         let Badge::Check { alpha: early } = anim.badge() else {
             panic!("check badge")
@@ -184,7 +198,7 @@ mod tests {
     #[test]
     fn awaiting_raises_a_hand_under_a_pulsing_question() {
         let mut anim = NpcAnimation::new(3);
-        anim.set_status(Status::Awaiting);
+        anim.set_status(Shown::of(AgentStatus::Awaiting));
         assert_eq!(anim.pose(), Pose::HandUp);
         let Badge::Question { pulse: a } = anim.badge() else {
             panic!()
@@ -199,7 +213,7 @@ mod tests {
     #[test]
     fn error_slumps_under_a_red_lamp_and_idle_blinks_sometimes() {
         let mut anim = NpcAnimation::new(0);
-        anim.set_status(Status::Error);
+        anim.set_status(Shown::of(AgentStatus::Error));
         assert_eq!(
             (anim.pose(), anim.badge(), anim.desk_light()),
             (Pose::Slump, Badge::Alert, DeskLight::LampRed)
@@ -216,9 +230,9 @@ mod tests {
     #[test]
     fn setting_the_same_status_does_not_restart_it() {
         let mut anim = NpcAnimation::new(0);
-        anim.set_status(Status::Done);
+        anim.set_status(Shown::of(AgentStatus::Done));
         anim.tick(CHEER_FOR + 0.5);
-        anim.set_status(Status::Done);
+        anim.set_status(Shown::of(AgentStatus::Done));
         assert_eq!(anim.pose(), Pose::Sit);
         assert_eq!(anim.frame(2), 2 * POSES);
     }

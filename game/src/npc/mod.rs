@@ -116,7 +116,8 @@ fn sync_roster(
             let snapshot = |status: &mut NpcStatus| {
                 // The roster is a snapshot at `last_event_id`; newer events already applied win.
                 if summary.last_event_id.unwrap_or(0) > status.last_event_id {
-                    status.status = summary.status.into();
+                    status.status = summary.status;
+                    status.question = summary.question.clone();
                     status.run_id = summary.run_id.clone();
                     status.last_message = summary.last_message.clone();
                     status.last_event_id = summary.last_event_id.unwrap_or(0);

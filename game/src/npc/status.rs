@@ -2,64 +2,56 @@
 //! (sprite, bubble, panel, roster) reads it from here.
 
 use bevy::prelude::*;
-use protocol::{AgentStatus, EventEnvelope, EventKind, RunSummary};
+use protocol::{AgentStatus, EventEnvelope, EventKind, PendingQuestion, RunSummary};
 use std::collections::BTreeMap;
 
-/// The status an office shows: the gateway's, or offline when it can't be reached.
+/// What the office shows of an agent: the gateway's status, greyed out while
+/// the gateway cannot be reached.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Status {
-    #[default]
-    Idle,
-    Running,
-    Awaiting,
-    Done,
-    Error,
-    Offline,
+pub struct Shown {
+    pub status: AgentStatus,
+    pub offline: bool,
 }
 
-impl From<AgentStatus> for Status {
-    fn from(status: AgentStatus) -> Status {
-        match status {
-            AgentStatus::Idle => Status::Idle,
-            AgentStatus::Running => Status::Running,
-            AgentStatus::Awaiting => Status::Awaiting,
-            AgentStatus::Done => Status::Done,
-            AgentStatus::Error => Status::Error,
+impl Shown {
+    pub const fn of(status: AgentStatus) -> Shown {
+        Shown {
+            status,
+            offline: false,
         }
     }
-}
 
-impl Status {
+    pub const OFFLINE: Shown = Shown {
+        status: AgentStatus::Idle,
+        offline: true,
+    };
+
     pub fn label(self) -> &'static str {
-        match self {
-            Status::Idle => "idle",
-            Status::Running => "running",
-            Status::Awaiting => "awaiting",
-            Status::Done => "done",
-            Status::Error => "error",
-            Status::Offline => "offline",
+        if self.offline {
+            "offline"
+        } else {
+            self.status.as_str()
         }
     }
 
     /// Pill colour, shared by the panel, the roster and the bubbles.
     pub fn colour(self) -> [u8; 3] {
-        match self {
-            Status::Idle => [140, 150, 165],
-            Status::Running => [70, 150, 235],
-            Status::Awaiting => [240, 180, 40],
-            Status::Done => [70, 190, 100],
-            Status::Error => [225, 70, 70],
-            Status::Offline => [95, 95, 105],
+        if self.offline {
+            return [95, 95, 105];
+        }
+        match self.status {
+            AgentStatus::Idle => [140, 150, 165],
+            AgentStatus::Running => [70, 150, 235],
+            AgentStatus::Awaiting => [240, 180, 40],
+            AgentStatus::Done => [70, 190, 100],
+            AgentStatus::Error => [225, 70, 70],
         }
     }
-}
 
-/// A question an agent is waiting on (`awaiting` with options).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Question {
-    pub run_id: Option<String>,
-    pub text: String,
-    pub options: Vec<String>,
+    /// A run is in progress (and the office can tell).
+    pub fn is_busy(self) -> bool {
+        !self.offline && self.status.is_busy()
+    }
 }
 
 /// Who an NPC is.
@@ -77,7 +69,7 @@ pub struct Npc {
 #[derive(Component, Clone, Debug, Default)]
 pub struct NpcStatus {
     /// The gateway's view; shown unless the office is offline.
-    pub status: Status,
+    pub status: AgentStatus,
     pub offline: bool,
     pub run_id: Option<String>,
     pub last_message: Option<String>,
@@ -85,17 +77,17 @@ pub struct NpcStatus {
     pub run_started_at: Option<f64>,
     /// Seconds when the status last changed.
     pub changed_at: f64,
-    pub question: Option<Question>,
+    /// The unanswered question of the current run.
+    pub question: Option<PendingQuestion>,
     /// The newest event folded into this status.
     pub last_event_id: u64,
 }
 
 impl NpcStatus {
-    pub fn shown(&self) -> Status {
-        if self.offline {
-            Status::Offline
-        } else {
-            self.status
+    pub fn shown(&self) -> Shown {
+        Shown {
+            status: self.status,
+            offline: self.offline,
         }
     }
 
@@ -107,7 +99,7 @@ impl NpcStatus {
         }
         self.last_event_id = event.id;
         let before = self.status;
-        let next: Status = self.status_as_agent().after(event.kind).into();
+        let next = self.status.after(event.kind);
         self.status = next;
         if event.kind == EventKind::Started {
             self.run_started_at = Some(now);
@@ -118,41 +110,11 @@ impl NpcStatus {
         if let Some(message) = event.message() {
             self.last_message = Some(message.to_owned());
         }
-        self.question = match event.kind {
-            EventKind::Awaiting => Some(Question {
-                run_id: event.run_id.clone(),
-                text: event
-                    .field("question")
-                    .and_then(|q| q.as_str())
-                    .or(event.message())
-                    .unwrap_or("Waiting for you")
-                    .to_owned(),
-                options: event
-                    .field("options")
-                    .and_then(|o| o.as_array())
-                    .map(|o| {
-                        o.iter()
-                            .filter_map(|v| v.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            }),
-            _ => None,
-        };
+        self.question = PendingQuestion::from_event(event);
         if before != next {
             self.changed_at = now;
         }
         true
-    }
-
-    fn status_as_agent(&self) -> AgentStatus {
-        match self.status {
-            Status::Running => AgentStatus::Running,
-            Status::Awaiting => AgentStatus::Awaiting,
-            Status::Done => AgentStatus::Done,
-            Status::Error => AgentStatus::Error,
-            Status::Idle | Status::Offline => AgentStatus::Idle,
-        }
     }
 }
 
@@ -200,7 +162,7 @@ mod tests {
         assert!(status.apply(&event(1, "started", json!({})), 1.0));
         assert_eq!(
             (status.shown(), status.run_started_at),
-            (Status::Running, Some(1.0))
+            (Shown::of(AgentStatus::Running), Some(1.0))
         );
         assert!(status.apply(
             &event(
@@ -219,11 +181,11 @@ mod tests {
             "a replayed id is ignored"
         );
         assert!(status.apply(&event(3, "error", json!({"error": "boom"})), 3.0));
-        assert_eq!(status.shown(), Status::Error);
+        assert_eq!(status.shown(), Shown::of(AgentStatus::Error));
         assert_eq!(status.last_message.as_deref(), Some("boom"));
         assert!(status.question.is_none());
         status.offline = true;
-        assert_eq!(status.shown(), Status::Offline);
+        assert_eq!(status.shown().label(), "offline");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use super::Speech;
 use super::animation::{Badge, DeskLight, NpcAnimation};
 use super::bubble::{BubbleSpot, stack_bubbles};
-use super::status::{Npc, NpcStatus, Status};
+use super::status::{Npc, NpcStatus};
 use crate::art::{Art, CHAR_H, VARIANTS};
 use bevy::prelude::*;
 use bevy::sprite::Anchor;
@@ -160,7 +160,7 @@ fn update_sprites(
         }
         let highlight = hovered.0 == Some(entity) || selected.0 == Some(entity);
         let tint = match (status.shown(), highlight) {
-            (Status::Offline, _) => Color::srgb(0.5, 0.5, 0.55),
+            (shown, _) if shown.offline => Color::srgb(0.5, 0.5, 0.55),
             (_, true) => Color::srgb(1.25, 1.25, 1.1),
             _ => Color::WHITE,
         };
@@ -217,8 +217,7 @@ fn update_bubbles(
     let now = time.elapsed_secs_f64();
     let mut shown = Vec::new();
     for (speech, status, global, children) in &npcs {
-        let visible =
-            now < speech.until && !speech.text.is_empty() && status.shown() != Status::Offline;
+        let visible = now < speech.until && !speech.text.is_empty() && !status.offline;
         let width = speech.text.chars().count() as f32 * CHAR_ADVANCE + 6.0;
         if visible {
             let at = global.translation();

@@ -2,9 +2,10 @@
 
 use crate::gateway_link::LinkState;
 use crate::npc::Connection;
-use crate::npc::status::{NpcStatus, Status};
+use crate::npc::status::{NpcStatus, Shown};
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
+use protocol::AgentStatus;
 
 pub(super) fn hud(
     mut contexts: EguiContexts,
@@ -18,10 +19,11 @@ pub(super) fn hud(
         *since = (Some(connection.0.clone()), time.elapsed_secs_f64());
     }
     let waited = (time.elapsed_secs_f64() - since.1) as f32;
-    let mut counts = [0usize; 6];
-    for status in &npcs {
-        counts[status.shown() as usize] += 1;
-    }
+    let count = |wanted: AgentStatus| {
+        npcs.iter()
+            .filter(|s| !s.offline && s.status == wanted)
+            .count()
+    };
     egui::Area::new("hud".into())
         .anchor(egui::Align2::CENTER_TOP, [0.0, 6.0])
         .show(ctx, |ui| {
@@ -64,11 +66,15 @@ pub(super) fn hud(
                     ui.painter().circle_filled(rect.center(), 5.0, dot);
                     ui.label(text);
                     ui.separator();
-                    for status in [Status::Running, Status::Awaiting, Status::Error] {
-                        let [r, g, b] = status.colour();
+                    for status in [
+                        AgentStatus::Running,
+                        AgentStatus::Awaiting,
+                        AgentStatus::Error,
+                    ] {
+                        let [r, g, b] = Shown::of(status).colour();
                         ui.colored_label(
                             egui::Color32::from_rgb(r, g, b),
-                            format!("{} {}", counts[status as usize], status.label()),
+                            format!("{} {}", count(status), status.as_str()),
                         );
                     }
                 });

@@ -86,7 +86,7 @@ fn tooltip(
 }
 
 /// A coloured status pill.
-pub fn pill(ui: &mut egui::Ui, status: crate::npc::status::Status) {
+pub fn pill(ui: &mut egui::Ui, status: crate::npc::status::Shown) {
     let [r, g, b] = status.colour();
     egui::Frame::new()
         .fill(egui::Color32::from_rgb(r, g, b))

@@ -3,7 +3,7 @@
 
 use super::{CommandFeedback, pill, screen_ui, title};
 use crate::gateway_link::{GatewayLink, GatewaySettings, LinkCommand};
-use crate::npc::status::{Npc, NpcLog, NpcRuns, NpcStatus, Status};
+use crate::npc::status::{Npc, NpcLog, NpcRuns, NpcStatus, Shown};
 use crate::npc::visuals_api::Selected;
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
@@ -74,19 +74,17 @@ pub(super) fn panel(
                 if let Some(run_id) = &status.run_id {
                     ui.monospace(run_id);
                 }
-                if let (Some(started), Status::Running | Status::Awaiting) =
-                    (status.run_started_at, status.shown())
-                {
+                if let (Some(started), true) = (status.run_started_at, status.shown().is_busy()) {
                     ui.label(format!("{:.0}s", time.elapsed_secs_f64() - started));
                 }
             });
             ui.add_space(4.0);
 
-            if let (Some(question), Some(run_id)) = (&status.question, &status.run_id) {
+            if let Some(question) = &status.question {
                 egui::Frame::group(ui.style())
                     .fill(egui::Color32::from_rgb(60, 50, 20))
                     .show(ui, |ui| {
-                        ui.label(egui::RichText::new(&question.text).strong());
+                        ui.label(egui::RichText::new(&question.question).strong());
                         ui.add(
                             egui::TextEdit::singleline(&mut state.comment)
                                 .hint_text("comment (optional)"),
@@ -103,10 +101,7 @@ pub(super) fn panel(
                                         .then(|| state.comment.clone());
                                     send(LinkCommand::Respond {
                                         agent: npc.agent.clone(),
-                                        run_id: question
-                                            .run_id
-                                            .clone()
-                                            .unwrap_or_else(|| run_id.clone()),
+                                        run_id: question.run_id.clone(),
                                         decision: option,
                                         comment,
                                     });
@@ -118,7 +113,7 @@ pub(super) fn panel(
             }
 
             ui.horizontal(|ui| {
-                let busy = matches!(status.shown(), Status::Running | Status::Awaiting);
+                let busy = status.shown().is_busy();
                 if ui.add_enabled(!busy, egui::Button::new("▶ Run")).clicked() {
                     match parse_payload(&state.payload) {
                         Ok(payload) => {
@@ -207,7 +202,7 @@ pub(super) fn panel(
                     ui.weak("no runs yet");
                 }
                 for run in &runs.0 {
-                    let status: Status = run.status.into();
+                    let status = Shown::of(run.status);
                     ui.horizontal(|ui| {
                         pill(ui, status);
                         ui.monospace(run.started_at.get(11..19).unwrap_or(&run.started_at));

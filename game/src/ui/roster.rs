@@ -1,11 +1,12 @@
 //! The roster: every agent with its status pill; a click selects and focuses it.
 
 use super::{pill, screen_ui, title};
-use crate::npc::status::{Npc, NpcStatus, Status};
+use crate::npc::status::{Npc, NpcStatus};
 use crate::npc::visuals_api::Selected;
 use crate::npc::{NpcIndex, RosterOrder};
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
+use protocol::AgentStatus;
 
 pub(super) fn roster(
     mut contexts: EguiContexts,
@@ -19,7 +20,7 @@ pub(super) fn roster(
     let mut root = screen_ui(ctx, "roster-root");
     let waiting = npcs
         .iter()
-        .filter(|(_, s)| s.shown() == Status::Awaiting)
+        .filter(|(_, s)| !s.offline && s.status == AgentStatus::Awaiting)
         .count();
     egui::Panel::left("roster")
         .default_size(190.0)
