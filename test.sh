@@ -8,7 +8,14 @@ cd "$(dirname "$0")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/esprit-hub/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says how long the one before it took; the total comes at the end.
+started=$SECONDS step_started=$SECONDS step_name=""
+step() {
+  [ -z "$step_name" ] || printf '<== %s: %ss\n' "$step_name" $((SECONDS - step_started))
+  step_name="$*" step_started=$SECONDS
+  printf '\n==> %s\n' "$*"
+}
+finish() { step "done"; printf 'test.sh: every test passed in %ss\n' $((SECONDS - started)); }
 
 command -v cargo >/dev/null || { echo "test.sh: cargo is missing; install Rust 1.95 with rustup (https://rustup.rs)"; exit 1; }
 step "toolchain"
@@ -25,19 +32,19 @@ cargo fmt --all --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "cargo check (wasm32) of the office"
-cargo check -p game --target wasm32-unknown-unknown
-
 step "compose/ (schema, variables)"
 compose/check.sh
 
 step "cargo test"
 cargo test --workspace
 
-step "browser office for the tests (wasm32, no wasm-opt)"
+# Also the office's wasm32 check: the same profile as ./run.sh's build, so
+# either one reuses the other's compiled crates.
+step "browser office (wasm32, no wasm-opt)"
 web_test_dist="$CARGO_TARGET_DIR/web-test"
 WEB_DIST="$web_test_dist" WASM_OPT=0 web/build.sh
 
 step "browser tests (headless Chromium)"
 (cd web && npm ci --no-audit --no-fund --loglevel=error)
 (cd web && ESPRIT_WEB_DIST="$web_test_dist" GATEWAY_BIN="$CARGO_TARGET_DIR/debug/gateway" node --test tests/)
+finish

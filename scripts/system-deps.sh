@@ -13,12 +13,14 @@ case "$purpose" in
     have xprop || need+=(x11-utils)
     have nginx || [ -x /usr/sbin/nginx ] || need+=(nginx)
     have chromium || need+=(chromium)
+    have redis-server || [ -x /usr/bin/redis-server ] || need+=(redis-server)
     have node || need+=(nodejs)
     have npm || need+=(npm)
     python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
     ;;
   run)
     have brotli || need+=(brotli)
+    have curl || need+=(curl)
     ;;
 esac
 [ ${#need[@]} -eq 0 ] && exit 0

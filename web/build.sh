@@ -9,19 +9,26 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/esprit-hub/target}"
 dist="${WEB_DIST:-web/dist}"
 optimize="${WASM_OPT:-1}"
-wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/game.wasm"
+wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/web/game.wasm"
 
+mkdir -p "$dist"
+# While this runs, a gateway serving $dist shows this progress on a page that reloads itself.
+progress() { printf '%s\n' "$*" > "$dist/.building"; printf 'web/build.sh: %s\n' "$*"; }
+trap 'rm -f "$dist/.building"' EXIT
+began=$SECONDS
 rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
-cargo build -p game --profile wasm-release --target wasm32-unknown-unknown
+progress "Compiling the office for the browser (cargo build --profile web, wasm32)…"
+cargo build -p game --profile web --target wasm32-unknown-unknown
+echo "web/build.sh: wasm32 build $((SECONDS - began))s"
 
 version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/"/, "", $3); print $3; exit}' Cargo.lock)
 [ -n "$version" ] || { echo "web/build.sh: wasm-bindgen is not in Cargo.lock"; exit 1; }
 if ! wasm-bindgen --version 2>/dev/null | grep -q " $version\$"; then
-  echo "installing wasm-bindgen-cli $version (matches Cargo.lock)"
+  progress "Installing wasm-bindgen-cli $version (once; it matches Cargo.lock)…"
   cargo install wasm-bindgen-cli --version "$version"
 fi
 
-mkdir -p "$dist"
+progress "Binding and compressing the office…"
 if [ ! -f "$dist/game_bg.wasm" ] || [ "$wasm" -nt "$dist/game_bg.wasm" ]; then
   wasm-bindgen --target web --no-typescript --out-dir "$dist" --out-name game "$wasm"
   optimizer=$(command -v wasm-opt || true)
@@ -51,3 +58,4 @@ for file in "$dist"/*.wasm "$dist"/*.js "$dist"/*.html "$dist"/*.json; do
   fi
 done
 ls -l "$dist"/game_bg.wasm* | awk '{print $5, $9}'
+echo "web/build.sh: done in $((SECONDS - began))s"

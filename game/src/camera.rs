@@ -1,38 +1,107 @@
-//! The camera: WASD/arrows or drag to pan, wheel to zoom in pixel-perfect
-//! steps, Home to fit the office, and it follows the selected NPC.
+//! The camera. It fits the office into the space the panels leave (and fits
+//! again when a panel opens or closes, or the window resizes) until the
+//! person moves it: WASD/arrows, right- or middle-drag, one-finger drag, the
+//! wheel or a pinch (in whole zoom steps). Home fits again; a double-click
+//! follows a character until Esc.
 
 use crate::art::TILE;
 use crate::npc::visuals_api::Selected;
 use crate::office::CurrentPlan;
 use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll};
+use bevy::input::touch::Touches;
 use bevy::prelude::*;
+use bevy::window::PrimaryWindow;
 use bevy_egui::input::egui_wants_any_pointer_input;
 
-/// Zoom levels: whole multiples keep pixels square; the fractions are for overviews.
+/// Zoom levels in screen (device) pixels per world pixel: whole multiples keep
+/// pixels square on any display; the fractions are for overviews.
 pub const ZOOM_STEPS: [f32; 8] = [0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
 
-#[derive(Component)]
-pub struct OfficeCamera {
-    pub zoom_step: usize,
-    pub follow: bool,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CameraMode {
+    /// The whole office in the free space, kept so.
+    Fit,
+    /// Where the person put it.
+    Manual,
+    /// Centred on a character.
+    Follow(Entity),
 }
 
-/// Centre the camera on this NPC next frame (roster clicks).
-#[derive(Resource, Default)]
-pub struct FocusRequest(pub Option<Entity>);
+#[derive(Component, Debug)]
+pub struct OfficeCamera {
+    pub zoom_step: usize,
+    pub mode: CameraMode,
+    /// Device pixels per logical (CSS) pixel, from the window.
+    pub scale_factor: f32,
+}
+
+impl OfficeCamera {
+    /// Logical pixels per world pixel at the current step.
+    pub fn zoom(&self) -> f32 {
+        ZOOM_STEPS[self.zoom_step] / self.scale_factor
+    }
+}
+
+/// Window edges covered by panels (logical px): the office fits between them.
+/// The UI writes it every frame.
+#[derive(Resource, Default, Debug, Clone, Copy, PartialEq)]
+pub struct ViewInsets {
+    pub left: f32,
+    pub right: f32,
+    pub top: f32,
+    pub bottom: f32,
+}
+
+/// World text drawn at `0` world px, rasterised for the current zoom so it
+/// stays sharp (Bevy rasterises text at its font size, not its on-screen size).
+#[derive(Component, Clone, Copy, Debug)]
+pub struct CrispText(pub f32);
+
+/// Pixels of air around a fitted office.
+const FIT_MARGIN: f32 = 16.0;
+/// A pinch changes the zoom a step each time the fingers' distance changes by this factor.
+const PINCH_STEP: f32 = 1.3;
 
 pub(super) fn plugin(app: &mut App) {
-    app.init_resource::<FocusRequest>()
+    app.init_resource::<ViewInsets>()
         .add_systems(Startup, spawn_camera)
         .add_systems(
             Update,
             (
-                (pan_with_keys, fit_on_home),
-                (drag_and_zoom, select_follows).run_if(not(egui_wants_any_pointer_input)),
-                follow_selected,
+                (pan_with_keys, home_and_escape),
+                (drag_and_zoom, touch_pan_and_pinch).run_if(not(egui_wants_any_pointer_input)),
+                reveal_selected,
+                aim,
+                sharpen_text,
             )
                 .chain(),
         );
+}
+
+/// Rasterises world text at its on-screen size, and scales it back down.
+fn sharpen_text(
+    camera: Single<&OfficeCamera>,
+    mut texts: Query<(Ref<CrispText>, &mut TextFont, &mut Transform)>,
+    mut last: Local<Option<usize>>,
+) {
+    let step = camera.zoom_step;
+    let zoom_changed = *last != Some(step);
+    *last = Some(step);
+    // Below 1× the letters would be too small to read anyway: keep them at 1×.
+    let zoom = camera.zoom().max(1.0);
+    for (crisp, mut font, mut transform) in &mut texts {
+        if !zoom_changed && !crisp.is_added() {
+            continue;
+        }
+        let size = bevy::text::FontSize::Px(crisp.0 * zoom);
+        if font.font_size != size {
+            font.font_size = size;
+        }
+        let scale = Vec3::splat(1.0 / zoom);
+        if transform.scale != scale {
+            transform.scale = scale;
+        }
+    }
 }
 
 fn spawn_camera(mut commands: Commands) {
@@ -40,29 +109,64 @@ fn spawn_camera(mut commands: Commands) {
         Name::new("Office camera"),
         Camera2d,
         // Pixel art is flat colours on axis-aligned quads sampled nearest:
-        // multisampling and deband dithering add nothing to it but fill work
-        // (four samples per pixel, and a full-screen pass) on every frame.
+        // multisampling and deband dithering add nothing to it but fill work.
         Msaa::Off,
         bevy::core_pipeline::tonemapping::DebandDither::Disabled,
         OfficeCamera {
             zoom_step: 3,
-            follow: false,
+            mode: CameraMode::Fit,
+            scale_factor: 1.0,
         },
         Projection::Orthographic(OrthographicProjection {
             scale: 1.0 / ZOOM_STEPS[3],
             ..OrthographicProjection::default_2d()
         }),
-        Transform::from_xyz(15.0 * TILE as f32, -6.5 * TILE as f32, 100.0),
+        Transform::from_xyz(15.0 * TILE as f32, -7.5 * TILE as f32, 100.0),
     ));
 }
 
-/// The zoom step that fits `size` (world px) into `view` (screen px).
+/// The zoom step that fits `size` (world px) into `view` (device px).
 pub fn fit_step(size: Vec2, view: Vec2) -> usize {
     let fits = |zoom: f32| size.x * zoom <= view.x && size.y * zoom <= view.y;
     (0..ZOOM_STEPS.len())
         .rev()
         .find(|&i| fits(ZOOM_STEPS[i]))
         .unwrap_or(0)
+}
+
+/// Where the camera looks, and at which zoom step, to show the office
+/// (`size` world px, top-left at the origin) in the window's free space
+/// (`window` and `insets` in logical px, `scale_factor` device px per logical px).
+pub fn fit(size: Vec2, window: Vec2, insets: ViewInsets, scale_factor: f32) -> (Vec2, usize) {
+    let free = Vec2::new(
+        window.x - insets.left - insets.right,
+        window.y - insets.top - insets.bottom,
+    )
+    .max(Vec2::splat(1.0));
+    let step = fit_step(size, (free - Vec2::splat(2.0 * FIT_MARGIN)) * scale_factor);
+    let zoom = ZOOM_STEPS[step] / scale_factor;
+    // The free space's centre, relative to the window's (screen y down).
+    let offset = Vec2::new(
+        insets.left + free.x / 2.0 - window.x / 2.0,
+        insets.top + free.y / 2.0 - window.y / 2.0,
+    );
+    let centre = Vec2::new(size.x / 2.0, -size.y / 2.0);
+    (centre - Vec2::new(offset.x, -offset.y) / zoom, step)
+}
+
+/// Keeps the camera on whole device pixels, so pixel art stays crisp
+/// (`pixels`: device pixels per world pixel).
+fn snap(at: Vec2, pixels: f32) -> Vec2 {
+    (at * pixels).round() / pixels
+}
+
+fn set_zoom(projection: &mut Projection, office: &OfficeCamera) {
+    if let Projection::Orthographic(ortho) = projection {
+        let scale = 1.0 / office.zoom();
+        if ortho.scale != scale {
+            ortho.scale = scale;
+        }
+    }
 }
 
 fn pan_with_keys(
@@ -91,32 +195,27 @@ fn pan_with_keys(
     }
     if direction != Vec2::ZERO {
         let (transform, office) = &mut *camera;
-        let speed = 400.0 / ZOOM_STEPS[office.zoom_step];
+        let speed = 400.0 / office.zoom();
         transform.translation += (direction.normalize() * speed * time.delta_secs()).extend(0.0);
-        office.follow = false;
+        office.mode = CameraMode::Manual;
     }
 }
 
-fn fit_on_home(
+/// Home fits the office again; Esc stops following (the panel closes on the next Esc).
+fn home_and_escape(
     keys: Res<ButtonInput<KeyCode>>,
-    plan: Option<Res<CurrentPlan>>,
-    window: Single<&Window>,
-    mut camera: Single<(&mut Transform, &mut Projection, &mut OfficeCamera)>,
+    mut camera: Single<&mut OfficeCamera>,
+    mut selected: ResMut<Selected>,
 ) {
-    let Some(plan) = plan else { return };
-    if !keys.just_pressed(KeyCode::Home) && !plan.is_changed() {
-        return;
+    if keys.just_pressed(KeyCode::Home) {
+        camera.mode = CameraMode::Fit;
     }
-    let size = Vec2::new((plan.0.width * TILE) as f32, (plan.0.height * TILE) as f32);
-    let (transform, projection, office) = &mut *camera;
-    // Leave room for the roster on the left and the HUD on top.
-    office.zoom_step = fit_step(size, window.size() - Vec2::new(200.0, 60.0));
-    office.follow = false;
-    // Shift right by half the roster's width so the office centres in the free space.
-    let shift = 100.0 / ZOOM_STEPS[office.zoom_step];
-    transform.translation = Vec3::new(size.x / 2.0 - shift, -size.y / 2.0, transform.translation.z);
-    if let Projection::Orthographic(ortho) = &mut **projection {
-        ortho.scale = 1.0 / ZOOM_STEPS[office.zoom_step];
+    if keys.just_pressed(KeyCode::Escape) {
+        if matches!(camera.mode, CameraMode::Follow(_)) {
+            camera.mode = CameraMode::Fit;
+        } else if selected.0.is_some() {
+            selected.0 = None;
+        }
     }
 }
 
@@ -130,9 +229,9 @@ fn drag_and_zoom(
     if (buttons.pressed(MouseButton::Right) || buttons.pressed(MouseButton::Middle))
         && motion.delta != Vec2::ZERO
     {
-        let zoom = ZOOM_STEPS[office.zoom_step];
+        let zoom = office.zoom();
         transform.translation += Vec3::new(-motion.delta.x, motion.delta.y, 0.0) / zoom;
-        office.follow = false;
+        office.mode = CameraMode::Manual;
     }
     if scroll.delta.y != 0.0 {
         office.zoom_step = if scroll.delta.y > 0.0 {
@@ -140,46 +239,137 @@ fn drag_and_zoom(
         } else {
             office.zoom_step.saturating_sub(1)
         };
-        if let Projection::Orthographic(ortho) = &mut **projection {
-            ortho.scale = 1.0 / ZOOM_STEPS[office.zoom_step];
+        set_zoom(projection, office);
+        if office.mode == CameraMode::Fit {
+            office.mode = CameraMode::Manual;
         }
     }
 }
 
-fn select_follows(selected: Res<Selected>, mut camera: Single<&mut OfficeCamera>) {
-    if selected.is_changed() && selected.0.is_some() {
-        camera.follow = true;
-    }
-}
-
-fn follow_selected(
-    selected: Res<Selected>,
-    mut focus: ResMut<FocusRequest>,
-    targets: Query<&GlobalTransform>,
-    mut camera: Single<(&mut Transform, &mut OfficeCamera)>,
-    time: Res<Time>,
+/// One finger drags the office; two pinch the zoom, a whole step at a time.
+fn touch_pan_and_pinch(
+    touches: Res<Touches>,
+    mut camera: Single<(&mut Transform, &mut Projection, &mut OfficeCamera)>,
+    mut pinch_from: Local<Option<f32>>,
 ) {
-    let (transform, office) = &mut *camera;
-    if let Some(entity) = focus.0.take() {
-        office.follow = true;
-        if let Ok(target) = targets.get(entity) {
-            transform.translation = target
-                .translation()
-                .truncate()
-                .extend(transform.translation.z);
+    let (transform, projection, office) = &mut *camera;
+    let fingers: Vec<_> = touches.iter().collect();
+    match fingers.as_slice() {
+        [one] => {
+            *pinch_from = None;
+            let moved = one.position().distance(one.start_position()) > 8.0;
+            if moved && one.delta() != Vec2::ZERO {
+                let zoom = office.zoom();
+                transform.translation += Vec3::new(-one.delta().x, one.delta().y, 0.0) / zoom;
+                office.mode = CameraMode::Manual;
+            }
         }
-        return;
+        [a, b, ..] => {
+            let distance = a.position().distance(b.position()).max(1.0);
+            let from = *pinch_from.get_or_insert(distance);
+            let step = if distance / from >= PINCH_STEP {
+                Some((office.zoom_step + 1).min(ZOOM_STEPS.len() - 1))
+            } else if from / distance >= PINCH_STEP {
+                Some(office.zoom_step.saturating_sub(1))
+            } else {
+                None
+            };
+            if let Some(step) = step {
+                office.zoom_step = step;
+                set_zoom(projection, office);
+                office.mode = CameraMode::Manual;
+                *pinch_from = Some(distance);
+            }
+        }
+        [] => *pinch_from = None,
     }
-    if !office.follow {
+}
+
+/// A character selected from the roster or the page comes into view if it is
+/// outside the free space.
+fn reveal_selected(
+    selected: Res<Selected>,
+    targets: Query<&GlobalTransform>,
+    window: Single<&Window, With<PrimaryWindow>>,
+    insets: Res<ViewInsets>,
+    mut camera: Single<(&Camera, &GlobalTransform, &mut Transform, &mut OfficeCamera)>,
+) {
+    if !selected.is_changed() {
         return;
     }
     let Some(Ok(target)) = selected.0.map(|e| targets.get(e)) else {
         return;
     };
-    let goal = target.translation().truncate();
-    let current = transform.translation.truncate();
-    let next = current.lerp(goal, (time.delta_secs() * 6.0).min(1.0));
-    transform.translation = next.extend(transform.translation.z);
+    let (camera, at, transform, office) = &mut *camera;
+    let Ok(screen) = camera.world_to_viewport(at, target.translation()) else {
+        return;
+    };
+    let size = window.size();
+    let inside = screen.x >= insets.left
+        && screen.x <= size.x - insets.right
+        && screen.y >= insets.top
+        && screen.y <= size.y - insets.bottom;
+    if !inside && office.mode != CameraMode::Fit {
+        transform.translation = target
+            .translation()
+            .truncate()
+            .extend(transform.translation.z);
+        office.mode = CameraMode::Manual;
+    }
+}
+
+/// Applies the mode: fit, follow, or leave it where the person put it.
+fn aim(
+    plan: Option<Res<CurrentPlan>>,
+    window: Single<&Window, With<PrimaryWindow>>,
+    insets: Res<ViewInsets>,
+    targets: Query<&GlobalTransform>,
+    mut camera: Single<(&mut Transform, &mut Projection, &mut OfficeCamera)>,
+    time: Res<Time>,
+) {
+    let (transform, projection, office) = &mut *camera;
+    let scale_factor = window.scale_factor();
+    if office.scale_factor != scale_factor {
+        office.scale_factor = scale_factor;
+    }
+    match office.mode {
+        CameraMode::Fit => {
+            let Some(plan) = plan else { return };
+            let size = Vec2::new(
+                (plan.0.map.width * TILE) as f32,
+                (plan.0.map.height * TILE) as f32,
+            );
+            let (at, step) = fit(size, window.size(), *insets, scale_factor);
+            let at = snap(at, ZOOM_STEPS[step]).extend(transform.translation.z);
+            if transform.translation != at {
+                transform.translation = at;
+            }
+            if office.zoom_step != step {
+                office.zoom_step = step;
+            }
+            set_zoom(projection, office);
+        }
+        CameraMode::Follow(entity) => {
+            let Ok(target) = targets.get(entity) else {
+                office.mode = CameraMode::Fit;
+                return;
+            };
+            let zoom = office.zoom();
+            // The character sits in the middle of the free space.
+            let offset = Vec2::new(
+                (insets.left - insets.right) / 2.0,
+                (insets.top - insets.bottom) / 2.0,
+            );
+            let goal = target.translation().truncate() - Vec2::new(offset.x, -offset.y) / zoom;
+            let current = transform.translation.truncate();
+            let next = current.lerp(goal, (time.delta_secs() * 8.0).min(1.0));
+            transform.translation =
+                snap(next, ZOOM_STEPS[office.zoom_step]).extend(transform.translation.z);
+        }
+        CameraMode::Manual => {}
+    }
+    // A new display (another monitor, a browser zoom) keeps the step crisp.
+    set_zoom(projection, office);
 }
 
 #[cfg(test)]
@@ -196,5 +386,39 @@ mod tests {
             ZOOM_STEPS[fit_step(Vec2::new(5600.0, 4000.0), Vec2::new(1280.0, 720.0))],
             0.25
         );
+    }
+
+    #[test]
+    fn the_office_centres_in_the_space_the_panels_leave() {
+        let office = Vec2::new(480.0, 240.0);
+        let window = Vec2::new(1280.0, 760.0);
+        let (centre, step) = fit(office, window, ViewInsets::default(), 1.0);
+        assert_eq!(ZOOM_STEPS[step], 2.0);
+        assert_eq!(centre, Vec2::new(240.0, -120.0), "no panels: the middle");
+        let panels = ViewInsets {
+            left: 200.0,
+            right: 380.0,
+            top: 40.0,
+            bottom: 0.0,
+        };
+        let (shifted, step) = fit(office, window, panels, 1.0);
+        let zoom = ZOOM_STEPS[step];
+        assert_eq!(zoom, 1.0, "a narrower space, a smaller zoom");
+        // The office's middle lands in the middle of the free space on screen.
+        let on_screen = (Vec2::new(240.0, -120.0) - shifted) * zoom;
+        assert_eq!(on_screen.x, (200.0 + (1280.0 - 380.0)) / 2.0 - 640.0);
+        assert_eq!(-on_screen.y, (40.0 + 760.0) / 2.0 - 380.0);
+    }
+
+    #[test]
+    fn on_a_dense_phone_screen_the_fit_counts_device_pixels() {
+        // 390×844 CSS px at 3 device px each, a 44 px bar on top.
+        let bar = ViewInsets {
+            top: 44.0,
+            ..ViewInsets::default()
+        };
+        let (_, step) = fit(Vec2::new(480.0, 240.0), Vec2::new(390.0, 844.0), bar, 3.0);
+        // 2 device px per world px: 320 CSS px wide, every pixel square.
+        assert_eq!(ZOOM_STEPS[step], 2.0);
     }
 }

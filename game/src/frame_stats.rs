@@ -12,6 +12,8 @@ pub struct FrameStats {
     pub measure_for: Duration,
     first_frame: Option<Duration>,
     frames: Vec<f32>,
+    /// Characters walking, summed over measured frames.
+    walking: usize,
 }
 
 impl FrameStats {
@@ -21,6 +23,7 @@ impl FrameStats {
             measure_for,
             first_frame: None,
             frames: Vec::new(),
+            walking: 0,
         }
     }
 }
@@ -32,7 +35,7 @@ pub fn plugin(app: &mut App) {
 fn record(
     mut stats: ResMut<FrameStats>,
     time: Res<Time<Real>>,
-    npcs: Query<(), With<crate::npc::status::Npc>>,
+    npcs: Query<&crate::npc::animation::NpcAnimation>,
     mut exit: MessageWriter<AppExit>,
 ) {
     let since_start = stats.started.elapsed();
@@ -44,14 +47,19 @@ fn record(
         return;
     }
     stats.frames.push(time.delta_secs() * 1000.0);
+    stats.walking += npcs
+        .iter()
+        .filter(|a| matches!(a.body(), crate::npc::animation::Body::Walking { .. }))
+        .count();
     if since_start >= first + WARM_UP + stats.measure_for {
         let mut frames = stats.frames.clone();
         frames.sort_by(f32::total_cmp);
         let mean = frames.iter().sum::<f32>() / frames.len().max(1) as f32;
         let p99 = frames[((frames.len() as f32 * 0.99) as usize).min(frames.len() - 1)];
         println!(
-            "npcs {} frames {} mean {:.2} ms p99 {:.2} ms first frame after {} ms",
+            "npcs {} walking {:.1} frames {} mean {:.2} ms p99 {:.2} ms first frame after {} ms",
             npcs.iter().count(),
+            stats.walking as f32 / frames.len().max(1) as f32,
             frames.len(),
             mean,
             p99,

@@ -1,8 +1,11 @@
-//! The Esprit-Hub office: every agent is a pixel-art character at a desk whose
-//! animation shows its status. One plugin per feature; the rules (status from
-//! events, animation, desk layout) are plain Rust tested without a window.
+//! The Esprit-Hub office: every agent is a pixel-art character with a desk in
+//! an office drawn from a Tiled map; its animation shows its status, and idle
+//! characters walk about. One plugin per feature; the rules (status from
+//! events, behaviour, walking, animation, seating) are plain Rust tested
+//! without a window.
 
 pub mod art;
+pub mod attention;
 pub mod camera;
 #[cfg(not(target_arch = "wasm32"))]
 mod desktop;
@@ -11,6 +14,8 @@ pub mod gateway_link;
 pub mod mirror;
 pub mod npc;
 pub mod office;
+pub mod on_demand;
+pub mod pointer;
 pub mod ui;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
@@ -27,6 +32,7 @@ impl Plugin for OfficeCorePlugin {
         app.add_plugins((
             gateway_link::plugin,
             npc::plugin,
+            attention::plugin,
             office::plugin,
             mirror::plugin,
         ));
@@ -36,7 +42,8 @@ impl Plugin for OfficeCorePlugin {
 /// The whole app: window, egui, art, camera and the office.
 pub struct AppPlugin {
     pub gateway: GatewaySettings,
-    pub office: Option<office::layout::OfficeLayout>,
+    /// A map to start from instead of the built-in one (the gateway's still wins).
+    pub office: Option<office::OfficeSource>,
 }
 
 impl Plugin for AppPlugin {
@@ -66,10 +73,17 @@ impl Plugin for AppPlugin {
             .add_plugins(bevy_egui::EguiPlugin::default())
             .insert_resource(ClearColor(Color::srgb(0.11, 0.11, 0.16)))
             .insert_resource(self.gateway.clone());
-        if let Some(layout) = &self.office {
-            app.insert_resource(office::Office(layout.clone()));
+        if let Some(source) = &self.office {
+            app.insert_resource(source.clone());
         }
-        app.add_plugins((art::plugin, OfficeCorePlugin, camera::plugin, ui::plugin));
+        app.add_plugins((
+            art::plugin,
+            OfficeCorePlugin,
+            camera::plugin,
+            pointer::plugin,
+            ui::plugin,
+            on_demand::plugin,
+        ));
         #[cfg(target_arch = "wasm32")]
         app.add_plugins(web::plugin);
         #[cfg(not(target_arch = "wasm32"))]

@@ -16,12 +16,28 @@ struct Cli {
     /// A viewer or operator token, for a gateway with auth.
     #[arg(long, env = "ESPRIT_TOKEN")]
     token: Option<String>,
-    /// An office layout to use instead of the built-in one.
+    /// An office map (`.tmj`, saved by Tiled) to start from instead of the
+    /// built-in one; the gateway's map replaces it once loaded.
     #[arg(long, env = "ESPRIT_OFFICE")]
     office: Option<std::path::PathBuf>,
     /// Measure frame times for this many seconds (after a warm-up), print them and exit.
     #[arg(long)]
     frame_stats: Option<f64>,
+    /// `on-demand` draws only when something changes or moves; `continuous`
+    /// draws every frame the display takes (the default with --frame-stats).
+    #[arg(long, value_enum)]
+    render: Option<Pace>,
+    /// Idle characters get up almost at once and come back soon (to measure
+    /// a walking office).
+    #[arg(long, hide = true)]
+    restless: bool,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Pace {
+    OnDemand,
+    Continuous,
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -29,12 +45,7 @@ fn main() -> std::process::ExitCode {
     use clap::Parser;
     let started = std::time::Instant::now();
     let cli = Cli::parse();
-    let office = match cli
-        .office
-        .as_deref()
-        .map(game::office::layout::OfficeLayout::load)
-        .transpose()
-    {
+    let office = match cli.office.as_deref().map(load_office).transpose() {
         Ok(office) => office,
         Err(e) => {
             eprintln!("game: {e}");
@@ -45,8 +56,16 @@ fn main() -> std::process::ExitCode {
         base_url: cli.gateway.trim_end_matches('/').to_owned(),
         token: cli.token,
     };
+    let pace = match cli.render {
+        Some(Pace::OnDemand) => game::on_demand::RenderPace::OnDemand,
+        Some(Pace::Continuous) => game::on_demand::RenderPace::Continuous,
+        None if cli.frame_stats.is_some() => game::on_demand::RenderPace::Continuous,
+        None => game::on_demand::RenderPace::OnDemand,
+    };
     let mut app = App::new();
-    app.add_plugins(AppPlugin { gateway, office });
+    app.insert_resource(pace)
+        .insert_resource(game::npc::Tempo(if cli.restless { 0.02 } else { 1.0 }))
+        .add_plugins(AppPlugin { gateway, office });
     if let Some(secs) = cli.frame_stats {
         app.insert_resource(game::frame_stats::FrameStats::new(
             started,
@@ -56,6 +75,22 @@ fn main() -> std::process::ExitCode {
     }
     app.run();
     std::process::ExitCode::SUCCESS
+}
+
+/// Reads a Tiled map and the tileset image it names (relative to the map).
+#[cfg(not(target_arch = "wasm32"))]
+fn load_office(path: &std::path::Path) -> Result<game::office::OfficeSource, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let name = path.display().to_string();
+    let map = game::office::map::OfficeMap::parse(&name, &text).map_err(|e| e.to_string())?;
+    let image = path
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join(&map.tileset.image);
+    let tileset = std::fs::read(&image)
+        .map_err(|e| format!("{name}: tileset {}: cannot read: {e}", image.display()))?;
+    game::office::OfficeSource::load(&name, &text, &tileset)
 }
 
 #[cfg(target_arch = "wasm32")]

@@ -5,11 +5,13 @@
 //! this part is plain ECS so it is tested without a browser.
 
 use crate::gateway_link::{GatewayLink, LinkCommand, LinkState};
+use crate::npc::behaviour::{Activity, Behaviour};
 use crate::npc::status::{Npc, NpcStatus, Shown};
-use crate::npc::visuals_api::Selected;
+use crate::npc::visuals_api::{Selected, ShownBubbles};
 use crate::npc::{Connection, NpcIndex, RosterOrder, RosterSystems};
 use bevy::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
+use protocol::PendingQuestion;
 
 /// One agent as the page lists it.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,6 +23,12 @@ pub struct MirrorEntry {
     pub selected: bool,
     /// The NPC's centre in window (CSS) pixels, when a camera shows it.
     pub screen: Option<[i32; 2]>,
+    /// The question it waits on, answerable from the page.
+    pub question: Option<PendingQuestion>,
+    /// Away from its desk (walking, at a place, chatting).
+    pub away: bool,
+    /// Its speech bubble: the lines shown and where (window pixels: left, top, right, bottom).
+    pub bubble: Option<(Vec<String>, [i32; 4])>,
 }
 
 /// What the page shows; changes only when something shown changed.
@@ -31,6 +39,10 @@ pub struct Mirror {
     pub connection: &'static str,
     /// Sentences not yet announced, oldest first; the page drains them.
     pub announcements: Vec<String>,
+    /// The window's part the office is fitted into (left, top, right, bottom; window px).
+    pub view: [i32; 4],
+    /// The phone layout is on.
+    pub compact: bool,
 }
 
 /// What the page's buttons ask for.
@@ -38,6 +50,13 @@ pub struct Mirror {
 pub enum MirrorRequest {
     Select(String),
     Run(String),
+    /// Answers the npc's pending question with one of its options.
+    Answer {
+        npc: String,
+        decision: String,
+    },
+    /// The page's attention switches (chime, notifications).
+    Attention(crate::attention::AttentionSettings),
 }
 
 /// The page's end of the request channel (DOM listeners hold a `Sender`).
@@ -60,12 +79,11 @@ const ANNOUNCEMENT_BACKLOG: usize = 50;
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<Mirror>()
         .init_resource::<MirrorInbox>()
+        .add_systems(Update, (apply_requests.before(RosterSystems),))
+        // After transforms are propagated, so screen positions are this frame's.
         .add_systems(
-            Update,
-            (
-                apply_requests.before(RosterSystems),
-                update_mirror.after(RosterSystems),
-            ),
+            PostUpdate,
+            update_mirror.after(bevy::transform::TransformSystems::Propagate),
         );
 }
 
@@ -77,28 +95,52 @@ fn connection_word(state: &LinkState) -> &'static str {
     }
 }
 
+/// The middle of a 16×24 character above its feet (world units).
+const BODY_MIDDLE: f32 = 12.0;
+
 fn update_mirror(
     order: Res<RosterOrder>,
     index: Res<NpcIndex>,
-    npcs: Query<(&Npc, &NpcStatus, Option<&GlobalTransform>)>,
+    npcs: Query<(
+        &Npc,
+        &NpcStatus,
+        Option<&GlobalTransform>,
+        Option<&Behaviour>,
+    )>,
     selected: Res<Selected>,
     connection: Res<Connection>,
+    bubbles: Res<ShownBubbles>,
     camera: Query<(&Camera, &GlobalTransform), With<Camera2d>>,
+    insets: Option<Res<crate::camera::ViewInsets>>,
+    chrome: Option<Res<crate::ui::Chrome>>,
+    windows: Query<&Window, With<bevy::window::PrimaryWindow>>,
     mut mirror: ResMut<Mirror>,
 ) {
     let camera = camera.iter().next();
+    let to_screen =
+        |world: Vec3| camera.and_then(|(camera, at)| camera.world_to_viewport(at, world).ok());
     let entries: Vec<MirrorEntry> = order
         .0
         .iter()
         .filter_map(|id| {
             let entity = *index.0.get(id)?;
-            let (npc, status, transform) = npcs.get(entity).ok()?;
-            let screen = camera
-                .zip(transform)
-                .and_then(|((camera, at), npc_at)| {
-                    camera.world_to_viewport(at, npc_at.translation()).ok()
-                })
+            let (npc, status, transform, behaviour) = npcs.get(entity).ok()?;
+            let screen = transform
+                .and_then(|t| to_screen(t.translation() + Vec3::Y * BODY_MIDDLE))
                 .map(|p| [p.x.round() as i32, p.y.round() as i32]);
+            let bubble = bubbles.0.iter().find(|b| b.owner == entity).and_then(|b| {
+                let top_left = to_screen(Vec3::new(b.rect.min.x, b.rect.max.y, 0.0))?;
+                let bottom_right = to_screen(Vec3::new(b.rect.max.x, b.rect.min.y, 0.0))?;
+                Some((
+                    b.lines.clone(),
+                    [
+                        top_left.x.round() as i32,
+                        top_left.y.round() as i32,
+                        bottom_right.x.round() as i32,
+                        bottom_right.y.round() as i32,
+                    ],
+                ))
+            });
             Some(MirrorEntry {
                 npc: npc.npc.clone(),
                 name: npc.name.clone(),
@@ -106,10 +148,27 @@ fn update_mirror(
                 message: status.last_message.clone(),
                 selected: selected.0 == Some(entity),
                 screen,
+                question: status.question.clone().filter(|_| !status.offline),
+                away: behaviour.is_some_and(|b| b.activity() != &Activity::AtDesk),
+                bubble,
             })
         })
         .collect();
     let word = connection_word(&connection.0);
+    let size = windows.iter().next().map(|w| w.size()).unwrap_or_default();
+    let insets = insets.map(|i| *i).unwrap_or_default();
+    let view = [
+        insets.left,
+        insets.top,
+        size.x - insets.right,
+        size.y - insets.bottom,
+    ]
+    .map(|v| v.round() as i32);
+    let compact = chrome.is_some_and(|c| c.compact);
+    if mirror.view != view || mirror.compact != compact {
+        mirror.view = view;
+        mirror.compact = compact;
+    }
     if entries == mirror.entries && word == mirror.connection {
         return;
     }
@@ -146,29 +205,44 @@ pub fn announcements(before: &[MirrorEntry], after: &[MirrorEntry]) -> Vec<Strin
 fn apply_requests(
     inbox: Res<MirrorInbox>,
     index: Res<NpcIndex>,
-    npcs: Query<&Npc>,
+    npcs: Query<(&Npc, &NpcStatus)>,
     mut selected: ResMut<Selected>,
-    focus: Option<ResMut<crate::camera::FocusRequest>>,
     link: Option<Res<GatewayLink>>,
+    mut attention: ResMut<crate::attention::AttentionSettings>,
 ) {
-    let mut focus = focus;
     for request in inbox.receiver.try_iter() {
-        let (MirrorRequest::Select(id) | MirrorRequest::Run(id)) = &request;
+        let (MirrorRequest::Select(id)
+        | MirrorRequest::Run(id)
+        | MirrorRequest::Answer { npc: id, .. }) = &request
+        else {
+            if let MirrorRequest::Attention(wanted) = request {
+                attention.set_if_neq(wanted);
+            }
+            continue;
+        };
         let Some(&entity) = index.0.get(id) else {
             continue;
         };
         match request {
-            MirrorRequest::Select(_) => {
-                selected.0 = Some(entity);
-                if let Some(focus) = focus.as_mut() {
-                    focus.0 = Some(entity);
-                }
-            }
+            MirrorRequest::Select(_) => selected.0 = Some(entity),
             MirrorRequest::Run(_) => {
-                if let (Ok(npc), Some(link)) = (npcs.get(entity), &link) {
+                if let (Ok((npc, _)), Some(link)) = (npcs.get(entity), &link) {
                     link.send(LinkCommand::Run {
                         agent: npc.agent.clone(),
                         payload: serde_json::json!({}),
+                    });
+                }
+            }
+            MirrorRequest::Attention(_) => {}
+            MirrorRequest::Answer { decision, .. } => {
+                if let (Ok((npc, status)), Some(link)) = (npcs.get(entity), &link)
+                    && let Some(question) = &status.question
+                {
+                    link.send(LinkCommand::Respond {
+                        agent: npc.agent.clone(),
+                        run_id: question.run_id.clone(),
+                        decision,
+                        comment: None,
                     });
                 }
             }
@@ -189,6 +263,9 @@ mod tests {
             message: None,
             selected: false,
             screen: None,
+            question: None,
+            away: false,
+            bubble: None,
         }
     }
 

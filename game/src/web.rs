@@ -1,6 +1,7 @@
 //! The browser's edge: the gateway URL from the page, and the page's
 //! accessible mirror of the office.
 
+use crate::attention::{AttentionSettings, AttentionWanted};
 use crate::gateway_link::GatewaySettings;
 use crate::mirror::{Mirror, MirrorEntry, MirrorInbox, MirrorRequest};
 use bevy::prelude::*;
@@ -8,7 +9,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{Document, Element};
 
-/// `?gateway=` if given, else the page's own origin; `?token=` for auth.
+/// `?gateway=` if given, else the page's own origin. The browser signs in
+/// with a session cookie (the page's sign-in form), never a token in the URL.
 pub fn gateway_from_page() -> GatewaySettings {
     let location = web_sys::window().map(|w| w.location());
     let origin = location
@@ -30,14 +32,143 @@ pub fn gateway_from_page() -> GatewaySettings {
             .unwrap_or(origin)
             .trim_end_matches('/')
             .to_owned(),
-        token: param("token"),
+        token: None,
     }
 }
 
 /// Keeps the page's accessible mirror (`#mirror`) in step with the office.
 pub fn plugin(app: &mut App) {
-    app.add_systems(Startup, listen_to_mirror_buttons)
-        .add_systems(Last, write_mirror);
+    app.add_systems(
+        Startup,
+        (
+            listen_to_mirror_buttons,
+            listen_to_attention_switches,
+            restore_attention,
+        ),
+    )
+    .add_systems(Update, (sign_in_again, tell_page_about_attention))
+    .add_systems(Last, write_mirror);
+}
+
+/// Where the person's attention switches are kept between visits.
+const ATTENTION_KEY: &str = "esprit-attention";
+
+fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window().and_then(|w| w.local_storage().ok().flatten())
+}
+
+fn restore_attention(mut settings: ResMut<AttentionSettings>) {
+    let saved = local_storage().and_then(|s| s.get_item(ATTENTION_KEY).ok().flatten());
+    if let Some(saved) = saved {
+        *settings = AttentionSettings {
+            chime: saved.contains("chime"),
+            notify: saved.contains("notify"),
+        };
+    }
+}
+
+/// The page's checkboxes in the mirror ask for the same switches as the HUD.
+fn listen_to_attention_switches(inbox: Res<MirrorInbox>) {
+    let Some(page) = document() else { return };
+    let sender = inbox.sender.clone();
+    let on_change = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
+        let checked = |id: &str| {
+            document()
+                .and_then(|d| d.get_element_by_id(id))
+                .and_then(|e| e.dyn_into::<web_sys::HtmlInputElement>().ok())
+                .is_some_and(|i| i.checked())
+        };
+        let _ = sender.send(MirrorRequest::Attention(AttentionSettings {
+            chime: checked("attention-chime"),
+            notify: checked("attention-notify"),
+        }));
+    });
+    for id in ["attention-chime", "attention-notify"] {
+        if let Some(input) = page.get_element_by_id(id) {
+            let _ = input
+                .add_event_listener_with_callback("change", on_change.as_ref().unchecked_ref());
+        }
+    }
+    on_change.forget();
+}
+
+fn dispatch(name: &str, detail: &serde_json::Value) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let detail = js_sys::JSON::parse(&detail.to_string()).unwrap_or(wasm_bindgen::JsValue::NULL);
+    let init = web_sys::CustomEventInit::new();
+    init.set_detail(&detail);
+    if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict(name, &init) {
+        let _ = window.dispatch_event(&event);
+    }
+}
+
+/// Hands new questions and the switches to the page's loader, which owns the
+/// audio and the notifications (both need the page's user gesture).
+fn tell_page_about_attention(
+    settings: Res<AttentionSettings>,
+    mut wanted: MessageReader<AttentionWanted>,
+) {
+    if settings.is_changed() {
+        let words: Vec<&str> = [(settings.chime, "chime"), (settings.notify, "notify")]
+            .into_iter()
+            .filter_map(|(on, word)| on.then_some(word))
+            .collect();
+        if let Some(storage) = local_storage() {
+            let _ = storage.set_item(ATTENTION_KEY, &words.join(","));
+        }
+        for (id, on) in [
+            ("attention-chime", settings.chime),
+            ("attention-notify", settings.notify),
+        ] {
+            if let Some(input) = document()
+                .and_then(|d| d.get_element_by_id(id))
+                .and_then(|e| e.dyn_into::<web_sys::HtmlInputElement>().ok())
+            {
+                input.set_checked(on);
+            }
+        }
+        dispatch(
+            "esprit-attention-settings",
+            &serde_json::json!({"chime": settings.chime, "notify": settings.notify}),
+        );
+    }
+    for question in wanted.read() {
+        dispatch(
+            "esprit-attention",
+            &serde_json::json!({"npc": question.npc, "name": question.name, "question": question.question}),
+        );
+    }
+}
+
+/// Seconds between reloads for a new sign-in, so a gateway that refuses the
+/// stream but accepts the session cannot make the page reload in a loop.
+const RELOAD_GAP_MS: f64 = 30_000.0;
+
+/// The session ended (signed out, expired, revoked): reload, and the page's
+/// loader asks for a token again.
+fn sign_in_again(session: Res<crate::gateway_link::Session>) {
+    if !session.is_changed() || session.signed_out.is_none() {
+        return;
+    }
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let now = js_sys::Date::now();
+    let storage = window.session_storage().ok().flatten();
+    let last = storage
+        .as_ref()
+        .and_then(|s| s.get_item("esprit-reloaded-at").ok().flatten())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    if now - last < RELOAD_GAP_MS {
+        return;
+    }
+    if let Some(storage) = storage {
+        let _ = storage.set_item("esprit-reloaded-at", &now.to_string());
+    }
+    let _ = window.location().reload();
 }
 
 fn document() -> Option<Document> {
@@ -69,6 +200,10 @@ fn listen_to_mirror_buttons(inbox: Res<MirrorInbox>) {
         let request = match button.get_attribute("data-action").as_deref() {
             Some("run") => MirrorRequest::Run(npc),
             Some("select") => MirrorRequest::Select(npc),
+            Some("answer") => match button.get_attribute("data-decision") {
+                Some(decision) => MirrorRequest::Answer { npc, decision },
+                None => return,
+            },
             _ => return,
         };
         let _ = sender.send(request);
@@ -77,8 +212,8 @@ fn listen_to_mirror_buttons(inbox: Res<MirrorInbox>) {
     on_click.forget();
 }
 
-/// Most announcements left in the live region.
-const LIVE_LINES: u32 = 20;
+/// Most announcements left in the live region: the latest few, not a log.
+const LIVE_LINES: u32 = 5;
 
 fn write_mirror(mut mirror: ResMut<Mirror>) {
     if !mirror.is_changed() {
@@ -93,6 +228,9 @@ fn write_mirror(mut mirror: ResMut<Mirror>) {
         return;
     };
     let _ = section.set_attribute("data-connection", mirror.connection);
+    let [left, top, right, bottom] = mirror.view;
+    let _ = section.set_attribute("data-view", &format!("{left},{top},{right},{bottom}"));
+    let _ = section.set_attribute("data-layout", if mirror.compact { "phone" } else { "wide" });
 
     let wanted: Vec<String> = mirror.entries.iter().map(entry_id).collect();
     let children = list.children();
@@ -173,6 +311,21 @@ fn fill_entry(item: &Element, entry: &MirrorEntry) {
     } else {
         let _ = item.remove_attribute("aria-current");
     }
+    set_flag(item, "data-away", entry.away);
+    match &entry.bubble {
+        Some((lines, [left, top, right, bottom])) => {
+            let _ = item.set_attribute("data-bubble", &lines.join("\n"));
+            let _ = item.set_attribute(
+                "data-bubble-rect",
+                &format!("{left},{top},{right},{bottom}"),
+            );
+        }
+        None => {
+            let _ = item.remove_attribute("data-bubble");
+            let _ = item.remove_attribute("data-bubble-rect");
+        }
+    }
+    fill_question(item, entry);
     match entry.screen {
         Some([x, y]) => {
             let _ = item.set_attribute("data-x", &x.to_string());
@@ -183,4 +336,56 @@ fn fill_entry(item: &Element, entry: &MirrorEntry) {
             let _ = item.remove_attribute("data-y");
         }
     }
+}
+
+fn set_flag(item: &Element, name: &str, on: bool) {
+    if on {
+        let _ = item.set_attribute(name, "true");
+    } else {
+        let _ = item.remove_attribute(name);
+    }
+}
+
+/// The pending question with one button per answer; rebuilt only when the
+/// question changes, so a focused button keeps its focus.
+fn fill_question(item: &Element, entry: &MirrorEntry) {
+    let existing = item.query_selector(".question").ok().flatten();
+    let wanted = entry
+        .question
+        .as_ref()
+        .map(|q| format!("{}:{}", q.run_id, q.event_id));
+    let shown = existing
+        .as_ref()
+        .and_then(|e| e.get_attribute("data-question"));
+    if shown == wanted {
+        return;
+    }
+    if let Some(existing) = existing {
+        existing.remove();
+    }
+    let (Some(question), Some(key), Some(document)) = (&entry.question, wanted, document()) else {
+        return;
+    };
+    let Ok(group) = document.create_element("div") else {
+        return;
+    };
+    group.set_class_name("question");
+    let _ = group.set_attribute("data-question", &key);
+    let _ = group.set_attribute("role", "group");
+    let _ = group.set_attribute("aria-label", &format!("{} asks", entry.name));
+    if let Ok(text) = document.create_element("p") {
+        text.set_text_content(Some(&format!("{} asks: {}", entry.name, question.question)));
+        let _ = group.append_child(&text);
+    }
+    for choice in question.choices() {
+        let Ok(button) = document.create_element("button") else {
+            continue;
+        };
+        let _ = button.set_attribute("type", "button");
+        let _ = button.set_attribute("data-action", "answer");
+        let _ = button.set_attribute("data-decision", &choice);
+        button.set_text_content(Some(&format!("Answer {choice}")));
+        let _ = group.append_child(&button);
+    }
+    let _ = item.append_child(&group);
 }

@@ -72,10 +72,13 @@ async fn the_link_resumes_after_the_gateway_restarts_and_misses_nothing() {
     let client = reqwest::Client::new();
     let before = publish(&client, &base, "before the office opened").await;
 
-    let link = GatewayLink::start(GatewaySettings {
-        base_url: base.clone(),
-        token: None,
-    });
+    let link = GatewayLink::start(
+        GatewaySettings {
+            base_url: base.clone(),
+            token: None,
+        },
+        None,
+    );
     let mut seen = Vec::new();
     collect(&link, &mut seen, Duration::from_secs(10), |s| {
         s.iter()

@@ -290,3 +290,131 @@ fn the_selected_npcs_runs_reload_when_its_run_ends() {
     h.send(LinkEvent::Live(event(3, "a", "done", "finished")));
     assert_eq!(drain(&mut h), [LinkCommand::LoadRuns { agent: "a".into() }]);
 }
+
+fn activity(h: &Harness, entity: Entity) -> game::npc::behaviour::Activity {
+    h.app
+        .world()
+        .get::<game::npc::behaviour::Behaviour>(entity)
+        .expect("a behaviour")
+        .activity()
+        .clone()
+}
+
+#[test]
+fn an_idle_character_wanders_off_and_hurries_back_when_work_arrives() {
+    use game::npc::animation::Badge;
+    use game::npc::behaviour::Activity;
+    use game::npc::movement::{Walker, seated_spot};
+    use game::npc::walking::SeatAt;
+
+    let mut h = Harness::new();
+    // A tenth of a second of game time per frame.
+    h.app
+        .insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(
+            std::time::Duration::from_millis(100),
+        ));
+    h.send(roster(&["scheduler", "mailops", "deployer"]));
+    let entity = h.npc("scheduler");
+    let desk = h
+        .app
+        .world()
+        .get::<SeatAt>(entity)
+        .expect("seated")
+        .0
+        .clone();
+    let distance_from_desk = |h: &Harness| {
+        let walker = h.app.world().get::<Walker>(entity).unwrap();
+        walker.position().distance(seated_spot(&desk))
+    };
+
+    // Idle for long enough, it gets up (at most ~70 s of patience) and goes
+    // somewhere at least three tiles away.
+    let frames_to_leave = (0..3000)
+        .find(|_| {
+            h.app.update();
+            activity(&h, entity) != Activity::AtDesk && distance_from_desk(&h) > 48.0
+        })
+        .expect("an idle character walks away from its desk within 300 s");
+    assert!(frames_to_leave > 0);
+    // Work arrives: on this very frame the status shows and it hurries back.
+    h.send(LinkEvent::Live(event(1, "scheduler", "started", "go")));
+    let animation = h.app.world().get::<NpcAnimation>(entity).unwrap();
+    assert_eq!(animation.status(), Shown::of(AgentStatus::Running));
+    assert!(
+        matches!(activity(&h, entity), Activity::Walking { hurry: true, .. }),
+        "{:?}",
+        activity(&h, entity)
+    );
+    // A question on the way: the badge is up on the frame it arrives, mid-walk.
+    h.send(LinkEvent::Live(event(2, "scheduler", "awaiting", "Ship?")));
+    let animation = h.app.world().get::<NpcAnimation>(entity).unwrap();
+    assert!(matches!(animation.badge(), Badge::Question { .. }));
+    assert_ne!(activity(&h, entity), Activity::AtDesk, "still walking");
+
+    let back = (0..2000).find(|_| {
+        h.app.update();
+        activity(&h, entity) == Activity::AtDesk
+    });
+    assert!(back.is_some(), "back at its desk");
+    let walker = h.app.world().get::<Walker>(entity).unwrap();
+    assert_eq!(walker.position(), seated_spot(&desk), "in its own chair");
+}
+
+#[test]
+fn a_new_question_asks_for_attention_once_and_a_pending_one_does_not() {
+    use game::attention::AttentionWanted;
+    let mut h = Harness::new();
+    let mut pending = summary("deployer", AgentStatus::Awaiting, Some(5));
+    pending.question = Some(protocol::PendingQuestion {
+        run_id: "r0".into(),
+        event_id: 5,
+        question: "Old question?".into(),
+        options: vec![],
+        since: "2025-11-07T11:00:00Z".into(),
+        timeout_secs: None,
+    });
+    h.send(LinkEvent::Roster(Roster {
+        agents: vec![summary("scheduler", AgentStatus::Idle, None), pending],
+        last_event_id: 5,
+    }));
+    h.app.update();
+    let wanted = |h: &mut Harness| -> Vec<AttentionWanted> {
+        h.app
+            .world_mut()
+            .resource_mut::<Messages<AttentionWanted>>()
+            .drain()
+            .collect()
+    };
+    assert!(wanted(&mut h).is_empty(), "pending at start-up is not news");
+
+    h.send(LinkEvent::Live(event(6, "scheduler", "started", "go")));
+    h.send(LinkEvent::Live(event(
+        7,
+        "scheduler",
+        "awaiting",
+        "Book room 4?",
+    )));
+    h.send(LinkEvent::Live(event(
+        8,
+        "scheduler",
+        "step",
+        "still asking",
+    )));
+    let asked = wanted(&mut h);
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0].npc, "scheduler");
+    assert_eq!(asked[0].question, "Book room 4?");
+
+    // The gateway goes away and comes back: the same questions are no news.
+    h.send(LinkEvent::State(LinkState::Reconnecting {
+        url: "x".into(),
+        error: "gone".into(),
+        retry_in: 1.0,
+        attempt: 1,
+    }));
+    assert!(wanted(&mut h).is_empty());
+    h.send(LinkEvent::State(LinkState::Connected));
+    assert!(wanted(&mut h).is_empty());
+    h.app.update();
+    assert!(wanted(&mut h).is_empty());
+}

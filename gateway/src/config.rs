@@ -52,6 +52,11 @@ pub struct Cli {
     #[arg(long, env = "WEB_DIST", default_value = "web/dist")]
     pub web_dist: PathBuf,
 
+    /// The office map (`office.tmj`, from Tiled) and its tileset, served at
+    /// `/office/`: edit the map in Tiled, save, and reload the page.
+    #[arg(long, env = "OFFICE_DIR", default_value = "assets/office")]
+    pub office_dir: PathBuf,
+
     /// Directory of embedded flows (`<name>.ron`).
     #[arg(long, env = "FLOWS_DIR", default_value = "data/flows")]
     pub flows_dir: PathBuf,
@@ -269,6 +274,7 @@ pub struct Config {
     pub store: StoreKind,
     pub gateway_id: Option<String>,
     pub web_dist: PathBuf,
+    pub office_dir: PathBuf,
     pub flows_dir: PathBuf,
     pub public_url: Option<String>,
     pub auth: AuthSettings,
@@ -546,6 +552,7 @@ impl Cli {
             store,
             gateway_id: self.gateway_id.filter(|id| protocol::is_valid_id(id)),
             web_dist: self.web_dist,
+            office_dir: self.office_dir,
             flows_dir: self.flows_dir,
             public_url,
             auth,

@@ -176,6 +176,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         body_limit: config.body_limit,
         keepalive: config.keepalive,
         web_dist: config.web_dist.clone(),
+        office_dir: config.office_dir.clone(),
         body_timeout: config.limits.body_timeout,
         linger: config.stream_linger,
     };

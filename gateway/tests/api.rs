@@ -628,3 +628,87 @@ async fn history_pages_backwards() {
         .await;
     assert_eq!(older["events"][0]["id"], 6);
 }
+
+#[tokio::test]
+async fn runs_started_today_are_counted_from_the_offices_midnight() {
+    let sim = StandInSim::start(None).await;
+    sim.set(Behaviour::Accept);
+    let gw = TestGateway::start(two_agents(&sim.url)).await;
+    let midnight = "2000-01-01T00:00:00+01:00";
+    let query = format!("/api/runs/count?since={}", midnight.replace('+', "%2B"));
+    let (status, count) = gw.get(&query).await;
+    assert_eq!((status, count["started"].as_u64()), (200, Some(0)));
+
+    for _ in 0..2 {
+        let (run_id, mut stream) = gw.run("scheduler", json!({})).await;
+        gw.post(&format!("/api/runs/{run_id}/cancel"), json!({}))
+            .await;
+        stream.until("error").await;
+    }
+    let (status, count) = gw.get(&query).await;
+    assert_eq!(
+        (status, count["started"].as_u64()),
+        (200, Some(2)),
+        "{count}"
+    );
+    assert_eq!(count["since"], midnight);
+    let (_, later) = gw.get("/api/runs/count?since=2999-01-01T00:00:00Z").await;
+    assert_eq!(later["started"], 0);
+
+    for bad in ["yesterday", "2025-13-01T00:00:00Z", ""] {
+        let (status, body) = gw.get(&format!("/api/runs/count?since={bad}")).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_request", "{bad}: {body}");
+    }
+    let (status, body) = gw.get("/api/runs/count").await;
+    assert_eq!(status, 400, "{body}");
+}
+
+#[tokio::test]
+async fn the_office_map_is_served_fresh_from_its_directory() {
+    let gw = TestGateway::start_with(two_agents("http://127.0.0.1:9/"), |config| {
+        config.office_dir = std::env::temp_dir().join("no-such-office-dir");
+    })
+    .await;
+    let (status, _) = gw.get("/office/office.tmj").await;
+    assert_eq!(status, 404);
+
+    let office = gw.path("office");
+    std::fs::create_dir_all(&office).unwrap();
+    std::fs::write(office.join("office.tmj"), r#"{"width":1}"#).unwrap();
+    std::fs::write(gw.path("secret.txt"), "not for you").unwrap();
+    let gw = TestGateway::start_with(two_agents("http://127.0.0.1:9/"), |config| {
+        config.office_dir = office.clone();
+    })
+    .await;
+    let response = gw
+        .http
+        .get(gw.url("/office/office.tmj"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.headers()["cache-control"], "no-cache");
+    assert_eq!(response.text().await.unwrap(), r#"{"width":1}"#);
+
+    // A map saved again shows on the next load, without a restart.
+    std::fs::write(office.join("office.tmj"), r#"{"width":2}"#).unwrap();
+    let again = gw
+        .http
+        .get(gw.url("/office/office.tmj"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.text().await.unwrap(), r#"{"width":2}"#);
+
+    for outside in [
+        "/office/../secret.txt",
+        "/office/%2e%2e/secret.txt",
+        "/office/",
+        "/office/missing.png",
+    ] {
+        let response = gw.http.get(gw.url(outside)).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{outside}");
+    }
+}

@@ -86,6 +86,16 @@ pub struct PendingQuestion {
 }
 
 impl PendingQuestion {
+    /// The answers a person is offered: its options, or a plain "ok" when any
+    /// text is allowed.
+    pub fn choices(&self) -> Vec<String> {
+        if self.options.is_empty() {
+            vec!["ok".to_owned()]
+        } else {
+            self.options.clone()
+        }
+    }
+
     /// The question an `awaiting` event asks.
     pub fn from_event(event: &crate::EventEnvelope) -> Option<PendingQuestion> {
         if event.kind != EventKind::Awaiting {

@@ -15,7 +15,8 @@ pub use event::{
     EventEnvelope, EventKind, HistoryPage, PublishAck, PublishEvent, UnknownEventKind,
 };
 pub use run::{
-    AnswerDelivery, Fields, RespondRequest, RunAck, RunRequest, RunSummary, RunWebhook, RunsPage,
+    AnswerDelivery, Fields, RespondRequest, RunAck, RunCount, RunRequest, RunSummary, RunWebhook,
+    RunsPage,
 };
 pub use session::{SessionInfo, SignInRequest};
 

@@ -121,6 +121,15 @@ pub struct RunSummary {
     pub error: Option<String>,
 }
 
+/// `GET /api/runs/count?since=`: how many runs started since a moment
+/// (the office's whiteboard asks for "since local midnight").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunCount {
+    /// The moment counted from (RFC 3339), as given.
+    pub since: String,
+    pub started: u64,
+}
+
 /// `GET /api/runs`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunsPage {

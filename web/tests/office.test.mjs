@@ -75,11 +75,13 @@ async function waitUntil(what, check, timeoutMs = 30_000) {
   }
 }
 
-async function startGateway({ port, dir, agents }) {
+async function startGateway({ port, dir, agents, extra = [] }) {
   const child = spawn(gatewayBin, [
+    ...extra,
     "--port", String(port),
     "--agent-map-file", agents,
     "--flows-dir", join(root, "data/flows"),
+    "--office-dir", join(root, "assets/office"),
     "--data-dir", join(dir, "db"),
     "--web-dist", webDist,
     "--log-level", "warn",
@@ -124,8 +126,8 @@ const chromiumArgs = ["--headless", "--no-sandbox", "--use-angle=swiftshader", "
   "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
 /** Opens the office and waits until the floor is drawn; returns the page and its problems. */
-async function openOffice(browser, url) {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
+async function openOffice(browser, url, { context = browser, viewport = { width: 1280, height: 760 } } = {}) {
+  const page = await context.newPage(context === browser ? { viewport } : undefined);
   const problems = [];
   page.on("console", (m) => { if (m.type() === "error") problems.push(m.text()); });
   page.on("pageerror", (e) => problems.push(String(e)));
@@ -141,11 +143,71 @@ async function openOffice(browser, url) {
 
 const mirrorEntry = (page, npc) => page.evaluate((npc) => {
   const li = document.querySelector(`#mirror-agents li[data-npc="${npc}"]`);
+  const rect = li?.dataset.bubbleRect?.split(",").map(Number);
   return li && {
     status: li.dataset.status, selected: li.getAttribute("aria-current") === "true",
     x: Number(li.dataset.x), y: Number(li.dataset.y), label: li.querySelector(".label").textContent,
+    away: li.dataset.away === "true",
+    question: li.querySelector(".question p")?.textContent ?? null,
+    answers: [...li.querySelectorAll('.question button[data-action="answer"]')].map((b) => b.dataset.decision),
+    bubble: li.dataset.bubble ? { lines: li.dataset.bubble.split("\n"), left: rect[0], top: rect[1], right: rect[2], bottom: rect[3] } : null,
   };
 }, npc);
+
+const allEntries = (page) => page.$$eval("#mirror-agents li", (els) => els.map((li) => li.dataset.npc))
+  .then((npcs) => Promise.all(npcs.map((npc) => mirrorEntry(page, npc))));
+
+/** Publishes an event as a workflow would (no-token mode: from loopback). */
+async function publish(npc, type, data, runId) {
+  const response = await fetch(`http://127.0.0.1:${port}/api/events`, {
+    method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ npc, type, data, ...(runId ? { run_id: runId } : {}) }),
+  });
+  assert.equal(response.status, 202, await response.text());
+}
+
+/** A click whose press and release land in the same frame, as a quick person's do on a slow page. */
+async function quickClick(page, x, y) {
+  await page.mouse.move(x, y);
+  await page.mouse.down();
+  await page.mouse.up();
+}
+
+/** The bounding box of pixels near a colour inside an area, or null. */
+function boxOf(image, colour, tolerance, area) {
+  let box = null;
+  for (let y = area.y0; y < area.y1; y++) {
+    for (let x = area.x0; x < area.x1; x++) {
+      const i = (y * image.width + x) * 4;
+      if (Math.abs(image.data[i] - colour[0]) <= tolerance && Math.abs(image.data[i + 1] - colour[1]) <= tolerance && Math.abs(image.data[i + 2] - colour[2]) <= tolerance) {
+        box = box ? { x0: Math.min(box.x0, x), y0: Math.min(box.y0, y), x1: Math.max(box.x1, x), y1: Math.max(box.y1, y) } : { x0: x, y0: y, x1: x, y1: y };
+      }
+    }
+  }
+  return box;
+}
+
+/** Starts a run of an agent (no-token mode) and returns its id. */
+async function startRun(agent, payload = {}) {
+  // An earlier test's run may still be finishing.
+  await waitUntil(`${agent} to be free`, async () => !["running", "awaiting"].includes((await rosterEntry(agent))?.status), 60_000);
+  const response = await fetch(`http://127.0.0.1:${port}/api/run/${agent}`, {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ payload }),
+  });
+  const body = await response.json();
+  assert.equal(response.status, 202, JSON.stringify(body));
+  return body.run_id;
+}
+
+async function rosterEntry(agent) {
+  const roster = await (await fetch(`http://127.0.0.1:${port}/api/agents`)).json();
+  return roster.agents.find((a) => a.agent === agent);
+}
+
+async function runEvents(runId) {
+  const page = await (await fetch(`http://127.0.0.1:${port}/api/history?limit=200`)).json();
+  return page.events.filter((e) => e.run_id === runId);
+}
 
 /** Waits until the NPC stops moving on screen (the camera glides to a selection). */
 async function settledPosition(page, npc) {
@@ -246,16 +308,13 @@ test("clicking an NPC opens its panel, and Run drives it through the Sim webhook
   const before = pixels(await page.screenshot());
   const at = await settledPosition(page, "scheduler");
   assert.ok(at.x > 0 && at.y > 0, `the scheduler is on screen at ${at.x},${at.y}`);
-  // Like a person: the pointer arrives, then clicks.
-  await page.mouse.move(at.x, at.y);
-  await sleep(300);
-  await page.mouse.click(at.x, at.y);
+  // The first view fits the whole office beside the roster: nobody off-screen.
+  for (const entry of await allEntries(page)) {
+    assert.ok(entry.x > 200 && entry.x < 1280 && entry.y > 30 && entry.y < 760, `${entry.label} in view at ${entry.x},${entry.y}`);
+  }
+  // A press and release in the same frame still selects.
+  await quickClick(page, at.x, at.y);
   await waitUntil("the scheduler to be selected", async () => (await mirrorEntry(page, "scheduler"))?.selected);
-  // The camera follows the selection to the middle of the window.
-  const spot = await waitUntil("the camera to centre the scheduler", async () => {
-    const e = await mirrorEntry(page, "scheduler");
-    return Math.abs(e.x - 640) <= 2 && Math.abs(e.y - 380) <= 2 ? e : null;
-  });
   await sleep(300);
   const opened = pixels(await page.screenshot());
   // egui's dark panel fill, on the right where the NPC panel opens.
@@ -263,6 +322,12 @@ test("clicking an NPC opens its panel, and Run drives it through the Sim webhook
   const panelFill = [27, 27, 27];
   assert.ok(countNear(before, panelFill, 2, panelArea) < 5_000, "no panel before the click");
   assert.ok(countNear(opened, panelFill, 2, panelArea) > 50_000, "the side panel is drawn on the right");
+  // The office re-fits into the space the panel leaves: every character stays in view, left of the panel.
+  const entries = await waitUntil("the office to re-fit beside the panel", async () => {
+    const all = await allEntries(page);
+    return all.every((e) => e.x > 200 && e.x < 1280 - 300) ? all : null;
+  });
+  const spot = entries.find((e) => e.label.startsWith("Sage"));
 
   const npcArea = { x0: spot.x - 24, y0: spot.y - 40, x1: spot.x + 24, y1: spot.y + 24 };
   await page.focus('#mirror-npc-scheduler button[data-action="run"]');
@@ -287,6 +352,265 @@ test("clicking an NPC opens its panel, and Run drives it through the Sim webhook
   writeFileSync(join(root, "docs/screenshot-browser.png"), await page.screenshot());
 });
 
+test("a question asked before the page opened is answerable from the mirror by keyboard", { timeout: 180_000 }, async () => {
+  const runId = await startRun("deployer", { version: "v2.3.0", env: "production" });
+  const asked = await waitUntil("Dex to ask", async () => (await rosterEntry("deployer"))?.question, 60_000);
+  assert.equal(asked.question, "Deploy v2.3.0 to production?");
+  assert.equal(asked.run_id, runId);
+
+  const fresh = await openOffice(browser, `http://127.0.0.1:${port}/`);
+  const entry = await waitUntil("the question in the fresh page's mirror", async () => {
+    const e = await mirrorEntry(fresh.page, "deployer");
+    return e?.question ? e : null;
+  });
+  assert.equal(entry.question, "Dex asks: Deploy v2.3.0 to production?");
+  assert.deepEqual(entry.answers, ["approve", "reject"]);
+  await fresh.page.focus('#mirror-npc-deployer button[data-decision="approve"]');
+  await fresh.page.keyboard.press("Enter");
+  await waitUntil("the run to finish after the approval", async () =>
+    (await runEvents(runId)).some((e) => e.type === "done"), 60_000);
+  const answer = (await runEvents(runId)).find((e) => e.type === "response");
+  assert.equal(answer?.decision, "approve", JSON.stringify(answer));
+  await waitUntil("the question to leave the mirror", async () => (await mirrorEntry(fresh.page, "deployer")).question === null);
+  assert.deepEqual(fresh.problems, []);
+  await fresh.page.close();
+});
+
+test("a question is answerable from the NPC's panel", { timeout: 180_000 }, async () => {
+  const { page } = office;
+  const runId = await startRun("deployer", { version: "v2.4.0", env: "staging" });
+  await waitUntil("Dex to ask in the page", async () => (await mirrorEntry(page, "deployer"))?.question, 60_000);
+  const at = await settledPosition(page, "deployer");
+  await quickClick(page, at.x, at.y);
+  await waitUntil("Dex to be selected", async () => (await mirrorEntry(page, "deployer"))?.selected);
+  // The panel's question box (its amber fill), its answer buttons on its last row.
+  const panelArea = { x0: 1280 - 300, y0: 40, x1: 1280, y1: 760 };
+  const box = await waitUntil("the question box in the panel", async () => {
+    await sleep(300);
+    return boxOf(pixels(await page.screenshot()), [60, 50, 20], 2, panelArea);
+  });
+  const shot = pixels(await page.screenshot());
+  const row = box.y1 - 12;
+  let buttonX = null;
+  for (let x = box.x0 + 2; x < box.x1; x++) {
+    const i = (row * shot.width + x) * 4;
+    if (Math.abs(shot.data[i] - 60) + Math.abs(shot.data[i + 1] - 50) + Math.abs(shot.data[i + 2] - 20) > 40) { buttonX = x; break; }
+  }
+  assert.ok(buttonX !== null, `an answer button on the question box's last row (${JSON.stringify(box)})`);
+  await quickClick(page, buttonX + 12, row);
+  const answer = await waitUntil("the panel's answer", async () =>
+    (await runEvents(runId)).find((e) => e.type === "response"), 30_000);
+  assert.equal(answer.decision, "approve", JSON.stringify(answer));
+  await waitUntil("the run to finish", async () => (await runEvents(runId)).some((e) => e.type === "done"), 60_000);
+});
+
+test("speech bubbles wrap at words, stay within three lines, inside the office and off each other", { timeout: 120_000 }, async () => {
+  const { page } = office;
+  const long = "Staging checks green (smoke, migrations, canary) and the rollout plan for every region is ready for your review now";
+  for (const npc of ["mailops", "researcher", "reviewer", "support"]) {
+    await publish(npc, "step", { message: `${npc}: ${long}` });
+  }
+  const shown = await waitUntil("four bubbles", async () => {
+    const withBubbles = (await allEntries(page)).filter((e) => e.bubble && e.bubble.lines.join(" ").includes("Staging"));
+    return withBubbles.length === 4 ? withBubbles : null;
+  });
+  const words = new Set(long.split(" ").concat(shown.map((e) => e.bubble.lines[0].split(" ")[0])));
+  for (const { bubble, label } of shown) {
+    assert.ok(bubble.lines.length <= 3, `${label}: ${bubble.lines.length} lines`);
+    const said = bubble.lines.join(" ").replace(/…$/, "").split(" ");
+    for (const word of said) assert.ok(words.has(word), `${label}: "${word}" is a whole word (${bubble.lines.join(" | ")})`);
+    assert.ok(bubble.lines.at(-1).endsWith("…"), `${label}: a cut text ends with …`);
+    assert.ok(bubble.left >= 0 && bubble.right <= 1280 && bubble.top >= 0 && bubble.bottom <= 760, `${label}: in the window ${JSON.stringify(bubble)}`);
+  }
+  for (let i = 0; i < shown.length; i++) {
+    for (let j = i + 1; j < shown.length; j++) {
+      const [a, b] = [shown[i].bubble, shown[j].bubble];
+      const apart = a.right <= b.left || b.right <= a.left || a.bottom <= b.top || b.bottom <= a.top;
+      assert.ok(apart, `bubbles of ${shown[i].label} and ${shown[j].label} do not overlap`);
+    }
+  }
+});
+
+test("the mirror opens as a drawer that leaves the office in view, with the latest few announcements", { timeout: 120_000 }, async () => {
+  const { page } = office;
+  for (let i = 0; i < 4; i++) {
+    await publish("monitor", "started", { message: `check ${i}` });
+    await publish("monitor", "done", { message: `check ${i} fine` });
+  }
+  await waitUntil("Otto's announcements", async () => (await page.textContent("#mirror-live")).includes("Otto: done"));
+  await sleep(500);
+  assert.ok((await page.$$eval("#mirror-live p", (ps) => ps.length)) <= 5, "at most five announcements stay");
+  await page.focus('#mirror-npc-monitor button[data-action="select"]');
+  const drawer = await page.$eval("#mirror", (el) => el.getBoundingClientRect().toJSON());
+  assert.ok(drawer.left === 0 && drawer.width <= 300 && drawer.height >= 700, `a drawer on the left edge: ${JSON.stringify(drawer)}`);
+  const inView = (await allEntries(page)).filter((e) => e.x > drawer.right);
+  assert.ok(inView.length >= 4, `most characters stay visible beside the drawer (${inView.length})`);
+  await page.evaluate(() => document.activeElement?.blur());
+});
+
+test("idle characters get up from their desks and walk about", { timeout: 150_000 }, async () => {
+  const { page } = office;
+  const away = await waitUntil("someone away from their desk", async () =>
+    (await allEntries(page)).find((e) => e.away), 120_000);
+  assert.ok(away.x > 0 && away.y > 0);
+  writeFileSync(join(root, "docs/screenshot-walking.png"), await page.screenshot());
+});
+
+test("with access tokens the page asks for one, signs in with a cookie and shows who is signed in", { timeout: 180_000 }, async () => {
+  const tokenPort = await freePort();
+  const tokenDir = mkdtempSync(join(tmpdir(), "esprit-web-tokens-"));
+  const secured = await startGateway({ port: tokenPort, dir: tokenDir, agents: agentsFile,
+    extra: ["--token", "operator:alice:alice-secret-token-0123456789,publisher:ci:ci-secret-token-0123456789"] });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+    const page = await context.newPage();
+    await page.goto(`http://127.0.0.1:${tokenPort}/`);
+    await page.waitForSelector("#sign-in:not([hidden])", { timeout: 60_000 });
+    await page.fill("#sign-in-token", "wrong-token");
+    await page.click("#sign-in button");
+    await waitUntil("the refusal", async () => (await page.textContent("#sign-in-problem")).length > 0);
+    await page.fill("#sign-in-token", "alice-secret-token-0123456789");
+    await page.click("#sign-in button");
+    await page.waitForFunction(() => document.getElementById("loader").style.display === "none", null, { timeout: 120_000 });
+    const cookies = await context.cookies();
+    assert.ok(cookies.some((c) => c.httpOnly), "an HttpOnly session cookie");
+    assert.ok(!page.url().includes("token"), "no token in the address");
+    assert.match(await page.textContent("#mirror-subject"), /alice \(operator\)/);
+    await waitUntil("the stream", async () => (await page.getAttribute("#mirror", "data-connection")) === "connected");
+    // The publisher's event reaches the signed-in page.
+    const published = await fetch(`http://127.0.0.1:${tokenPort}/api/events`, {
+      method: "POST", headers: { "content-type": "application/json", authorization: "Bearer ci-secret-token-0123456789" },
+      body: JSON.stringify({ npc: "support", type: "step", data: { message: "ticket 42 answered" } }),
+    });
+    assert.equal(published.status, 202);
+    await waitUntil("the event in the page", async () => (await mirrorEntry(page, "support"))?.label.includes("ticket 42 answered"));
+    // Signing out ends the session; the page asks again.
+    await page.focus("#sign-out");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("#sign-in:not([hidden])", { timeout: 60_000 });
+    await context.close();
+  } finally {
+    await secured.stop();
+  }
+});
+
+/** The part of the window the office is fitted into, from the mirror. */
+async function viewOf(page) {
+  const [left, top, right, bottom] = (await page.getAttribute("#mirror", "data-view")).split(",").map(Number);
+  return { left, top, right, bottom };
+}
+
+/** One or two fingers through the DevTools protocol: each step a list of [x, y]; empty ends the touch. */
+async function touch(cdp, steps, pauseMs = 160) {
+  let type = "touchStart";
+  for (const points of steps) {
+    await cdp.send("Input.dispatchTouchEvent", { type, touchPoints: points.map(([x, y], id) => ({ x, y, id })) });
+    type = "touchMove";
+    await sleep(pauseMs);
+  }
+  await cdp.send("Input.dispatchTouchEvent", { type: "touchEnd", touchPoints: [] });
+  await sleep(pauseMs);
+}
+
+test("on a phone: the office fills the screen, a tap opens a bottom sheet, pinch zooms, drag pans, the banner answers", { timeout: 300_000 }, async () => {
+  // Headless Chromium reports a canvas's device-pixel size as its CSS size
+  // unless the whole browser runs at the phone's pixel ratio.
+  const phone = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: [...chromiumArgs, "--force-device-scale-factor=3"] });
+  const context = await phone.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true, deviceScaleFactor: 3 });
+  const { page, problems } = await openOffice(phone, `http://127.0.0.1:${port}/`, { context });
+  const cdp = await context.newCDPSession(page);
+  try {
+    await waitUntil("the phone layout", async () => (await page.getAttribute("#mirror", "data-layout")) === "phone");
+    const view = await waitUntil("the office fitted", async () => {
+      const v = await viewOf(page);
+      const all = await allEntries(page);
+      return all.length === agents.length && all.every((e) => e.x >= v.left && e.x <= v.right && e.y >= v.top && e.y <= v.bottom) ? v : null;
+    });
+    const share = ((view.right - view.left) * (view.bottom - view.top)) / (390 * 844);
+    assert.ok(share >= 0.6, `the office's space is ${Math.round(share * 100)}% of the screen`);
+    assert.ok(view.top <= 60, `one slim bar on top (${view.top} px)`);
+    writeFileSync(join(root, "docs/screenshot-phone.png"), await page.screenshot({ scale: "css" }));
+
+    // A tap selects and opens the bottom sheet; the office re-fits above it.
+    const at = await settledPosition(page, "scheduler");
+    await page.touchscreen.tap(at.x, at.y);
+    await waitUntil("the scheduler selected by a tap", async () => (await mirrorEntry(page, "scheduler"))?.selected);
+    const withSheet = await waitUntil("the sheet", async () => {
+      const v = await viewOf(page);
+      return v.bottom <= 844 * 0.6 ? v : null;
+    });
+    for (const entry of await waitUntil("the office above the sheet", async () => {
+      const all = await allEntries(page);
+      return all.every((e) => e.y <= withSheet.bottom) ? all : null;
+    })) assert.ok(entry.y >= withSheet.top, `${entry.label} in view`);
+    // A swipe down on the sheet's handle closes it.
+    await touch(cdp, [[[195, withSheet.bottom + 10]], [[195, withSheet.bottom + 120]], [[195, withSheet.bottom + 300]]]);
+    await waitUntil("the sheet closed by a swipe", async () => !(await mirrorEntry(page, "scheduler")).selected);
+
+    // Two fingers apart: a step closer; one finger: the office follows it.
+    const [a0, b0] = [await settledPosition(page, "scheduler"), await settledPosition(page, "deployer")];
+    const middle = [(view.left + view.right) / 2, (view.top + view.bottom) / 2];
+    await touch(cdp, [
+      [[middle[0] - 30, middle[1]], [middle[0] + 30, middle[1]]],
+      [[middle[0] - 60, middle[1]], [middle[0] + 60, middle[1]]],
+      [[middle[0] - 90, middle[1]], [middle[0] + 90, middle[1]]],
+    ]);
+    const [a1, b1] = [await settledPosition(page, "scheduler"), await settledPosition(page, "deployer")];
+    assert.ok(Math.abs(b1.x - a1.x) > Math.abs(b0.x - a0.x) * 1.2, `a pinch zooms in (${b0.x - a0.x} → ${b1.x - a1.x})`);
+    await touch(cdp, [[[middle[0], middle[1]]], [[middle[0] + 30, middle[1]]], [[middle[0] + 60, middle[1]]], [[middle[0] + 90, middle[1]]]]);
+    const a2 = await settledPosition(page, "scheduler");
+    assert.ok(a2.x - a1.x > 40, `a one-finger drag pans the office (${a1.x} → ${a2.x})`);
+
+    // A question waits: the banner shows it; one tap answers.
+    const runId = await startRun("deployer", { version: "v9.9.9", env: "phone" });
+    await waitUntil("Dex's question in the page", async () => (await mirrorEntry(page, "deployer"))?.question, 60_000);
+    const withBanner = await waitUntil("the banner", async () => {
+      const v = await viewOf(page);
+      return v.bottom < 844 - 60 ? v : null;
+    });
+    const shot = pixels(await page.screenshot({ scale: "css" }));
+    const banner = boxOf(shot, [60, 50, 20], 2, { x0: 0, y0: withBanner.bottom, x1: 390, y1: 844 });
+    assert.ok(banner && banner.y1 - banner.y0 >= 60, `the banner below the office (${JSON.stringify(banner)})`);
+    let buttonX = null;
+    const row = banner.y1 - 30;
+    for (let x = banner.x0 + 2; x < banner.x1; x++) {
+      const i = (row * shot.width + x) * 4;
+      if (Math.abs(shot.data[i] - 60) + Math.abs(shot.data[i + 1] - 50) + Math.abs(shot.data[i + 2] - 20) > 40) { buttonX = x; break; }
+    }
+    assert.ok(buttonX !== null, "an answer button in the banner");
+    await page.touchscreen.tap(buttonX + 20, row);
+    const answer = await waitUntil("the banner's answer", async () => (await runEvents(runId)).find((e) => e.type === "response"), 30_000);
+    assert.equal(answer.decision, "approve");
+    await waitUntil("the banner to go", async () => (await viewOf(page)).bottom >= 844 - 2);
+    assert.deepEqual(problems, []);
+  } finally {
+    await phone.close();
+  }
+});
+
+test("a new question chimes when the person asked for it, and the choice is kept", { timeout: 120_000 }, async () => {
+  const { page } = office;
+  await page.focus("#attention-chime");
+  await page.keyboard.press("Space");
+  await waitUntil("the choice to be kept", async () =>
+    (await page.evaluate(() => localStorage.getItem("esprit-attention"))) === "chime");
+  const chimes = async () => Number((await page.getAttribute("html", "data-chimes")) || 0);
+  const before = await chimes();
+  const runId = await startRun("deployer", { version: "v3.0.0", env: "production" });
+  await waitUntil("a chime for Dex's question", async () => (await chimes()) === before + 1, 60_000);
+  const answered = await fetch(`http://127.0.0.1:${port}/api/runs/${runId}/respond`, {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ decision: "reject" }),
+  });
+  assert.equal(answered.status, 202);
+  await publish("monitor", "step", { message: "no question here" });
+  await sleep(1500);
+  assert.equal(await chimes(), before + 1, "only a question chimes, and only once");
+  await page.keyboard.press("Space");
+  await waitUntil("the chime off again", async () =>
+    (await page.evaluate(() => localStorage.getItem("esprit-attention"))) === "");
+  await page.evaluate(() => document.activeElement?.blur());
+});
+
 test("a gateway restart shows reconnecting, then resumes with no missed events", { timeout: 120_000 }, async () => {
   const { page } = office;
   await gateway.stop();
@@ -294,13 +618,9 @@ test("a gateway restart shows reconnecting, then resumes with no missed events",
   assert.equal((await mirrorEntry(page, "researcher")).status, "offline", "NPCs show offline while the gateway is away");
   gateway = await startGateway({ port, dir, agents: agentsFile });
   // Published before the page is back: it must arrive through Last-Event-ID replay.
-  const publish = (type, data) => fetch(`http://127.0.0.1:${port}/api/events`, {
-    method: "POST", headers: { "content-type": "application/json" },
-    body: JSON.stringify({ npc: "researcher", type, data }),
-  }).then((r) => assert.equal(r.status, 202));
-  await publish("started", { message: "while you were away" });
-  await publish("step", { message: "read 12 papers while you were away" });
-  await publish("done", { result: { papers: 12 } });
+  await publish("researcher", "started", { message: "while you were away" });
+  await publish("researcher", "step", { message: "read 12 papers while you were away" });
+  await publish("researcher", "done", { result: { papers: 12 } });
   const stillAway = (await page.getAttribute("#mirror", "data-connection")) !== "connected";
   await waitUntil("connected again", async () => (await page.getAttribute("#mirror", "data-connection")) === "connected", 60_000);
   const entry = await waitUntil("the researcher's missed run", async () => {
@@ -314,7 +634,7 @@ test("a gateway restart shows reconnecting, then resumes with no missed events",
 test("through the compose nginx.conf: page, wasm and stream load", { timeout: 180_000 }, async () => {
   const nginxPort = await freePort();
   const conf = execFileSync(join(root, "compose/render-nginx.sh"),
-    [`127.0.0.1:${nginxPort}`, `127.0.0.1:${port}`, sim.url.slice(7), sim.url.slice(7)],
+    [`127.0.0.1:${nginxPort}`, `127.0.0.1:${port}`, sim.url.slice(7), sim.url.slice(7), `127.0.0.1:${await freePort()}`],
     { input: readFileSync(join(root, "compose/nginx.conf")) });
   const nginxDir = mkdtempSync(join(tmpdir(), "esprit-nginx-"));
   writeFileSync(join(nginxDir, "nginx.conf"), conf);

@@ -2,12 +2,12 @@
 //! browser (reqwest on fetch).
 
 use super::platform::sleep;
-use super::{GatewaySettings, LinkCommand, LinkEvent, LinkState};
-use crossbeam_channel::Sender;
+use super::{EventSink, GatewaySettings, LinkCommand, LinkEvent, LinkState};
 use eventsource_stream::Eventsource;
 use futures_util::{Stream, StreamExt};
 use protocol::{
-    EventEnvelope, EventKind, HistoryPage, RespondRequest, Roster, RunAck, RunRequest, RunsPage,
+    EventEnvelope, EventKind, HistoryPage, RespondRequest, Roster, RunAck, RunCount, RunRequest,
+    RunsPage, SessionInfo,
 };
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -66,19 +66,36 @@ impl Api {
     }
 }
 
+/// Prefix of the messages of answers the gateway refused for want of credentials.
+const SIGNED_OUT: &str = "signed out: ";
+
 async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, String> {
     let status = response.status();
+    let signed_out = if status == reqwest::StatusCode::UNAUTHORIZED {
+        SIGNED_OUT
+    } else {
+        ""
+    };
     let text = response.text().await.map_err(describe)?;
     if status.is_success() {
         return serde_json::from_str(&text).map_err(|e| format!("unexpected answer: {e}"));
     }
     // The gateway's errors are `{"error":{"code","message"}}`: show the message.
     match serde_json::from_str::<protocol::ErrorBody>(&text) {
-        Ok(body) => Err(body.error.message),
+        Ok(body) => Err(format!("{signed_out}{}", body.error.message)),
         Err(_) => Err(format!(
-            "{status}: {}",
+            "{signed_out}{status}: {}",
             text.chars().take(160).collect::<String>()
         )),
+    }
+}
+
+/// Tells the office when a failure means its credentials are no longer good.
+fn report_signed_out(events: &EventSink, error: &str) {
+    if let Some(reason) = error.strip_prefix(SIGNED_OUT) {
+        let _ = events.send(LinkEvent::SignedOut {
+            reason: reason.to_owned(),
+        });
     }
 }
 
@@ -134,7 +151,11 @@ pub fn follow_stream(
                     .await
                     .err()
                     .unwrap_or_default();
-                let ended = StreamItem::Ended(format!("{status}: {message}"));
+                let ended = StreamItem::Ended(if message.starts_with(SIGNED_OUT) {
+                    message
+                } else {
+                    format!("{status}: {message}")
+                });
                 futures_util::stream::once(futures_util::future::ready(ended)).right_stream()
             }
             Err(e) => {
@@ -149,13 +170,19 @@ pub fn follow_stream(
 /// The link: stream and commands run side by side until the app ends.
 pub async fn run(
     settings: GatewaySettings,
-    events: Sender<LinkEvent>,
+    events: EventSink,
     commands: futures_channel::mpsc::UnboundedReceiver<LinkCommand>,
 ) {
     let api = Api {
         http: reqwest::Client::new(),
         settings,
     };
+    match api.get::<SessionInfo>("/api/session").await {
+        Ok(session) => {
+            let _ = events.send(LinkEvent::Session(session));
+        }
+        Err(e) => report_signed_out(&events, &e),
+    }
     futures_util::future::join(
         stream_loop(api.clone(), events.clone()),
         command_loop(api, events, commands),
@@ -163,21 +190,88 @@ pub async fn run(
     .await;
 }
 
-async fn load_roster(api: &Api, events: &Sender<LinkEvent>) -> Result<Roster, String> {
+async fn load_roster(api: &Api, events: &EventSink) -> Result<Roster, String> {
     let roster: Roster = api.get("/api/agents").await?;
     let _ = events.send(LinkEvent::Roster(roster.clone()));
     Ok(roster)
 }
 
-async fn stream_loop(api: Api, events: Sender<LinkEvent>) {
+/// Where the gateway serves the office map.
+const OFFICE_MAP: &str = "/office/office.tmj";
+
+/// Fetches the gateway's office map and its tileset image; reports them when
+/// they differ from what was reported last. A gateway without one (404) keeps
+/// the office on its built-in map.
+async fn load_office(api: &Api, events: &EventSink, last: &mut Option<(String, Vec<u8>)>) {
+    let url = format!("{}{OFFICE_MAP}", api.settings.base_url);
+    let fetch = |path: String| {
+        let request = api.request(reqwest::Method::GET, &path);
+        async move {
+            let response = request.send().await.map_err(describe)?;
+            if response.status() == reqwest::StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
+            if !response.status().is_success() {
+                return Err(format!("HTTP {}", response.status()));
+            }
+            response
+                .bytes()
+                .await
+                .map(|b| Some(b.to_vec()))
+                .map_err(describe)
+        }
+    };
+    let map = match fetch(OFFICE_MAP.to_owned()).await {
+        Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "office map not loaded");
+            return;
+        }
+    };
+    // The tileset image is named inside the map; a map that does not parse is
+    // still reported, so the office can say what is wrong with it.
+    let image = serde_json::from_str::<serde_json::Value>(&map)
+        .ok()
+        .and_then(|v| v["tilesets"][0]["image"].as_str().map(str::to_owned));
+    let tileset = match image {
+        Some(image) if !image.contains("..") && !image.starts_with('/') => {
+            match fetch(format!("/office/{image}")).await {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => Vec::new(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "office tileset not loaded");
+                    return;
+                }
+            }
+        }
+        _ => Vec::new(),
+    };
+    let loaded = (map, tileset);
+    if last.as_ref() != Some(&loaded) {
+        let _ = events.send(LinkEvent::Office {
+            url,
+            map: loaded.0.clone(),
+            tileset: loaded.1.clone(),
+        });
+        *last = Some(loaded);
+    }
+}
+
+async fn stream_loop(api: Api, events: EventSink) {
     let url = api.settings.base_url.clone();
     let mut last_id: Option<u64> = None;
     let mut attempt = 0u32;
+    let mut office = None;
     loop {
         let _ = events.send(LinkEvent::State(LinkState::Connecting { url: url.clone() }));
+        load_office(&api, &events, &mut office).await;
         let error = match connect_once(&api, &events, &mut last_id, &mut attempt).await {
             Ok(()) => "the gateway closed the stream".to_owned(),
-            Err(e) => e,
+            Err(e) => {
+                report_signed_out(&events, &e);
+                e
+            }
         };
         attempt += 1;
         let backoff = Duration::from_millis(500)
@@ -196,7 +290,7 @@ async fn stream_loop(api: Api, events: Sender<LinkEvent>) {
 /// One connection: roster (and, the first time, history), then live events until it drops.
 async fn connect_once(
     api: &Api,
-    events: &Sender<LinkEvent>,
+    events: &EventSink,
     last_id: &mut Option<u64>,
     attempt: &mut u32,
 ) -> Result<(), String> {
@@ -236,7 +330,7 @@ async fn connect_once(
     Ok(())
 }
 
-async fn load_history(api: &Api, events: &Sender<LinkEvent>, npc: &str) {
+async fn load_history(api: &Api, events: &EventSink, npc: &str) {
     match api
         .get::<HistoryPage>(&format!("/api/history?npc={npc}&limit={HISTORY_PAGE}"))
         .await
@@ -254,7 +348,7 @@ async fn load_history(api: &Api, events: &Sender<LinkEvent>, npc: &str) {
 
 async fn command_loop(
     api: Api,
-    events: Sender<LinkEvent>,
+    events: EventSink,
     mut commands: futures_channel::mpsc::UnboundedReceiver<LinkCommand>,
 ) {
     while let Some(command) = commands.next().await {
@@ -294,6 +388,35 @@ async fn command_loop(
                 .await
                 .map(|_| ()),
             ),
+            LinkCommand::SignOut => {
+                let result = api
+                    .request(reqwest::Method::DELETE, "/api/session")
+                    .send()
+                    .await;
+                let _ = events.send(LinkEvent::SignedOut {
+                    reason: match result {
+                        Ok(_) => "signed out".to_owned(),
+                        Err(e) => describe(e),
+                    },
+                });
+                continue;
+            }
+            LinkCommand::CountRuns { since } => {
+                let mut url =
+                    reqwest::Url::parse("http://office/api/runs/count").expect("a constant URL");
+                url.query_pairs_mut().append_pair("since", &since);
+                let path = format!("/api/runs/count?{}", url.query().unwrap_or_default());
+                match api.get::<RunCount>(&path).await {
+                    Ok(count) => {
+                        let _ = events.send(LinkEvent::RunsToday {
+                            since: count.since,
+                            started: count.started,
+                        });
+                    }
+                    Err(e) => tracing::warn!(error = %e, "runs today not counted"),
+                }
+                continue;
+            }
             LinkCommand::LoadRuns { agent } => {
                 let result = api
                     .get::<RunsPage>(&format!("/api/runs?agent={agent}&limit=20"))
@@ -308,6 +431,7 @@ async fn command_loop(
             }
         };
         if let Err(message) = result {
+            report_signed_out(&events, &message);
             let _ = events.send(LinkEvent::Refused { agent, message });
         }
     }

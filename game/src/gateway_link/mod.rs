@@ -9,7 +9,7 @@ mod platform;
 
 use bevy::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
-use protocol::{EventEnvelope, Roster, RunSummary};
+use protocol::{EventEnvelope, Roster, RunSummary, SessionInfo};
 use serde_json::Value;
 
 /// Where the gateway is and how to authenticate.
@@ -70,6 +70,24 @@ pub enum LinkEvent {
         agent: String,
         run_id: String,
     },
+    /// The gateway's office map (`/office/office.tmj`) and its tileset image.
+    Office {
+        url: String,
+        map: String,
+        tileset: Vec<u8>,
+    },
+    /// Runs started since `since` (the office asks for local midnight).
+    RunsToday {
+        since: String,
+        started: u64,
+    },
+    /// Who the gateway takes the office for (asked once at start).
+    Session(SessionInfo),
+    /// The gateway no longer accepts the office's credentials (expired
+    /// session, revoked token) or the person signed out.
+    SignedOut {
+        reason: String,
+    },
 }
 
 /// What the office asks of the gateway.
@@ -92,6 +110,12 @@ pub enum LinkCommand {
     LoadRuns {
         agent: String,
     },
+    /// Ends the browser session (the cookie).
+    SignOut,
+    /// How many runs started since `since` (RFC 3339).
+    CountRuns {
+        since: String,
+    },
 }
 
 /// The office's end of the link.
@@ -103,10 +127,12 @@ pub struct GatewayLink {
 
 impl GatewayLink {
     /// Starts the background task.
-    pub fn start(settings: GatewaySettings) -> GatewayLink {
+    /// Starts the link; `wake` is called after each event is queued, so an
+    /// office that renders on demand draws it on the next frame.
+    pub fn start(settings: GatewaySettings, wake: Option<Waker>) -> GatewayLink {
         let (tx, rx) = crossbeam_channel::unbounded();
         let (commands, command_rx) = futures_channel::mpsc::unbounded();
-        platform::spawn_link(client::run(settings, tx, command_rx));
+        platform::spawn_link(client::run(settings, EventSink { tx, wake }, command_rx));
         GatewayLink {
             events: rx,
             commands,
@@ -142,14 +168,67 @@ impl GatewayLink {
     }
 }
 
+/// Who the office is signed in as, once the gateway said; `signed_out` once
+/// it stopped accepting the office's credentials.
+#[derive(Resource, Clone, Debug, Default)]
+pub struct Session {
+    pub info: Option<SessionInfo>,
+    pub signed_out: Option<String>,
+}
+
 pub(super) fn plugin(app: &mut App) {
-    app.add_message::<LinkEvent>();
-    app.add_systems(PreUpdate, drain_link.run_if(resource_exists::<GatewayLink>));
+    app.add_message::<LinkEvent>()
+        .init_resource::<Session>()
+        .add_systems(PreUpdate, drain_link.run_if(resource_exists::<GatewayLink>))
+        .add_systems(Update, remember_session);
+}
+
+fn remember_session(mut link: MessageReader<LinkEvent>, mut session: ResMut<Session>) {
+    for event in link.read() {
+        match event {
+            LinkEvent::Session(info) => {
+                session.info = Some(info.clone());
+                session.signed_out = None;
+            }
+            LinkEvent::SignedOut { reason } => session.signed_out = Some(reason.clone()),
+            _ => {}
+        }
+    }
 }
 
 /// Starts the real link (not part of the plugin, so tests can feed one by hand).
-pub fn start_link(mut commands: Commands, settings: Res<GatewaySettings>) {
-    commands.insert_resource(GatewayLink::start(settings.clone()));
+pub fn start_link(
+    mut commands: Commands,
+    settings: Res<GatewaySettings>,
+    event_loop: Option<Res<bevy::winit::EventLoopProxyWrapper>>,
+) {
+    let wake = event_loop.map(|proxy| {
+        let proxy = (**proxy).clone();
+        std::sync::Arc::new(move || {
+            let _ = proxy.send_event(bevy::winit::WinitUserEvent::WakeUp);
+        }) as Waker
+    });
+    commands.insert_resource(GatewayLink::start(settings.clone(), wake));
+}
+
+/// Wakes the app's event loop from the link's task.
+pub type Waker = std::sync::Arc<dyn Fn() + Send + Sync>;
+
+/// The link's side of the event channel.
+#[derive(Clone)]
+pub struct EventSink {
+    tx: Sender<LinkEvent>,
+    wake: Option<Waker>,
+}
+
+impl EventSink {
+    pub fn send(&self, event: LinkEvent) -> Result<(), crossbeam_channel::SendError<LinkEvent>> {
+        self.tx.send(event)?;
+        if let Some(wake) = &self.wake {
+            wake();
+        }
+        Ok(())
+    }
 }
 
 fn drain_link(link: Res<GatewayLink>, mut writer: MessageWriter<LinkEvent>) {

@@ -1,25 +1,102 @@
-//! The status → animation state machine: plain Rust, tested without a renderer.
-//! Systems copy [`NpcAnimation::frame`] and [`NpcAnimation::badge`] into sprites.
+//! The animation state machine: what the body does ([`Body`], from the
+//! behaviour and the walk) and what the status shows (seated poses, badge,
+//! desk light). Plain Rust, tested without a renderer; systems copy
+//! [`NpcAnimation::frame`] and [`NpcAnimation::badge`] into sprites.
 
 use super::status::Shown;
+use crate::office::map::Facing;
 use bevy::prelude::Component;
 use protocol::AgentStatus;
 
 /// One pose of the character sheet (a column of the atlas).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Pose {
+    // Seated behind a desk.
     Sit = 0,
-    Blink = 1,
-    Stretch = 2,
-    TypeLeft = 3,
-    TypeRight = 4,
-    HandUp = 5,
-    CheerUp = 6,
-    CheerDown = 7,
-    Slump = 8,
+    Blink,
+    Stretch,
+    TypeLeft,
+    TypeRight,
+    HandUp,
+    CheerUp,
+    CheerDown,
+    Slump,
+    // Standing, and the two steps of each walk cycle.
+    StandDown,
+    StepDownA,
+    StepDownB,
+    StandUp,
+    StepUpA,
+    StepUpB,
+    StandLeft,
+    StepLeftA,
+    StepLeftB,
+    StandRight,
+    StepRightA,
+    StepRightB,
+    TalkLeft,
+    TalkRight,
+    /// Sitting on a sofa.
+    Lounge,
 }
 
-pub const POSES: usize = 9;
+pub const POSES: usize = 24;
+
+impl Pose {
+    pub const ALL: [Pose; POSES] = {
+        use Pose::*;
+        [
+            Sit, Blink, Stretch, TypeLeft, TypeRight, HandUp, CheerUp, CheerDown, Slump, StandDown,
+            StepDownA, StepDownB, StandUp, StepUpA, StepUpB, StandLeft, StepLeftA, StepLeftB,
+            StandRight, StepRightA, StepRightB, TalkLeft, TalkRight, Lounge,
+        ]
+    };
+
+    /// Standing still, facing `facing`.
+    fn stand(facing: Facing) -> Pose {
+        match facing {
+            Facing::Down => Pose::StandDown,
+            Facing::Up => Pose::StandUp,
+            Facing::Left => Pose::StandLeft,
+            Facing::Right => Pose::StandRight,
+        }
+    }
+
+    /// The walk cycle: step, stand, the other step, stand.
+    fn walk(facing: Facing, stride: u32) -> Pose {
+        let (a, b) = match facing {
+            Facing::Down => (Pose::StepDownA, Pose::StepDownB),
+            Facing::Up => (Pose::StepUpA, Pose::StepUpB),
+            Facing::Left => (Pose::StepLeftA, Pose::StepLeftB),
+            Facing::Right => (Pose::StepRightA, Pose::StepRightB),
+        };
+        match stride % 4 {
+            0 => a,
+            2 => b,
+            _ => Pose::stand(facing),
+        }
+    }
+}
+
+/// What the body is doing, whatever the status.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub enum Body {
+    /// At its desk: the status chooses the pose.
+    #[default]
+    Seated,
+    Standing(Facing),
+    /// `distance` walked so far, in pixels, picks the step.
+    Walking {
+        facing: Facing,
+        distance: f32,
+    },
+    Lounging,
+    Talking(Facing),
+}
+
+/// Pixels per walk-cycle frame.
+const STRIDE_PX: f32 = 5.0;
+const TALK_FRAME: f32 = 0.3;
 
 /// What floats above the NPC's head.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -55,8 +132,11 @@ const STRETCH_FOR: f32 = 1.2;
 #[derive(Component, Clone, Debug)]
 pub struct NpcAnimation {
     status: Shown,
+    body: Body,
     /// Seconds in the current status.
     elapsed: f32,
+    /// Seconds in the current body state (not reset by walking on).
+    body_elapsed: f32,
     /// Per-NPC offset so a room of idle NPCs doesn't blink in unison.
     phase: f32,
 }
@@ -65,8 +145,37 @@ impl NpcAnimation {
     pub fn new(seed: u32) -> NpcAnimation {
         NpcAnimation {
             status: Shown::default(),
+            body: Body::Seated,
             elapsed: 0.0,
+            body_elapsed: 0.0,
             phase: (seed % 997) as f32 * 0.37,
+        }
+    }
+
+    pub fn body(&self) -> Body {
+        self.body
+    }
+
+    pub fn set_body(&mut self, body: Body) {
+        if std::mem::discriminant(&body) != std::mem::discriminant(&self.body) {
+            self.body_elapsed = 0.0;
+        }
+        self.body = body;
+    }
+
+    /// Whether the picture changes from frame to frame (for on-demand redraws).
+    pub fn is_animating(&self) -> bool {
+        if self.status.offline {
+            return false;
+        }
+        match self.body {
+            Body::Walking { .. } | Body::Talking(_) => true,
+            Body::Seated => match self.status.status {
+                AgentStatus::Running | AgentStatus::Awaiting => true,
+                AgentStatus::Done => self.elapsed < CHECK_FADE,
+                AgentStatus::Idle | AgentStatus::Error => false,
+            },
+            Body::Standing(_) | Body::Lounging => self.status.status == AgentStatus::Awaiting,
         }
     }
 
@@ -84,9 +193,27 @@ impl NpcAnimation {
 
     pub fn tick(&mut self, dt: f32) {
         self.elapsed += dt;
+        self.body_elapsed += dt;
     }
 
     pub fn pose(&self) -> Pose {
+        match self.body {
+            Body::Seated => self.seated_pose(),
+            Body::Standing(facing) => Pose::stand(facing),
+            Body::Walking { facing, distance } => Pose::walk(facing, (distance / STRIDE_PX) as u32),
+            Body::Lounging => Pose::Lounge,
+            Body::Talking(facing) => {
+                let talking = ((self.body_elapsed / TALK_FRAME) as u32).is_multiple_of(2);
+                match (facing, talking) {
+                    (Facing::Left, true) => Pose::TalkLeft,
+                    (Facing::Right, true) => Pose::TalkRight,
+                    _ => Pose::stand(facing),
+                }
+            }
+        }
+    }
+
+    fn seated_pose(&self) -> Pose {
         let t = self.elapsed;
         if self.status.offline {
             let cycle = (t + self.phase) % 13.0;
@@ -225,6 +352,52 @@ mod tests {
             poses.insert(idle.pose() as u8);
         }
         assert!(poses.contains(&(Pose::Blink as u8)) && poses.contains(&(Pose::Sit as u8)));
+    }
+
+    #[test]
+    fn walking_cycles_through_steps_by_distance_and_the_status_keeps_its_badge() {
+        let mut anim = NpcAnimation::new(0);
+        anim.set_status(Shown::of(AgentStatus::Awaiting));
+        let poses: Vec<Pose> = (0..4)
+            .map(|i| {
+                anim.set_body(Body::Walking {
+                    facing: Facing::Left,
+                    distance: i as f32 * STRIDE_PX,
+                });
+                anim.pose()
+            })
+            .collect();
+        assert_eq!(
+            poses,
+            [
+                Pose::StepLeftA,
+                Pose::StandLeft,
+                Pose::StepLeftB,
+                Pose::StandLeft
+            ]
+        );
+        assert!(
+            matches!(anim.badge(), Badge::Question { .. }),
+            "the badge shows mid-walk"
+        );
+        assert!(anim.is_animating());
+        anim.set_body(Body::Seated);
+        assert_eq!(anim.pose(), Pose::HandUp);
+    }
+
+    #[test]
+    fn an_idle_office_stops_animating() {
+        let mut anim = NpcAnimation::new(0);
+        anim.set_status(Shown::of(AgentStatus::Idle));
+        assert!(!anim.is_animating());
+        anim.set_status(Shown::of(AgentStatus::Done));
+        assert!(anim.is_animating(), "the check mark fades");
+        anim.tick(CHECK_FADE + 0.1);
+        assert!(!anim.is_animating());
+        anim.set_body(Body::Talking(Facing::Right));
+        assert!(anim.is_animating());
+        anim.set_status(Shown::OFFLINE);
+        assert!(!anim.is_animating(), "offline characters stand still");
     }
 
     #[test]

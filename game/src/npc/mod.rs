@@ -1,24 +1,28 @@
 //! NPCs: one per agent in the roster. Events from the gateway become an
-//! [`NpcStatus`] once; the animation state machine and every view read it.
+//! [`NpcStatus`] once; the behaviour and animation state machines and every
+//! view read it.
 
 pub mod animation;
-mod bubble;
+pub mod behaviour;
+pub mod bubble;
+pub mod movement;
 pub mod status;
 mod visuals;
+pub mod walking;
 
 use crate::gateway_link::{LinkEvent, LinkState};
 use animation::NpcAnimation;
+use behaviour::Behaviour;
 use bevy::prelude::*;
 use protocol::EventKind;
 use status::{Npc, NpcLog, NpcRuns, NpcStatus};
 use std::collections::HashMap;
 
-pub use bubble::stack_bubbles;
 pub use visuals::Variant;
 
 /// Selection and hover, shared by the sprites, the panels and the page.
 pub mod visuals_api {
-    pub use super::visuals::{Hovered, Selected};
+    pub use super::visuals::{Bubble, Hovered, Selected, ShownBubble, ShownBubbles};
 }
 
 /// The npc id → entity map.
@@ -33,6 +37,10 @@ pub struct RosterOrder(pub Vec<String>);
 #[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RosterSystems;
 
+/// Seating, behaviour and walking, after the office is laid out.
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SeatSystems;
+
 /// Sent when NPCs were added or removed, so the office lays out desks again.
 #[derive(Message, Clone, Debug)]
 pub struct RosterChanged;
@@ -42,6 +50,17 @@ pub struct RosterChanged;
 pub struct Speech {
     pub text: String,
     pub until: f64,
+}
+
+/// Scales how long characters wait before getting up and stay away (1: the
+/// office's pace; `game --restless` sets 0.02 to measure a walking office).
+#[derive(Resource, Clone, Copy, Debug)]
+pub struct Tempo(pub f64);
+
+impl Default for Tempo {
+    fn default() -> Self {
+        Tempo(1.0)
+    }
 }
 
 /// The link's state, for the HUD and the offline look.
@@ -54,24 +73,31 @@ impl Default for Connection {
     }
 }
 
-const SPEECH_SECONDS: f64 = 4.0;
-const SPEECH_CHARS: usize = 34;
+const SPEECH_SECONDS: f64 = 5.0;
+/// A question stays up longer: someone has to read it.
+const QUESTION_SECONDS: f64 = 12.0;
+/// The longest text a bubble takes (it wraps and cuts it further).
+const SPEECH_CHARS: usize = 200;
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<NpcIndex>()
         .init_resource::<RosterOrder>()
         .init_resource::<Connection>()
+        .init_resource::<Tempo>()
         .add_message::<RosterChanged>()
+        .configure_sets(Update, SeatSystems.after(RosterSystems))
         .add_systems(
             Update,
-            (sync_roster, apply_link_events, animate)
+            (sync_roster, apply_link_events)
                 .chain()
                 .in_set(RosterSystems),
         )
+        .add_systems(Update, animate.after(SeatSystems))
         .add_systems(
             Update,
             (request_runs_on_select, refresh_runs_when_a_run_ends),
         );
+    walking::plugin(app);
     visuals::plugin(app);
 }
 
@@ -83,6 +109,7 @@ fn sync_roster(
     mut npcs: Query<(&mut Npc, &mut NpcStatus)>,
     mut changed: MessageWriter<RosterChanged>,
     time: Res<Time>,
+    tempo: Res<Tempo>,
 ) {
     for event in link.read() {
         let LinkEvent::Roster(roster) = event else {
@@ -146,6 +173,8 @@ fn sync_roster(
                             NpcLog::default(),
                             NpcRuns::default(),
                             NpcAnimation::new(stable_hash(&summary.npc)),
+                            Behaviour::new(stable_hash(&summary.npc), time.elapsed_secs_f64())
+                                .with_tempo(tempo.0, time.elapsed_secs_f64()),
                             Speech::default(),
                             Variant(i),
                             Transform::default(),
@@ -189,11 +218,17 @@ fn apply_link_events(
                     continue;
                 };
                 if status.apply(envelope, now) {
-                    if let (EventKind::Step | EventKind::Started, Some(message)) =
-                        (envelope.kind, envelope.message())
-                    {
+                    let seconds = match envelope.kind {
+                        EventKind::Step | EventKind::Started => Some(SPEECH_SECONDS),
+                        EventKind::Awaiting => Some(QUESTION_SECONDS),
+                        _ => None,
+                    };
+                    if let (Some(seconds), Some(message)) = (seconds, envelope.message()) {
                         speech.text = truncate(message, SPEECH_CHARS);
-                        speech.until = now + SPEECH_SECONDS;
+                        speech.until = now + seconds;
+                    } else {
+                        // A run that ended says nothing more.
+                        speech.until = now;
                     }
                 }
                 log.insert(envelope.clone());
@@ -231,7 +266,13 @@ fn apply_link_events(
                 }
                 connection.0 = state.clone();
             }
-            LinkEvent::Roster(_) | LinkEvent::Refused { .. } | LinkEvent::RunAccepted { .. } => {}
+            LinkEvent::Roster(_)
+            | LinkEvent::Refused { .. }
+            | LinkEvent::RunAccepted { .. }
+            | LinkEvent::Session(_)
+            | LinkEvent::SignedOut { .. }
+            | LinkEvent::Office { .. }
+            | LinkEvent::RunsToday { .. } => {}
         }
     }
 }

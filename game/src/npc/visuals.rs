@@ -1,26 +1,39 @@
 //! What an NPC looks like: copies the animation's frame, badge and desk light
-//! into sprites, and draws the name label and speech bubble. Thin adapters only.
+//! into sprites, and draws the name label, the shadow and the speech bubble.
+//! Thin adapters only; the bubble's geometry is in [`super::bubble`].
 
+use super::NpcIndex;
 use super::Speech;
-use super::animation::{Badge, DeskLight, NpcAnimation};
-use super::bubble::{BubbleSpot, stack_bubbles};
+use super::animation::{Badge, Body, DeskLight, NpcAnimation};
+use super::bubble::{BubbleSpot, place_bubbles, wrap};
+use super::movement::tile_at;
 use super::status::{Npc, NpcStatus};
 use crate::art::{Art, CHAR_H, VARIANTS};
+use crate::camera::CrispText;
+use crate::office::map::{OfficeMap, Tile};
+use crate::office::{CurrentPlan, DeskFurniture, PlanChanged};
 use bevy::prelude::*;
 use bevy::sprite::Anchor;
+use bevy::text::{Justify, TextLayout};
 
 /// Which look (row of the character sheet) an NPC wears.
 #[derive(Component, Clone, Copy, Debug)]
 pub struct Variant(pub usize);
 
 #[derive(Component)]
-struct DeskSprite;
-#[derive(Component)]
 struct BadgeSprite;
 #[derive(Component)]
-struct BubbleText;
+struct NameLabel;
 #[derive(Component)]
-struct BubbleBack;
+struct ShadowSprite;
+
+/// A speech bubble, drawn in world space above (or below) its speaker.
+#[derive(Component)]
+pub struct Bubble {
+    pub owner: Entity,
+}
+#[derive(Component)]
+struct BubbleText;
 
 /// The NPC under the pointer, for the tooltip.
 #[derive(Resource, Default, Debug)]
@@ -30,17 +43,49 @@ pub struct Hovered(pub Option<Entity>);
 #[derive(Resource, Default, Debug, Clone, Copy, PartialEq)]
 pub struct Selected(pub Option<Entity>);
 
+/// What each bubble shows and where (world units), for the page mirror.
+#[derive(Resource, Default, Debug, Clone)]
+pub struct ShownBubbles(pub Vec<ShownBubble>);
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShownBubble {
+    pub owner: Entity,
+    pub lines: Vec<String>,
+    pub rect: Rect,
+}
+
+/// The floor of each room (world units), where bubbles may go.
+#[derive(Resource, Default, Debug, Clone)]
+struct RoomFloors(Vec<(Vec<Tile>, Rect)>);
+
 const LABEL_SIZE: f32 = 7.0;
+/// The name sits below the feet, or below the desk's front when seated.
+const LABEL_STANDING: f32 = -6.0;
+const LABEL_SEATED: f32 = -12.0;
 const BUBBLE_SIZE: f32 = 7.0;
-/// Approximate advance of the default font at `BUBBLE_SIZE`, for bubble widths.
-const CHAR_ADVANCE: f32 = 4.3;
+/// Advance of the default (monospace) font at `BUBBLE_SIZE`.
+const CHAR_ADVANCE: f32 = 4.2;
+const LINE_HEIGHT: f32 = 8.5;
+const BUBBLE_CHARS: usize = 22;
+const BUBBLE_LINES: usize = 3;
+const BUBBLE_PAD: f32 = 3.0;
+/// Above everything in the office.
+const BUBBLE_DEPTH: f32 = 60.0;
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<Hovered>()
         .init_resource::<Selected>()
+        .init_resource::<ShownBubbles>()
+        .init_resource::<RoomFloors>()
         .add_systems(
             Update,
-            (attach_visuals, update_sprites, update_bubbles)
+            (
+                measure_rooms,
+                attach_visuals,
+                update_sprites,
+                light_desks,
+                update_bubbles,
+            )
                 .chain()
                 .after(super::animate),
         );
@@ -53,41 +98,23 @@ fn attach_visuals(
 ) {
     let Some(art) = art else { return };
     for (entity, npc, variant) in &added {
-        let character = Sprite::from_atlas_image(
+        let mut character = Sprite::from_atlas_image(
             art.characters.clone(),
             TextureAtlas {
                 layout: art.character_layout.clone(),
                 index: (variant.0 % VARIANTS) * super::animation::POSES,
             },
         );
+        character.color = Color::WHITE;
         commands
             .entity(entity)
-            .insert((character, Pickable::default()))
-            .observe(
-                |click: On<Pointer<Click>>, mut selected: ResMut<Selected>| {
-                    selected.0 = Some(click.entity);
-                },
-            )
-            .observe(|over: On<Pointer<Over>>, mut hovered: ResMut<Hovered>| {
-                hovered.0 = Some(over.entity);
-            })
-            .observe(|out: On<Pointer<Out>>, mut hovered: ResMut<Hovered>| {
-                if hovered.0 == Some(out.entity) {
-                    hovered.0 = None;
-                }
-            })
+            .insert((character, Anchor::BOTTOM_CENTER))
             .with_children(|parent| {
                 parent.spawn((
-                    DeskSprite,
-                    Sprite::from_atlas_image(
-                        art.desks.clone(),
-                        TextureAtlas {
-                            layout: art.desk_layout.clone(),
-                            index: 0,
-                        },
-                    ),
-                    Transform::from_xyz(0.0, -8.0, 0.5),
-                    Pickable::IGNORE,
+                    ShadowSprite,
+                    Sprite::from_image(art.shadow.clone()),
+                    Transform::from_xyz(0.0, 1.0, -0.0005),
+                    Visibility::Hidden,
                 ));
                 parent.spawn((
                     BadgeSprite,
@@ -98,34 +125,37 @@ fn attach_visuals(
                             index: 0,
                         },
                     ),
-                    Transform::from_xyz(9.0, CHAR_H as f32 / 2.0 + 2.0, 2.0),
+                    Transform::from_xyz(8.0, CHAR_H as f32 + 2.0, 0.002),
                     Visibility::Hidden,
-                    Pickable::IGNORE,
                 ));
                 parent.spawn((
+                    NameLabel,
                     Text2d::new(npc.name.clone()),
                     TextFont::from_font_size(LABEL_SIZE),
-                    TextColor(Color::srgb(0.95, 0.95, 1.0)),
-                    Transform::from_xyz(0.0, -22.0, 3.0),
-                    Pickable::IGNORE,
+                    CrispText(LABEL_SIZE),
+                    TextColor(Color::srgb(1.0, 1.0, 1.0)),
+                    Transform::from_xyz(0.0, LABEL_STANDING, 0.003),
                 ));
-                parent.spawn((
-                    BubbleBack,
-                    Sprite::from_color(Color::srgba(1.0, 1.0, 1.0, 0.95), Vec2::ONE),
-                    Anchor::BOTTOM_CENTER,
-                    Transform::from_xyz(0.0, 20.0, 4.0),
-                    Visibility::Hidden,
-                    Pickable::IGNORE,
-                ));
-                parent.spawn((
+            });
+        commands
+            .spawn((
+                Name::new(format!("Bubble of {}", npc.npc)),
+                Bubble { owner: entity },
+                Sprite::from_color(Color::srgba(1.0, 1.0, 1.0, 0.95), Vec2::ONE),
+                Anchor::BOTTOM_LEFT,
+                Transform::from_xyz(0.0, 0.0, BUBBLE_DEPTH),
+                Visibility::Hidden,
+            ))
+            .with_children(|bubble| {
+                bubble.spawn((
                     BubbleText,
                     Text2d::new(""),
                     TextFont::from_font_size(BUBBLE_SIZE),
+                    CrispText(BUBBLE_SIZE),
                     TextColor(Color::srgb(0.1, 0.1, 0.15)),
-                    Anchor::BOTTOM_CENTER,
-                    Transform::from_xyz(0.0, 22.0, 5.0),
-                    Visibility::Hidden,
-                    Pickable::IGNORE,
+                    TextLayout::justify(Justify::Left),
+                    Anchor::BOTTOM_LEFT,
+                    Transform::from_xyz(BUBBLE_PAD, BUBBLE_PAD - 1.0, 0.01),
                 ));
             });
     }
@@ -143,20 +173,21 @@ fn update_sprites(
         ),
         With<Npc>,
     >,
-    mut desks: Query<&mut Sprite, (With<DeskSprite>, Without<Npc>, Without<BadgeSprite>)>,
     mut badges: Query<
         (&mut Sprite, &mut Transform, &mut Visibility),
-        (With<BadgeSprite>, Without<Npc>, Without<DeskSprite>),
+        (With<BadgeSprite>, Without<Npc>, Without<ShadowSprite>),
     >,
+    mut shadows: Query<&mut Visibility, (With<ShadowSprite>, Without<BadgeSprite>)>,
+    mut labels: Query<&mut Transform, (With<NameLabel>, Without<BadgeSprite>)>,
     hovered: Res<Hovered>,
     selected: Res<Selected>,
 ) {
     for (animation, status, variant, mut sprite, children, entity) in &mut npcs {
         let frame = animation.frame(variant.0 % VARIANTS);
-        if let Some(atlas) = sprite.texture_atlas.as_mut() {
-            if atlas.index != frame {
-                atlas.index = frame;
-            }
+        if let Some(atlas) = sprite.texture_atlas.as_mut()
+            && atlas.index != frame
+        {
+            atlas.index = frame;
         }
         let highlight = hovered.0 == Some(entity) || selected.0 == Some(entity);
         let tint = match (status.shown(), highlight) {
@@ -167,18 +198,20 @@ fn update_sprites(
         if sprite.color != tint {
             sprite.color = tint;
         }
+        let seated = matches!(animation.body(), Body::Seated);
         for child in children.iter() {
-            if let Ok(mut desk) = desks.get_mut(child) {
-                let index = match animation.desk_light() {
-                    DeskLight::Off => 0,
-                    DeskLight::MonitorOn => 1,
-                    DeskLight::LampRed => 2,
-                };
-                if let Some(atlas) = desk.texture_atlas.as_mut() {
-                    if atlas.index != index {
-                        atlas.index = index;
-                    }
+            if let Ok(mut label) = labels.get_mut(child) {
+                let y = if seated { LABEL_SEATED } else { LABEL_STANDING };
+                if label.translation.y != y {
+                    label.translation.y = y;
                 }
+            }
+            if let Ok(mut visibility) = shadows.get_mut(child) {
+                visibility.set_if_neq(if seated {
+                    Visibility::Hidden
+                } else {
+                    Visibility::Inherited
+                });
             }
             if let Ok((mut badge, mut transform, mut visibility)) = badges.get_mut(child) {
                 let (index, scale, alpha) = match animation.badge() {
@@ -201,62 +234,174 @@ fn update_sprites(
     }
 }
 
+/// Each desk shows its owner's monitor and lamp.
+fn light_desks(
+    mut desks: Query<(&DeskFurniture, &mut Sprite)>,
+    index: Res<NpcIndex>,
+    npcs: Query<&NpcAnimation>,
+) {
+    for (desk, mut sprite) in &mut desks {
+        let light = desk
+            .owner
+            .as_ref()
+            .and_then(|npc| index.0.get(npc))
+            .and_then(|e| npcs.get(*e).ok())
+            .map_or(DeskLight::Off, NpcAnimation::desk_light);
+        let frame = match light {
+            DeskLight::Off => 0,
+            DeskLight::MonitorOn => 1,
+            DeskLight::LampRed => 2,
+        };
+        if let Some(atlas) = sprite.texture_atlas.as_mut()
+            && atlas.index != frame
+        {
+            atlas.index = frame;
+        }
+    }
+}
+
+/// The floor of every room, measured again when the plan changes.
+fn measure_rooms(
+    mut changed: MessageReader<PlanChanged>,
+    plan: Option<Res<CurrentPlan>>,
+    mut floors: ResMut<RoomFloors>,
+) {
+    if changed.read().count() == 0 {
+        return;
+    }
+    let Some(plan) = plan else { return };
+    floors.0 = room_floors(&plan.0.map);
+}
+
+fn room_floors(map: &OfficeMap) -> Vec<(Vec<Tile>, Rect)> {
+    let t = crate::art::TILE as f32;
+    let mut rooms: Vec<(Vec<Tile>, Rect)> = map
+        .rooms
+        .iter()
+        .filter_map(|room| {
+            let tiles: Vec<Tile> = (room.y..room.y + room.h)
+                .flat_map(|y| (room.x..room.x + room.w).map(move |x| Tile::new(x, y)))
+                .filter(|t| map.walkable(*t) && map.room_of(*t) == Some(room))
+                .collect();
+            let min_x = tiles.iter().map(|t| t.x).min()?;
+            let max_x = tiles.iter().map(|t| t.x).max()?;
+            let min_y = tiles.iter().map(|t| t.y).min()?;
+            let max_y = tiles.iter().map(|t| t.y).max()?;
+            Some((
+                tiles,
+                Rect::new(
+                    min_x as f32 * t,
+                    -((max_y + 1) as f32 * t),
+                    (max_x + 1) as f32 * t,
+                    -(min_y as f32 * t),
+                ),
+            ))
+        })
+        .collect();
+    // Anything outside the rooms: the whole map.
+    rooms.push((
+        Vec::new(),
+        Rect::new(0.0, -(map.height as f32 * t), map.width as f32 * t, 0.0),
+    ));
+    rooms
+}
+
 #[allow(clippy::type_complexity)]
 fn update_bubbles(
-    npcs: Query<(&Speech, &NpcStatus, &GlobalTransform, &Children), With<Npc>>,
-    mut texts: Query<
-        (&mut Text2d, &mut Transform, &mut Visibility),
-        (With<BubbleText>, Without<BubbleBack>),
+    npcs: Query<(Entity, &Speech, &NpcStatus, &NpcAnimation, &Transform), With<Npc>>,
+    mut bubbles: Query<
+        (
+            Entity,
+            &Bubble,
+            &mut Sprite,
+            &mut Transform,
+            &mut Visibility,
+            &Children,
+        ),
+        Without<Npc>,
     >,
-    mut backs: Query<
-        (&mut Sprite, &mut Transform, &mut Visibility),
-        (With<BubbleBack>, Without<BubbleText>),
-    >,
+    mut texts: Query<&mut Text2d, With<BubbleText>>,
+    floors: Res<RoomFloors>,
+    mut shown: ResMut<ShownBubbles>,
+    mut commands: Commands,
     time: Res<Time>,
 ) {
     let now = time.elapsed_secs_f64();
-    let mut shown = Vec::new();
-    for (speech, status, global, children) in &npcs {
-        let visible = now < speech.until && !speech.text.is_empty() && !status.offline;
-        let width = speech.text.chars().count() as f32 * CHAR_ADVANCE + 6.0;
-        if visible {
-            let at = global.translation();
-            shown.push((
-                children,
-                BubbleSpot {
-                    x: at.x,
-                    y: at.y + 20.0,
-                    width,
-                    height: BUBBLE_SIZE + 5.0,
-                },
-                &speech.text,
-            ));
+    let mut wanted = Vec::new();
+    for (entity, speech, status, animation, transform) in &npcs {
+        if status.offline {
+            continue;
+        }
+        let text = if now < speech.until && !speech.text.is_empty() {
+            speech.text.as_str()
+        } else if matches!(animation.body(), Body::Talking(_)) {
+            "…"
         } else {
-            for child in children.iter() {
-                if let Ok((_, _, mut v)) = texts.get_mut(child) {
-                    v.set_if_neq(Visibility::Hidden);
-                }
-                if let Ok((_, _, mut v)) = backs.get_mut(child) {
-                    v.set_if_neq(Visibility::Hidden);
-                }
+            continue;
+        };
+        let lines = wrap(text, BUBBLE_CHARS, BUBBLE_LINES);
+        let longest = lines.iter().map(|l| l.chars().count()).max().unwrap_or(1);
+        let size = Vec2::new(
+            longest as f32 * CHAR_ADVANCE + 2.0 * BUBBLE_PAD,
+            lines.len() as f32 * LINE_HEIGHT + 2.0 * BUBBLE_PAD - 2.0,
+        );
+        let feet = transform.translation.truncate();
+        let tile = tile_at(Vec2::new(feet.x, -feet.y));
+        let bounds = floors
+            .0
+            .iter()
+            .find(|(tiles, _)| tiles.contains(&tile))
+            .or(floors.0.last())
+            .map_or(Rect::new(-1e6, -1e6, 1e6, 1e6), |(_, r)| *r);
+        wanted.push((
+            entity,
+            lines,
+            BubbleSpot {
+                x: feet.x,
+                head: feet.y + CHAR_H as f32,
+                feet: feet.y,
+                size,
+                bounds,
+            },
+        ));
+    }
+    let corners = place_bubbles(&wanted.iter().map(|(_, _, s)| *s).collect::<Vec<_>>());
+    let mut now_shown = Vec::with_capacity(wanted.len());
+    for ((owner, lines, spot), corner) in wanted.into_iter().zip(corners) {
+        now_shown.push(ShownBubble {
+            owner,
+            lines,
+            rect: Rect::from_corners(corner, corner + spot.size),
+        });
+    }
+    for (entity, bubble, mut sprite, mut transform, mut visibility, children) in &mut bubbles {
+        if npcs.get(bubble.owner).is_err() {
+            commands.entity(entity).despawn();
+            continue;
+        }
+        let Some(shown) = now_shown.iter().find(|s| s.owner == bubble.owner) else {
+            visibility.set_if_neq(Visibility::Hidden);
+            continue;
+        };
+        visibility.set_if_neq(Visibility::Inherited);
+        let at = shown.rect.min.round().extend(BUBBLE_DEPTH);
+        if transform.translation != at {
+            transform.translation = at;
+        }
+        let size = shown.rect.size();
+        if sprite.custom_size != Some(size) {
+            sprite.custom_size = Some(size);
+        }
+        let text = shown.lines.join("\n");
+        for child in children.iter() {
+            if let Ok(mut content) = texts.get_mut(child)
+                && content.0 != text
+            {
+                content.0 = text.clone();
             }
         }
     }
-    let lifts = stack_bubbles(&shown.iter().map(|(_, spot, _)| *spot).collect::<Vec<_>>());
-    for ((children, spot, text), lift) in shown.into_iter().zip(lifts) {
-        for child in children.iter() {
-            if let Ok((mut content, mut transform, mut v)) = texts.get_mut(child) {
-                if content.0 != *text {
-                    content.0 = text.clone();
-                }
-                transform.translation.y = 22.0 + lift;
-                v.set_if_neq(Visibility::Inherited);
-            }
-            if let Ok((mut back, mut transform, mut v)) = backs.get_mut(child) {
-                back.custom_size = Some(Vec2::new(spot.width, spot.height));
-                transform.translation.y = 20.0 + lift;
-                v.set_if_neq(Visibility::Inherited);
-            }
-        }
+    if shown.0 != now_shown {
+        shown.0 = now_shown;
     }
 }

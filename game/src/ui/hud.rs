@@ -1,6 +1,6 @@
 //! The HUD: connection indicator and counts, top of the screen.
 
-use crate::gateway_link::LinkState;
+use crate::gateway_link::{GatewayLink, LinkCommand, LinkState, Session};
 use crate::npc::Connection;
 use crate::npc::status::{NpcStatus, Shown};
 use bevy::prelude::*;
@@ -12,6 +12,12 @@ pub(super) fn hud(
     connection: Res<Connection>,
     npcs: Query<&NpcStatus>,
     time: Res<Time>,
+    session: Res<Session>,
+    link: Option<Res<GatewayLink>>,
+    map_problem: Res<crate::office::MapProblem>,
+    mut minimap: ResMut<super::MinimapShown>,
+    mut attention: ResMut<crate::attention::AttentionSettings>,
+    mut chrome: ResMut<super::Chrome>,
     mut since: Local<(Option<LinkState>, f64)>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
@@ -24,47 +30,60 @@ pub(super) fn hud(
             .filter(|s| !s.offline && s.status == wanted)
             .count()
     };
-    egui::Area::new("hud".into())
+    let (dot, long, short) = connection_words(&connection.0, waited);
+    if chrome.compact {
+        // One line across the top that covers nothing: the office starts below it.
+        let mut root = super::screen_ui(ctx, "top-bar-root");
+        let shown = egui::Panel::top("top-bar")
+            .resizable(false)
+            .show(&mut root, |ui| {
+                ui.horizontal(|ui| {
+                    let agents = npcs.iter().count();
+                    let waiting = count(AgentStatus::Awaiting);
+                    let label = if waiting > 0 {
+                        egui::RichText::new(format!("☰ {agents} · {waiting} waiting for you"))
+                            .color(egui::Color32::from_rgb(240, 180, 40))
+                    } else {
+                        egui::RichText::new(format!("☰ {agents} agents"))
+                    };
+                    if ui
+                        .selectable_label(chrome.drawer_open, label)
+                        .on_hover_text("Every agent and its status")
+                        .clicked()
+                    {
+                        chrome.drawer_open = !chrome.drawer_open;
+                    }
+                    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                        for status in [AgentStatus::Error, AgentStatus::Running] {
+                            let n = count(status);
+                            if n > 0 {
+                                let [r, g, b] = Shown::of(status).colour();
+                                ui.colored_label(
+                                    egui::Color32::from_rgb(r, g, b),
+                                    format!("{n} {}", status.as_str()),
+                                );
+                            }
+                        }
+                        let (rect, _) =
+                            ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+                        ui.painter().circle_filled(rect.center(), 5.0, dot);
+                        ui.label(short).on_hover_text(long);
+                    });
+                });
+            });
+        chrome.top = shown.response.rect.bottom();
+        map_warning(ctx, &map_problem, chrome.top);
+        return Ok(());
+    }
+    let shown = egui::Area::new("hud".into())
         .anchor(egui::Align2::CENTER_TOP, [0.0, 6.0])
         .show(ctx, |ui| {
             egui::Frame::popup(ui.style()).show(ui, |ui| {
                 ui.horizontal(|ui| {
-                    let (dot, text) = match &connection.0 {
-                        LinkState::Connected => (
-                            egui::Color32::from_rgb(70, 190, 100),
-                            "connected".to_owned(),
-                        ),
-                        LinkState::Connecting { url } => (
-                            egui::Color32::from_rgb(240, 180, 40),
-                            format!("connecting to {url}"),
-                        ),
-                        LinkState::Reconnecting {
-                            url,
-                            error,
-                            retry_in,
-                            attempt,
-                        } => {
-                            let left = (retry_in - waited).max(0.0);
-                            let colour = if *attempt > 2 {
-                                egui::Color32::from_rgb(225, 70, 70)
-                            } else {
-                                egui::Color32::from_rgb(240, 180, 40)
-                            };
-                            let what = if *attempt > 2 {
-                                "gateway unreachable"
-                            } else {
-                                "reconnecting"
-                            };
-                            (
-                                colour,
-                                format!("{what}: {url} ({error}); retry in {left:.0}s"),
-                            )
-                        }
-                    };
                     let (rect, _) =
                         ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
                     ui.painter().circle_filled(rect.center(), 5.0, dot);
-                    ui.label(text);
+                    ui.label(long);
                     ui.separator();
                     for status in [
                         AgentStatus::Running,
@@ -77,8 +96,99 @@ pub(super) fn hud(
                             format!("{} {}", count(status), status.as_str()),
                         );
                     }
+                    ui.separator();
+                    if ui
+                        .selectable_label(minimap.0, "Map")
+                        .on_hover_text("Show or hide the minimap (M)")
+                        .clicked()
+                    {
+                        minimap.0 = !minimap.0;
+                    }
+                    // Sound and notifications exist in the browser's page.
+                    if cfg!(target_arch = "wasm32") {
+                        ui.menu_button("Alerts", |ui| {
+                            let mut wanted = *attention;
+                            ui.checkbox(&mut wanted.chime, "Chime when an agent waits for you");
+                            ui.checkbox(&mut wanted.notify, "Notify me while this tab is hidden");
+                            attention.set_if_neq(wanted);
+                        });
+                    }
+                    if let Some(reason) = &session.signed_out {
+                        ui.separator();
+                        ui.colored_label(
+                            egui::Color32::from_rgb(225, 70, 70),
+                            format!("signed out: {reason}"),
+                        );
+                    } else if let Some(info) = session.info.as_ref().filter(|i| !i.open) {
+                        ui.separator();
+                        ui.label(format!("{} · {}", info.subject, info.role))
+                            .on_hover_text(
+                                "Signed in; runs and answers are recorded under this name",
+                            );
+                        // A browser session ends here; the desktop's token comes from its flags.
+                        if cfg!(target_arch = "wasm32")
+                            && ui.small_button("Sign out").clicked()
+                            && let Some(link) = &link
+                        {
+                            link.send(LinkCommand::SignOut);
+                        }
+                    }
                 });
             });
         });
+    chrome.top = shown.response.rect.bottom() + 4.0;
+    map_warning(ctx, &map_problem, chrome.top);
     Ok(())
+}
+
+/// The gateway's office map was refused: say why, under the HUD, until a good one comes.
+fn map_warning(ctx: &egui::Context, problem: &crate::office::MapProblem, top: f32) {
+    let Some(problem) = &problem.0 else { return };
+    egui::Area::new("map-problem".into())
+        .anchor(egui::Align2::CENTER_TOP, [0.0, top + 4.0])
+        .show(ctx, |ui| {
+            egui::Frame::popup(ui.style()).show(ui, |ui| {
+                ui.set_max_width((ctx.viewport_rect().width() - 32.0).min(640.0));
+                ui.colored_label(
+                    egui::Color32::from_rgb(235, 110, 110),
+                    format!("Office map not used (the built-in one is shown): {problem}"),
+                );
+            });
+        });
+}
+
+/// The connection's colour, its full description and one word for small screens.
+fn connection_words(state: &LinkState, waited: f32) -> (egui::Color32, String, String) {
+    let amber = egui::Color32::from_rgb(240, 180, 40);
+    let red = egui::Color32::from_rgb(225, 70, 70);
+    match state {
+        LinkState::Connected => (
+            egui::Color32::from_rgb(70, 190, 100),
+            "connected".to_owned(),
+            "live".to_owned(),
+        ),
+        LinkState::Connecting { url } => (
+            amber,
+            format!("connecting to {url}"),
+            "connecting".to_owned(),
+        ),
+        LinkState::Reconnecting {
+            url,
+            error,
+            retry_in,
+            attempt,
+        } => {
+            let left = (retry_in - waited).max(0.0);
+            let (colour, what) = if *attempt > 2 {
+                (red, "gateway unreachable")
+            } else {
+                (amber, "reconnecting")
+            };
+            (
+                colour,
+                format!("{what}: {url} ({error}); retry in {left:.0}s"),
+                format!("retry in {left:.0}s"),
+            )
+        }
+    }
 }

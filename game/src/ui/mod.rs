@@ -1,7 +1,13 @@
 //! egui: the NPC panel, the roster and the HUD. Panels are drawn after the
 //! world input, and world input is off while the pointer is over egui.
+//!
+//! Below [`COMPACT_WIDTH`] (a phone) the layout changes: one top bar with the
+//! counts, the roster in a drawer, the NPC panel as a bottom sheet, and a
+//! banner that answers a waiting agent in one tap.
 
+mod banner;
 mod hud;
+mod minimap;
 mod panel;
 mod roster;
 
@@ -10,20 +16,88 @@ use crate::npc::status::Npc;
 use bevy::prelude::*;
 use bevy_egui::{EguiPrimaryContextPass, egui};
 
+pub use minimap::MinimapShown;
 pub use panel::PanelState;
 
 /// Replies to the panel's commands, keyed by agent, shown inline.
 #[derive(Resource, Default, Debug)]
 pub struct CommandFeedback(pub std::collections::HashMap<String, Result<String, String>>);
 
+/// Narrower than this (logical px), the office uses its phone layout.
+pub const COMPACT_WIDTH: f32 = 700.0;
+/// Touch targets in the phone layout (CSS px).
+const TOUCH_TARGET: f32 = 44.0;
+
+/// What the UI covers this frame (logical px from each window edge), and
+/// which layout it uses; the camera fits the office into what is left.
+#[derive(Resource, Default, Debug, Clone, Copy, PartialEq)]
+pub struct Chrome {
+    pub compact: bool,
+    pub drawer_open: bool,
+    pub top: f32,
+    pub left: f32,
+    pub right: f32,
+    pub bottom: f32,
+}
+
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<PanelState>()
         .init_resource::<CommandFeedback>()
-        .add_systems(Update, (collect_feedback, close_on_escape))
+        .init_resource::<Chrome>()
+        .init_resource::<MinimapShown>()
+        .add_systems(Update, (collect_feedback, minimap::toggle_with_key))
         .add_systems(
             EguiPrimaryContextPass,
-            (hud::hud, roster::roster, panel::panel, tooltip).chain(),
+            (
+                choose_layout,
+                hud::hud,
+                roster::roster,
+                banner::banner,
+                panel::panel,
+                minimap::minimap,
+                tooltip,
+                cover_insets,
+            )
+                .chain(),
         );
+}
+
+/// Picks the layout for the window's width; the phone layout has 44 px
+/// touch targets.
+fn choose_layout(mut contexts: bevy_egui::EguiContexts, mut chrome: ResMut<Chrome>) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    let compact = ctx.viewport_rect().width() < COMPACT_WIDTH;
+    if compact != chrome.compact {
+        ctx.all_styles_mut(|style| {
+            let normal = egui::Style::default();
+            if compact {
+                style.spacing.interact_size.y = TOUCH_TARGET;
+                style.spacing.button_padding = egui::vec2(12.0, 8.0);
+                style.spacing.item_spacing = egui::vec2(8.0, 6.0);
+            } else {
+                style.spacing.interact_size = normal.spacing.interact_size;
+                style.spacing.button_padding = normal.spacing.button_padding;
+                style.spacing.item_spacing = normal.spacing.item_spacing;
+            }
+        });
+    }
+    let drawer_open = chrome.drawer_open && compact;
+    *chrome = Chrome {
+        compact,
+        drawer_open,
+        ..Chrome::default()
+    };
+    Ok(())
+}
+
+/// The camera's free space is what the UI left this frame.
+fn cover_insets(chrome: Res<Chrome>, mut insets: ResMut<crate::camera::ViewInsets>) {
+    insets.set_if_neq(crate::camera::ViewInsets {
+        left: chrome.left,
+        right: chrome.right,
+        top: chrome.top,
+        bottom: chrome.bottom,
+    });
 }
 
 fn collect_feedback(mut link: MessageReader<LinkEvent>, mut feedback: ResMut<CommandFeedback>) {
@@ -39,15 +113,6 @@ fn collect_feedback(mut link: MessageReader<LinkEvent>, mut feedback: ResMut<Com
             }
             _ => {}
         }
-    }
-}
-
-fn close_on_escape(
-    keys: Res<ButtonInput<KeyCode>>,
-    mut selected: ResMut<crate::npc::visuals_api::Selected>,
-) {
-    if keys.just_pressed(KeyCode::Escape) {
-        selected.0 = None;
     }
 }
 
@@ -111,11 +176,16 @@ pub fn title(npc: &Npc) -> String {
 
 /// A root Ui over the whole screen that panels attach to.
 pub fn screen_ui(ctx: &egui::Context, id: &'static str) -> egui::Ui {
+    area_ui(ctx, id, ctx.viewport_rect())
+}
+
+/// A root Ui over part of the screen (what other panels left).
+pub fn area_ui(ctx: &egui::Context, id: &'static str, rect: egui::Rect) -> egui::Ui {
     egui::Ui::new(
         ctx.clone(),
         id.into(),
         egui::UiBuilder::new()
             .layer_id(egui::LayerId::background())
-            .max_rect(ctx.viewport_rect()),
+            .max_rect(rect),
     )
 }

@@ -14,6 +14,8 @@ pub struct PanelState {
     pub payload: String,
     pub comment: String,
     pub payload_error: Option<String>,
+    /// The phone layout's bottom sheet: its share of the free height.
+    pub sheet: f32,
 }
 
 impl Default for PanelState {
@@ -22,9 +24,17 @@ impl Default for PanelState {
             payload: "{}".into(),
             comment: String::new(),
             payload_error: None,
+            sheet: SHEET_DEFAULT,
         }
     }
 }
+
+/// The bottom sheet opens at half height, drags up to nearly all of it, and
+/// closes when dragged below a quarter.
+const SHEET_DEFAULT: f32 = 0.5;
+const SHEET_MAX: f32 = 0.92;
+const SHEET_CLOSE: f32 = 0.25;
+const SHEET_MIN: f32 = 0.1;
 
 /// Validates the payload editor's text before anything is sent.
 pub fn parse_payload(text: &str) -> Result<serde_json::Value, String> {
@@ -43,8 +53,10 @@ pub(super) fn panel(
     link: Option<Res<GatewayLink>>,
     settings: Option<Res<GatewaySettings>>,
     time: Res<Time>,
+    mut chrome: ResMut<super::Chrome>,
 ) -> Result {
     let Some(entity) = selected.0 else {
+        state.sheet = SHEET_DEFAULT;
         return Ok(());
     };
     let Ok((npc, status, log, runs)) = npcs.get(entity) else {
@@ -52,175 +64,213 @@ pub(super) fn panel(
         return Ok(());
     };
     let ctx = contexts.ctx_mut()?;
-    let mut root = screen_ui(ctx, "panel-root");
+    let viewport = ctx.viewport_rect();
     let send = |command: LinkCommand| {
         if let Some(link) = &link {
             link.send(command);
         }
     };
     let mut close = false;
-    egui::Panel::right("npc-panel")
-        .default_size(360.0)
-        .resizable(true)
-        .show(&mut root, |ui| {
-            ui.horizontal(|ui| {
-                ui.heading(title(npc));
-                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    close = ui.button("✕").on_hover_text("Close (Esc)").clicked();
-                });
-            });
-            ui.horizontal(|ui| {
-                pill(ui, status.shown());
-                if let Some(run_id) = &status.run_id {
-                    ui.monospace(run_id);
-                }
-                if let (Some(started), true) = (status.run_started_at, status.shown().is_busy()) {
-                    ui.label(format!("{:.0}s", time.elapsed_secs_f64() - started));
-                }
-            });
-            ui.add_space(4.0);
-
-            if let Some(question) = &status.question {
-                egui::Frame::group(ui.style())
-                    .fill(egui::Color32::from_rgb(60, 50, 20))
-                    .show(ui, |ui| {
-                        ui.label(egui::RichText::new(&question.question).strong());
-                        ui.add(
-                            egui::TextEdit::singleline(&mut state.comment)
-                                .hint_text("comment (optional)"),
-                        );
-                        ui.horizontal(|ui| {
-                            let options = if question.options.is_empty() {
-                                vec!["ok".to_owned()]
-                            } else {
-                                question.options.clone()
-                            };
-                            for option in options {
-                                if ui.button(&option).clicked() {
-                                    let comment = (!state.comment.trim().is_empty())
-                                        .then(|| state.comment.clone());
-                                    send(LinkCommand::Respond {
-                                        agent: npc.agent.clone(),
-                                        run_id: question.run_id.clone(),
-                                        decision: option,
-                                        comment,
-                                    });
-                                    state.comment.clear();
-                                }
-                            }
-                        });
-                    });
+    // On a phone: a sheet over the bottom of the office, above the banner.
+    let free = egui::Rect::from_min_max(
+        egui::pos2(viewport.left(), chrome.top),
+        egui::pos2(viewport.right(), viewport.bottom() - chrome.bottom),
+    );
+    let sheet_height = (free.height() * state.sheet).round();
+    let (mut root, panel) = if chrome.compact {
+        (
+            super::area_ui(ctx, "sheet-root", free),
+            egui::Panel::bottom("npc-sheet")
+                .exact_size(sheet_height)
+                .resizable(false),
+        )
+    } else {
+        (
+            screen_ui(ctx, "panel-root"),
+            egui::Panel::right("npc-panel")
+                .default_size(360.0)
+                .resizable(true),
+        )
+    };
+    let compact = chrome.compact;
+    let shown = panel.show(&mut root, |ui| {
+        if compact {
+            // The handle: drag up to expand, down to close.
+            let (handle, response) =
+                ui.allocate_exact_size(egui::vec2(ui.available_width(), 20.0), egui::Sense::drag());
+            ui.painter().rect_filled(
+                egui::Rect::from_center_size(handle.center(), egui::vec2(48.0, 5.0)),
+                3.0,
+                ui.visuals().weak_text_color(),
+            );
+            if response.dragged() {
+                state.sheet = (state.sheet - response.drag_delta().y / free.height().max(1.0))
+                    .clamp(SHEET_MIN, SHEET_MAX);
+            } else if state.sheet < SHEET_CLOSE {
+                // Let go low: closed.
+                close = true;
             }
-
-            ui.horizontal(|ui| {
-                let busy = status.shown().is_busy();
-                if ui.add_enabled(!busy, egui::Button::new("▶ Run")).clicked() {
-                    match parse_payload(&state.payload) {
-                        Ok(payload) => {
-                            state.payload_error = None;
-                            send(LinkCommand::Run {
-                                agent: npc.agent.clone(),
-                                payload,
-                            });
-                        }
-                        Err(e) => state.payload_error = Some(e),
-                    }
-                }
-                if busy && ui.button("■ Cancel").clicked() {
-                    if let Some(run_id) = &status.run_id {
-                        send(LinkCommand::Cancel {
-                            agent: npc.agent.clone(),
-                            run_id: run_id.clone(),
-                        });
-                    }
-                }
-                if ui.button("Open in Studio ↗").clicked() {
-                    let url = settings
-                        .as_ref()
-                        .map(|s| s.absolute(&npc.studio_url))
-                        .unwrap_or(npc.studio_url.clone());
-                    ui.ctx().open_url(egui::OpenUrl::new_tab(url));
-                }
-            });
-            egui::CollapsingHeader::new("Payload (JSON)")
-                .default_open(false)
-                .show(ui, |ui| {
-                    ui.add(
-                        egui::TextEdit::multiline(&mut state.payload)
-                            .code_editor()
-                            .desired_rows(3),
-                    );
-                });
-            if let Some(error) = &state.payload_error {
-                ui.colored_label(egui::Color32::from_rgb(225, 90, 90), error);
-            }
-            match feedback.0.get(&npc.agent) {
-                Some(Err(message)) => {
-                    ui.colored_label(egui::Color32::from_rgb(225, 90, 90), message);
-                }
-                Some(Ok(message)) => {
-                    ui.weak(message);
-                }
-                None => {}
-            }
-
-            ui.separator();
-            ui.label(egui::RichText::new("Log").strong());
-            egui::ScrollArea::vertical()
-                .id_salt("log")
-                .max_height(ui.available_height() * 0.6)
-                .stick_to_bottom(true)
-                .auto_shrink([false, false])
-                .show(ui, |ui| {
-                    if log.more_before {
-                        ui.weak("… older events in /api/history");
-                    }
-                    for event in log.entries.values() {
-                        let time = event.ts.get(11..19).unwrap_or(&event.ts);
-                        let line = format!(
-                            "{time} {:<8} {}",
-                            event.kind.as_str(),
-                            event.message().unwrap_or("")
-                        );
-                        let colour = match event.kind {
-                            protocol::EventKind::Error => egui::Color32::from_rgb(235, 110, 110),
-                            protocol::EventKind::Done => egui::Color32::from_rgb(110, 210, 130),
-                            protocol::EventKind::Awaiting => egui::Color32::from_rgb(240, 190, 80),
-                            _ => ui.visuals().text_color(),
-                        };
-                        ui.add(
-                            egui::Label::new(egui::RichText::new(line).monospace().color(colour))
-                                .selectable(true),
-                        );
-                    }
-                });
-
-            ui.separator();
-            ui.label(egui::RichText::new("Recent runs").strong());
-            egui::ScrollArea::vertical().id_salt("runs").show(ui, |ui| {
-                if runs.0.is_empty() {
-                    ui.weak("no runs yet");
-                }
-                for run in &runs.0 {
-                    let status = Shown::of(run.status);
-                    ui.horizontal(|ui| {
-                        pill(ui, status);
-                        ui.monospace(run.started_at.get(11..19).unwrap_or(&run.started_at));
-                        if let Some(ms) = run.duration_ms {
-                            ui.label(format!("{:.1}s", ms as f64 / 1000.0));
-                        }
-                        if let Some(error) = &run.error {
-                            ui.colored_label(
-                                egui::Color32::from_rgb(235, 110, 110),
-                                crate::npc::truncate(error, 40),
-                            );
-                        }
-                    });
-                }
+        }
+        ui.horizontal(|ui| {
+            ui.heading(title(npc));
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                close |= ui.button("×").on_hover_text("Close (Esc)").clicked();
             });
         });
+        ui.horizontal(|ui| {
+            pill(ui, status.shown());
+            if let Some(run_id) = &status.run_id {
+                ui.monospace(run_id);
+            }
+            if let (Some(started), true) = (status.run_started_at, status.shown().is_busy()) {
+                ui.label(format!("{:.0}s", time.elapsed_secs_f64() - started));
+            }
+        });
+        ui.add_space(4.0);
+
+        if let Some(question) = &status.question {
+            egui::Frame::group(ui.style())
+                .fill(egui::Color32::from_rgb(60, 50, 20))
+                .show(ui, |ui| {
+                    ui.label(egui::RichText::new(&question.question).strong());
+                    ui.add(
+                        egui::TextEdit::singleline(&mut state.comment)
+                            .hint_text("comment (optional)"),
+                    );
+                    ui.horizontal(|ui| {
+                        for option in question.choices() {
+                            if ui.button(&option).clicked() {
+                                let comment = (!state.comment.trim().is_empty())
+                                    .then(|| state.comment.clone());
+                                send(LinkCommand::Respond {
+                                    agent: npc.agent.clone(),
+                                    run_id: question.run_id.clone(),
+                                    decision: option,
+                                    comment,
+                                });
+                                state.comment.clear();
+                            }
+                        }
+                    });
+                });
+        }
+
+        ui.horizontal(|ui| {
+            let busy = status.shown().is_busy();
+            if ui.add_enabled(!busy, egui::Button::new("▶ Run")).clicked() {
+                match parse_payload(&state.payload) {
+                    Ok(payload) => {
+                        state.payload_error = None;
+                        send(LinkCommand::Run {
+                            agent: npc.agent.clone(),
+                            payload,
+                        });
+                    }
+                    Err(e) => state.payload_error = Some(e),
+                }
+            }
+            if busy && ui.button("■ Cancel").clicked() {
+                if let Some(run_id) = &status.run_id {
+                    send(LinkCommand::Cancel {
+                        agent: npc.agent.clone(),
+                        run_id: run_id.clone(),
+                    });
+                }
+            }
+            if ui.button("Open in Studio ↗").clicked() {
+                let url = settings
+                    .as_ref()
+                    .map(|s| s.absolute(&npc.studio_url))
+                    .unwrap_or(npc.studio_url.clone());
+                ui.ctx().open_url(egui::OpenUrl::new_tab(url));
+            }
+        });
+        egui::CollapsingHeader::new("Payload (JSON)")
+            .default_open(false)
+            .show(ui, |ui| {
+                ui.add(
+                    egui::TextEdit::multiline(&mut state.payload)
+                        .code_editor()
+                        .desired_rows(3),
+                );
+            });
+        if let Some(error) = &state.payload_error {
+            ui.colored_label(egui::Color32::from_rgb(225, 90, 90), error);
+        }
+        match feedback.0.get(&npc.agent) {
+            Some(Err(message)) => {
+                ui.colored_label(egui::Color32::from_rgb(225, 90, 90), message);
+            }
+            Some(Ok(message)) => {
+                ui.weak(message);
+            }
+            None => {}
+        }
+
+        ui.separator();
+        ui.label(egui::RichText::new("Log").strong());
+        egui::ScrollArea::vertical()
+            .id_salt("log")
+            .max_height(ui.available_height() * 0.6)
+            .stick_to_bottom(true)
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                if log.more_before {
+                    ui.weak("… older events in /api/history");
+                }
+                for event in log.entries.values() {
+                    let time = event.ts.get(11..19).unwrap_or(&event.ts);
+                    let line = format!(
+                        "{time} {:<8} {}",
+                        event.kind.as_str(),
+                        event.message().unwrap_or("")
+                    );
+                    let colour = match event.kind {
+                        protocol::EventKind::Error => egui::Color32::from_rgb(235, 110, 110),
+                        protocol::EventKind::Done => egui::Color32::from_rgb(110, 210, 130),
+                        protocol::EventKind::Awaiting => egui::Color32::from_rgb(240, 190, 80),
+                        _ => ui.visuals().text_color(),
+                    };
+                    ui.add(
+                        egui::Label::new(egui::RichText::new(line).monospace().color(colour))
+                            .selectable(true),
+                    );
+                }
+            });
+
+        ui.separator();
+        ui.label(egui::RichText::new("Recent runs").strong());
+        egui::ScrollArea::vertical().id_salt("runs").show(ui, |ui| {
+            if runs.0.is_empty() {
+                ui.weak("no runs yet");
+            }
+            for run in &runs.0 {
+                let status = Shown::of(run.status);
+                ui.horizontal(|ui| {
+                    pill(ui, status);
+                    ui.monospace(run.started_at.get(11..19).unwrap_or(&run.started_at));
+                    if let Some(ms) = run.duration_ms {
+                        ui.label(format!("{:.1}s", ms as f64 / 1000.0));
+                    }
+                    if let Some(error) = &run.error {
+                        ui.colored_label(
+                            egui::Color32::from_rgb(235, 110, 110),
+                            crate::npc::truncate(error, 40),
+                        );
+                    }
+                });
+            }
+        });
+    });
+    if compact {
+        // The size asked for: the response's rect also spans content that overflows.
+        chrome.bottom += sheet_height;
+    } else {
+        chrome.right = viewport.right() - shown.response.rect.left();
+    }
     if close {
         selected.0 = None;
+        state.sheet = SHEET_DEFAULT;
     }
     Ok(())
 }

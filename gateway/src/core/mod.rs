@@ -249,6 +249,22 @@ impl Service {
         })
     }
 
+    /// How many runs started since `since` (RFC 3339, with its offset).
+    pub async fn runs_started_since(&self, since: &str) -> Result<protocol::RunCount, CoreError> {
+        let moment =
+            time::OffsetDateTime::parse(since, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| {
+                    CoreError::InvalidRequest(format!(
+                        "`since` must be an RFC 3339 time such as 2025-11-07T00:00:00+01:00: {e}"
+                    ))
+                })?;
+        let since_ms = (moment.unix_timestamp_nanos() / 1_000_000) as i64;
+        Ok(protocol::RunCount {
+            since: since.to_owned(),
+            started: self.store.runs_started_since(since_ms).await?,
+        })
+    }
+
     pub async fn run(&self, run_id: &str) -> Result<RunSummary, CoreError> {
         self.store
             .run(run_id)

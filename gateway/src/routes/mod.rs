@@ -29,6 +29,8 @@ pub struct RouteSettings {
     pub body_limit: u64,
     pub keepalive: Duration,
     pub web_dist: std::path::PathBuf,
+    /// The office map and tileset, served at `/office/`.
+    pub office_dir: std::path::PathBuf,
     /// How long a request body may take to arrive.
     pub body_timeout: Duration,
     /// How long a stream waits after an event for the next ones, to send them in one write.

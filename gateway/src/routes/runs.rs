@@ -1,7 +1,10 @@
-//! `POST /api/run/:agent`, `GET /api/runs`, `GET /api/runs/:id`, cancel and respond.
+//! `POST /api/run/:agent`, `GET /api/runs`, `GET /api/runs/count`,
+//! `GET /api/runs/:id`, cancel and respond.
 
 use super::edge::{Action, Edge};
-use super::{RouteSettings, accepted, caller_for, json_body, optional_json, reject, with_service};
+use super::{
+    ApiError, RouteSettings, accepted, caller_for, json_body, optional_json, reject, with_service,
+};
 use crate::auth::{Caller, Right};
 use crate::core::Service;
 use protocol::{RespondRequest, RunRequest};
@@ -48,6 +51,22 @@ pub fn routes(
                 Ok::<_, Rejection>(warp::reply::json(&page))
             },
         );
+    let count = warp::path!("api" / "runs" / "count")
+        .and(warp::get())
+        .and(caller_for(service.clone(), edge.clone(), Right::View, None))
+        .and(warp::query::<CountQuery>())
+        .and(with_service(service.clone()))
+        .and_then(
+            |_: Caller, query: CountQuery, service: Arc<Service>| async move {
+                // Answered here, never rejected: `/api/runs/:id` would take the
+                // rejection over and call "count" an unknown run.
+                let since = query.since.as_deref().unwrap_or_default();
+                Ok::<_, Rejection>(match service.runs_started_since(since).await {
+                    Ok(count) => warp::reply::json(&count).into_response(),
+                    Err(error) => ApiError::from(error).into_response(),
+                })
+            },
+        );
     let one = warp::path!("api" / "runs" / String)
         .and(warp::get())
         .and(caller_for(service.clone(), edge.clone(), Right::View, None))
@@ -87,11 +106,16 @@ pub fn routes(
                 Ok::<_, Rejection>(accepted(&ack))
             },
         );
-    run.or(list).or(one).or(cancel).or(respond)
+    run.or(list).or(count).or(one).or(cancel).or(respond)
 }
 
 #[derive(Deserialize)]
 struct RunsQuery {
     agent: Option<String>,
     limit: Option<usize>,
+}
+
+#[derive(Deserialize)]
+struct CountQuery {
+    since: Option<String>,
 }

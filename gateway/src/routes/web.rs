@@ -1,4 +1,5 @@
-//! The browser office from `web/dist` (precompressed when possible) and `/studio/`.
+//! The browser office from `web/dist` (precompressed when possible), the
+//! office map from the office directory (`/office/`), and `/studio/`.
 
 use super::RouteSettings;
 use crate::core::Service;
@@ -22,6 +23,14 @@ pub fn routes(
             None => studio_not_configured(),
         }
     });
+    let office_dir = settings.office_dir.clone();
+    let office = warp::path("office")
+        .and(warp::get())
+        .and(warp::path::tail())
+        .and_then(move |tail: warp::path::Tail| {
+            let dir = office_dir.clone();
+            async move { Ok::<_, Rejection>(serve_office_file(&dir, tail.as_str()).await) }
+        });
     let dist = settings.web_dist.clone();
     // Anything under /api that no route took is a JSON 404, never the office page.
     let not_api = warp::path::full()
@@ -45,7 +54,38 @@ pub fn routes(
                 )
             }
         });
-    studio.or(files)
+    studio.or(office).or(files)
+}
+
+/// A file of the office map. Never cached: a map saved in Tiled shows on the
+/// next page load.
+async fn serve_office_file(dir: &Path, file: &str) -> warp::reply::Response {
+    let Some(path) = resolve(dir, file).filter(|_| !file.is_empty()) else {
+        return status_page(StatusCode::NOT_FOUND, "not found");
+    };
+    let Ok(bytes) = tokio::fs::read(&path).await else {
+        return status_page(StatusCode::NOT_FOUND, "not found");
+    };
+    let mime = match path.extension().and_then(|e| e.to_str()) {
+        Some("tmj" | "tsj" | "json") => "application/json".to_owned(),
+        _ => mime_guess::from_path(&path)
+            .first_or_octet_stream()
+            .essence_str()
+            .to_owned(),
+    };
+    let mut response: warp::reply::Response = Response::new(bytes.into());
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&mime)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 fn studio_not_configured() -> warp::reply::Response {
@@ -155,17 +195,45 @@ fn status_page(status: StatusCode, text: &'static str) -> warp::reply::Response 
     warp::reply::with_status(text, status).into_response()
 }
 
+/// No office in `dist` yet. While `web/build.sh` runs it leaves its progress
+/// in `dist/.building`; the page says so and reloads itself until the office is there.
 fn office_not_built(dist: &Path) -> warp::reply::Response {
+    let building = std::fs::read_to_string(dist.join(BUILDING_MARKER)).ok();
+    let body = match building {
+        Some(progress) => format!(
+            "<h1>The office is being built</h1><p>{}</p>\
+             <p>This page reloads by itself when the office is ready. The first build \
+             compiles the whole game engine for the browser and takes several minutes; \
+             later ones take seconds. The API already answers at <code>/api/agents</code>.</p>",
+            html_escape(progress.trim())
+        ),
+        None => format!(
+            "<h1>The browser office is not built yet</h1>\
+             <p>The gateway is running (the API is at <code>/api/agents</code>), but <code>{}</code> has no \
+             <code>index.html</code>.</p><p>Build it with <code>./run.sh</code> (builds and starts everything) \
+             or <code>web/build.sh</code>; this page reloads by itself.</p>",
+            html_escape(&dist.display().to_string())
+        ),
+    };
     let page = format!(
-        "<!doctype html><meta charset=utf-8><title>Esprit-Hub</title>\
-         <body style=\"font:16px system-ui;margin:3em;max-width:42em\">\
-         <h1>The browser office is not built yet</h1>\
-         <p>The gateway is running (the API is at <code>/api/agents</code>), but <code>{}</code> has no \
-         <code>index.html</code>.</p><p>Build it with <code>./run.sh</code> (builds and starts everything) \
-         or <code>web/build.sh</code>.</p>",
-        dist.display()
+        "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=5>\
+         <title>Esprit-Hub</title><body style=\"font:16px system-ui;margin:3em;max-width:42em\">{body}"
     );
-    warp::reply::html(page).into_response()
+    let mut response = warp::reply::html(page).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The file `web/build.sh` writes its progress to while it builds.
+const BUILDING_MARKER: &str = ".building";
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -321,6 +321,13 @@ async fn runs_are_listed_newest_first(store: &Arc<dyn EventStore>) {
     );
     assert_eq!(store.runs(None, 2).await.unwrap().len(), 2);
     assert!(store.runs(Some("nobody"), 10).await.unwrap().is_empty());
+    let all = store.runs(None, 1000).await.unwrap().len() as u64;
+    assert_eq!(store.runs_started_since(0).await.unwrap(), all);
+    assert_eq!(
+        store.runs_started_since(now_ms() + 60_000).await.unwrap(),
+        0,
+        "none start in the future"
+    );
 }
 
 async fn retention_keeps_the_newest(store: &Arc<dyn EventStore>) {

@@ -178,6 +178,8 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<Vec<Arc<StoredEvent>>, StoreError>;
     /// The newest runs first.
     async fn runs(&self, agent: Option<&str>, limit: usize) -> Result<Vec<RunSummary>, StoreError>;
+    /// How many runs started at or after `since_ms` (Unix milliseconds).
+    async fn runs_started_since(&self, since_ms: i64) -> Result<u64, StoreError>;
     async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
     /// Runs that have not ended.
     async fn open_runs(&self) -> Result<Vec<RunRecord>, StoreError>;

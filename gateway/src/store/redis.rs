@@ -734,6 +734,13 @@ impl EventStore for RedisStore {
             .collect())
     }
 
+    async fn runs_started_since(&self, since_ms: i64) -> Result<u64, StoreError> {
+        self.conn()
+            .zcount(self.keys.runs(None), since_ms, "+inf")
+            .await
+            .map_err(unavailable)
+    }
+
     async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
         Ok(self
             .runs_by_id(vec![run_id.to_owned()])

@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS runs (
     callback_digest TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_agent ON runs(agent, started_ms);
+CREATE INDEX IF NOT EXISTS runs_started ON runs(started_ms);
 CREATE INDEX IF NOT EXISTS runs_open ON runs(ended_ms) WHERE ended_ms IS NULL;
 CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
@@ -750,6 +751,15 @@ impl EventStore for SqliteStore {
                     .collect::<Result<Vec<_>, _>>()?,
             };
             Ok(rows.into_iter().map(|r| r.summary).collect())
+        })
+        .await
+    }
+
+    async fn runs_started_since(&self, since_ms: i64) -> Result<u64, StoreError> {
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT COUNT(*) FROM runs WHERE started_ms >= ?1")?
+                .query_row(params![since_ms], |row| row.get::<_, i64>(0))
+                .map(|n| n as u64)
         })
         .await
     }

@@ -1,0 +1,430 @@
+//! The adapters between the pure machines and the world: seats from the
+//! plan, orders from [`Behaviour`] turned into paths on the map, [`Walker`]s
+//! ticked, and the resulting [`Body`] handed to the animation. No rules here.
+
+use super::NpcIndex;
+use super::animation::{Body, NpcAnimation};
+use super::behaviour::{Activity, Behaviour, Goal, Options, Order};
+use super::movement::{HURRY, STROLL, Walker, seated_spot, standing_spot};
+use super::status::{Npc, NpcStatus};
+use crate::office::map::{Desk, Facing, OfficeMap, PlaceKind, Tile};
+use crate::office::{CurrentPlan, PlanChanged, depth, world};
+use bevy::prelude::*;
+use std::collections::{HashMap, HashSet};
+
+/// The desk an NPC belongs at.
+#[derive(Component, Clone, Debug, PartialEq)]
+pub struct SeatAt(pub Desk);
+
+/// Where a walk ends and how to stand there.
+#[derive(Component, Clone, Debug, PartialEq)]
+pub struct Destination {
+    pub tile: Tile,
+    pub facing: Facing,
+    pub lounging: bool,
+}
+
+pub(super) fn plugin(app: &mut App) {
+    app.add_systems(
+        Update,
+        (seat_npcs, behave, walk, pose_bodies, place_sprites)
+            .chain()
+            .in_set(super::SeatSystems),
+    );
+}
+
+/// Seats everyone after a (re)layout: those of the first roster start at
+/// their desks; later arrivals walk in from the entrance; a moved desk is
+/// walked to.
+fn seat_npcs(
+    mut commands: Commands,
+    mut changed: MessageReader<PlanChanged>,
+    plan: Res<CurrentPlan>,
+    index: Res<NpcIndex>,
+    mut npcs: Query<(
+        Entity,
+        Option<&SeatAt>,
+        Option<&mut Walker>,
+        &mut Behaviour,
+        Option<&Destination>,
+    )>,
+    mut first_seating: Local<bool>,
+    time: Res<Time>,
+) {
+    if changed.read().count() == 0 {
+        return;
+    }
+    let now = time.elapsed_secs_f64();
+    let arriving_now = !*first_seating;
+    for seat in &plan.0.seats {
+        let Some(entity) = index.0.get(&seat.npc).copied() else {
+            continue;
+        };
+        let Ok((entity, current, walker, mut behaviour, destination)) = npcs.get_mut(entity) else {
+            continue;
+        };
+        *first_seating = true;
+        if current.map(|c| &c.0) == Some(&seat.desk) {
+            continue;
+        }
+        commands.entity(entity).insert(SeatAt(seat.desk.clone()));
+        match walker {
+            None if arriving_now => {
+                commands
+                    .entity(entity)
+                    .insert(Walker::at(seated_spot(&seat.desk)));
+            }
+            None => {
+                let mut walker = Walker::at(standing_spot(plan.0.map.entrance));
+                walker.face(Facing::Up);
+                if let Some(Order::Walk { goal, hurry }) = behaviour.desk_moved() {
+                    if let Some(d) = route(
+                        &plan.0.map,
+                        &seat.desk,
+                        &mut walker,
+                        &goal,
+                        hurry,
+                        &HashMap::new(),
+                    ) {
+                        commands.entity(entity).insert(d);
+                    }
+                }
+                commands.entity(entity).insert(walker);
+            }
+            Some(mut walker) => {
+                // The map changed under everyone: step off anything now solid.
+                if !plan.0.map.walkable(walker.tile())
+                    && !matches!(behaviour.activity(), Activity::AtDesk)
+                {
+                    walker.place(standing_spot(seat.desk.seat()));
+                }
+                if let (Activity::AtDesk, None, Some(old)) =
+                    (behaviour.activity(), destination, current)
+                {
+                    // Sitting at a desk that moved: get up from the old one.
+                    walker.place(standing_spot(old.0.seat()));
+                }
+                if let Some(Order::Walk { goal, hurry }) = behaviour.desk_moved() {
+                    match route(
+                        &plan.0.map,
+                        &seat.desk,
+                        &mut walker,
+                        &goal,
+                        hurry,
+                        &HashMap::new(),
+                    ) {
+                        Some(d) => {
+                            commands.entity(entity).insert(d);
+                        }
+                        None => {
+                            behaviour.arrived(now);
+                            walker.place(seated_spot(&seat.desk));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Turns a goal into a walk; returns where it ends, or `None` if there is no way.
+fn route(
+    map: &OfficeMap,
+    desk: &Desk,
+    walker: &mut Walker,
+    goal: &Goal,
+    hurry: bool,
+    desks_of: &HashMap<String, Desk>,
+) -> Option<Destination> {
+    let start = if map.walkable(walker.tile()) {
+        walker.tile()
+    } else {
+        desk.seat()
+    };
+    let (target, facing, lounging, finish) = match goal {
+        Goal::Desk => (desk.seat(), Facing::Down, false, seated_spot(desk)),
+        Goal::Place(i) => {
+            let place = map.places.get(*i)?;
+            let lounging = place.kind == PlaceKind::Sofa;
+            (place.at, place.facing, lounging, standing_spot(place.at))
+        }
+        Goal::Colleague(npc) => {
+            let host = desks_of.get(npc)?;
+            let spot = beside(map, host)?;
+            let facing = Facing::towards(spot, host.seat());
+            (spot, facing, false, standing_spot(spot))
+        }
+    };
+    let path = map.path(start, target)?;
+    let mut waypoints: Vec<Vec2> = Vec::with_capacity(path.len() + 2);
+    if start != walker.tile() {
+        waypoints.push(standing_spot(start));
+    }
+    waypoints.extend(path.iter().map(|t| standing_spot(*t)));
+    waypoints.push(finish);
+    walker.walk(waypoints, if hurry { HURRY } else { STROLL });
+    Some(Destination {
+        tile: target,
+        facing,
+        lounging,
+    })
+}
+
+/// A free tile beside a colleague's seat, to stand and chat.
+fn beside(map: &OfficeMap, desk: &Desk) -> Option<Tile> {
+    let seat = desk.seat();
+    [
+        Tile::new(seat.x - 1, seat.y),
+        Tile::new(seat.x + 2, seat.y),
+        Tile::new(seat.x, seat.y - 1),
+        Tile::new(seat.x + 1, seat.y - 1),
+    ]
+    .into_iter()
+    .find(|t| map.walkable(*t))
+}
+
+/// Statuses and the clock become orders; orders become walks.
+fn behave(
+    mut commands: Commands,
+    plan: Res<CurrentPlan>,
+    mut npcs: Query<(
+        Entity,
+        &Npc,
+        &NpcStatus,
+        &mut Behaviour,
+        Option<&mut Walker>,
+        Option<&SeatAt>,
+        Option<&Destination>,
+    )>,
+    time: Res<Time>,
+) {
+    let now = time.elapsed_secs_f64();
+    let map = &plan.0.map;
+    // Who is where, and who is going where: nobody shares a resting tile.
+    let mut taken: HashSet<Tile> = HashSet::new();
+    let mut desks_of: HashMap<String, Desk> = HashMap::new();
+    let mut idle_at_desk: Vec<String> = Vec::new();
+    let mut hosts: HashSet<String> = HashSet::new();
+    for (_, npc, status, behaviour, _, seat, destination) in &npcs {
+        if let Some(d) = destination {
+            taken.insert(d.tile);
+        }
+        if let Some(seat) = seat {
+            desks_of.insert(npc.npc.clone(), seat.0.clone());
+            let idle = matches!(
+                status.status,
+                protocol::AgentStatus::Idle | protocol::AgentStatus::Done
+            );
+            if idle && !status.offline && behaviour.activity() == &Activity::AtDesk {
+                idle_at_desk.push(npc.npc.clone());
+            }
+        }
+        if let Activity::Walking {
+            goal: Goal::Colleague(host),
+            ..
+        }
+        | Activity::Away {
+            goal: Goal::Colleague(host),
+            ..
+        } = behaviour.activity()
+        {
+            hosts.insert(host.clone());
+        }
+    }
+    let free_places: Vec<usize> = map
+        .places
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !taken.contains(&p.at))
+        .map(|(i, _)| i)
+        .collect();
+
+    for (entity, npc, status, mut behaviour, walker, seat, _) in &mut npcs {
+        let (Some(mut walker), Some(seat)) = (walker, seat) else {
+            continue;
+        };
+        let mut orders = Vec::new();
+        if let Some(order) = behaviour.on_status(status.shown(), now) {
+            orders.push(order);
+        }
+        let options = Options {
+            free_places: free_places.clone(),
+            colleagues: idle_at_desk
+                .iter()
+                .filter(|c| **c != npc.npc && !hosts.contains(*c))
+                .filter(|c| {
+                    desks_of
+                        .get(*c)
+                        .and_then(|d| beside(map, d))
+                        .is_some_and(|t| !taken.contains(&t))
+                })
+                .cloned()
+                .collect(),
+        };
+        if let Some(order) = behaviour.tick(now, &options) {
+            orders.push(order);
+        }
+        for order in orders {
+            match order {
+                Order::Freeze => walker.stop(),
+                Order::Thaw => {
+                    if let Activity::Walking { goal, hurry } = behaviour.activity().clone()
+                        && !walker.is_walking()
+                    {
+                        walk_or_give_up(
+                            &mut commands,
+                            map,
+                            &seat.0,
+                            &mut walker,
+                            &mut behaviour,
+                            &goal,
+                            hurry,
+                            &desks_of,
+                            entity,
+                            now,
+                        );
+                    }
+                }
+                Order::Walk { goal, hurry } => {
+                    if let Goal::Colleague(host) = &goal {
+                        hosts.insert(host.clone());
+                    }
+                    walk_or_give_up(
+                        &mut commands,
+                        map,
+                        &seat.0,
+                        &mut walker,
+                        &mut behaviour,
+                        &goal,
+                        hurry,
+                        &desks_of,
+                        entity,
+                        now,
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn walk_or_give_up(
+    commands: &mut Commands,
+    map: &OfficeMap,
+    desk: &Desk,
+    walker: &mut Walker,
+    behaviour: &mut Behaviour,
+    goal: &Goal,
+    hurry: bool,
+    desks_of: &HashMap<String, Desk>,
+    entity: Entity,
+    now: f64,
+) {
+    if let Some(destination) = route(map, desk, walker, goal, hurry, desks_of) {
+        commands.entity(entity).insert(destination);
+        return;
+    }
+    // No way there: head home, and if even that fails, sit down at once.
+    match behaviour.lost_way(now) {
+        Some(Order::Walk { goal, hurry }) => {
+            if let Some(destination) = route(map, desk, walker, &goal, hurry, desks_of) {
+                commands.entity(entity).insert(destination);
+                return;
+            }
+            behaviour.lost_way(now);
+            walker.place(seated_spot(desk));
+            commands.entity(entity).remove::<Destination>();
+        }
+        _ => {
+            walker.place(seated_spot(desk));
+            commands.entity(entity).remove::<Destination>();
+        }
+    }
+}
+
+fn walk(
+    mut commands: Commands,
+    mut npcs: Query<(Entity, &mut Walker, &mut Behaviour, Option<&Destination>)>,
+    time: Res<Time>,
+) {
+    let (dt, now) = (time.delta_secs(), time.elapsed_secs_f64());
+    for (entity, mut walker, mut behaviour, destination) in &mut npcs {
+        if behaviour.is_frozen() {
+            continue;
+        }
+        if walker.tick(dt) {
+            behaviour.arrived(now);
+            if let Some(destination) = destination {
+                walker.face(destination.facing);
+            }
+            if behaviour.activity() == &Activity::AtDesk {
+                commands.entity(entity).remove::<Destination>();
+            }
+        }
+    }
+}
+
+/// What each body does, from the activity and the walk; a colleague being
+/// visited turns to the visitor.
+fn pose_bodies(
+    mut npcs: Query<(
+        &Npc,
+        &Behaviour,
+        &Walker,
+        Option<&Destination>,
+        &mut NpcAnimation,
+    )>,
+) {
+    let mut visited: HashMap<String, Vec2> = HashMap::new();
+    for (_, behaviour, walker, _, _) in &npcs {
+        if let Activity::Away {
+            goal: Goal::Colleague(host),
+            ..
+        } = behaviour.activity()
+        {
+            visited.insert(host.clone(), walker.position());
+        }
+    }
+    for (npc, behaviour, walker, destination, mut animation) in &mut npcs {
+        let body = if walker.is_walking() {
+            Body::Walking {
+                facing: walker.facing(),
+                distance: walker.distance(),
+            }
+        } else {
+            match behaviour.activity() {
+                Activity::AtDesk => match visited.get(&npc.npc) {
+                    Some(visitor) if !animation.status().is_busy() && !behaviour.is_frozen() => {
+                        let facing = if visitor.x < walker.position().x {
+                            Facing::Left
+                        } else {
+                            Facing::Right
+                        };
+                        Body::Talking(facing)
+                    }
+                    _ => Body::Seated,
+                },
+                Activity::Away {
+                    goal: Goal::Colleague(_),
+                    ..
+                } if !behaviour.is_frozen() => Body::Talking(walker.facing()),
+                _ if destination.is_some_and(|d| d.lounging) => Body::Lounging,
+                _ => Body::Standing(walker.facing()),
+            }
+        };
+        if animation.body() != body {
+            animation.set_body(body);
+        }
+    }
+}
+
+/// Copies positions into transforms: feet on the map, nearer rows in front.
+fn place_sprites(mut npcs: Query<(&Walker, &mut Transform), With<Npc>>) {
+    for (walker, mut transform) in &mut npcs {
+        let feet = walker.position();
+        let at = world(feet).extend(depth(feet.y));
+        if transform.translation != at {
+            transform.translation = at;
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The phone layout's approval banner: when an agent waits for the person,
+//! its question and one button per answer sit at the bottom of the screen,
+//! answerable in one tap without opening anything.
+
+use super::Chrome;
+use crate::gateway_link::{GatewayLink, LinkCommand};
+use crate::npc::status::{Npc, NpcStatus};
+use crate::npc::visuals_api::Selected;
+use crate::npc::{NpcIndex, RosterOrder};
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, egui};
+
+pub(super) fn banner(
+    mut contexts: EguiContexts,
+    order: Res<RosterOrder>,
+    index: Res<NpcIndex>,
+    npcs: Query<(&Npc, &NpcStatus)>,
+    selected: Res<Selected>,
+    link: Option<Res<GatewayLink>>,
+    mut chrome: ResMut<Chrome>,
+) -> Result {
+    if !chrome.compact {
+        return Ok(());
+    }
+    // The selected agent's sheet shows its own question.
+    let waiting: Vec<_> = order
+        .0
+        .iter()
+        .filter_map(|id| index.0.get(id))
+        .filter(|&&entity| selected.0 != Some(entity))
+        .filter_map(|&entity| npcs.get(entity).ok())
+        .filter_map(|(npc, status)| {
+            let question = status.question.as_ref().filter(|_| !status.offline)?;
+            Some((npc, question))
+        })
+        .collect();
+    let Some((npc, question)) = waiting.first() else {
+        return Ok(());
+    };
+    let ctx = contexts.ctx_mut()?;
+    let mut root = super::screen_ui(ctx, "approval-banner-root");
+    let shown = egui::Panel::bottom("approval-banner")
+        .resizable(false)
+        .frame(
+            egui::Frame::side_top_panel(&ctx.global_style())
+                .fill(egui::Color32::from_rgb(60, 50, 20))
+                .inner_margin(egui::Margin::same(10)),
+        )
+        .show(&mut root, |ui| {
+            ui.horizontal_wrapped(|ui| {
+                ui.label(egui::RichText::new(format!("{} asks:", npc.name)).strong());
+                ui.label(&question.question);
+                if waiting.len() > 1 {
+                    ui.weak(format!("(+{} more waiting)", waiting.len() - 1));
+                }
+            });
+            ui.horizontal_wrapped(|ui| {
+                for choice in question.choices() {
+                    let button = egui::Button::new(egui::RichText::new(&choice).strong())
+                        .min_size(egui::vec2(88.0, super::TOUCH_TARGET));
+                    if ui.add(button).clicked()
+                        && let Some(link) = &link
+                    {
+                        link.send(LinkCommand::Respond {
+                            agent: npc.agent.clone(),
+                            run_id: question.run_id.clone(),
+                            decision: choice,
+                            comment: None,
+                        });
+                    }
+                }
+            });
+        });
+    chrome.bottom = ctx.viewport_rect().bottom() - shown.response.rect.top();
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! The minimap: the whole floor in a corner, walls and rooms, every character
+//! as a dot in its status colour, and the camera's view as a frame. Click or
+//! drag in it to move the camera there; M (or the HUD's Map button) shows or
+//! hides it.
+
+use super::Chrome;
+use crate::art::TILE;
+use crate::camera::{CameraMode, OfficeCamera};
+use crate::npc::status::{Npc, NpcStatus};
+use crate::npc::visuals_api::Selected;
+use crate::office::CurrentPlan;
+use crate::office::map::Tile;
+use bevy::prelude::*;
+use bevy::window::PrimaryWindow;
+use bevy_egui::{EguiContexts, egui};
+
+/// Whether the minimap is shown (on by default on a wide screen).
+#[derive(Resource, Debug, Clone, Copy, PartialEq)]
+pub struct MinimapShown(pub bool);
+
+impl Default for MinimapShown {
+    fn default() -> Self {
+        MinimapShown(true)
+    }
+}
+
+/// Screen pixels per tile on the minimap, within these bounds.
+const TILE_PX: (f32, f32) = (2.0, 6.0);
+/// The largest the minimap gets (logical px).
+const MAX_SIZE: egui::Vec2 = egui::vec2(180.0, 110.0);
+
+pub(super) fn toggle_with_key(
+    keys: Res<ButtonInput<KeyCode>>,
+    egui: Option<Res<bevy_egui::input::EguiWantsInput>>,
+    mut shown: ResMut<MinimapShown>,
+) {
+    if egui.is_some_and(|e| e.wants_any_keyboard_input()) {
+        return;
+    }
+    if keys.just_pressed(KeyCode::KeyM) {
+        shown.0 = !shown.0;
+    }
+}
+
+pub(super) fn minimap(
+    mut contexts: EguiContexts,
+    shown: Res<MinimapShown>,
+    chrome: Res<Chrome>,
+    plan: Option<Res<CurrentPlan>>,
+    npcs: Query<(Entity, &Npc, &NpcStatus, &GlobalTransform)>,
+    selected: Res<Selected>,
+    window: Single<&Window, With<PrimaryWindow>>,
+    mut camera: Single<(&mut Transform, &mut OfficeCamera)>,
+) -> Result {
+    let (Some(plan), true) = (plan, shown.0 && !chrome.compact) else {
+        return Ok(());
+    };
+    let map = &plan.0.map;
+    let ctx = contexts.ctx_mut()?;
+    let scale = (MAX_SIZE.x / map.width as f32)
+        .min(MAX_SIZE.y / map.height as f32)
+        .clamp(TILE_PX.0, TILE_PX.1)
+        .floor();
+    let size = egui::vec2(map.width as f32, map.height as f32) * scale;
+    let corner = egui::pos2(
+        chrome.left + 10.0,
+        ctx.viewport_rect().bottom() - chrome.bottom - 10.0,
+    );
+    egui::Area::new("minimap".into())
+        .fixed_pos(corner - egui::vec2(0.0, size.y + 12.0))
+        .show(ctx, |ui| {
+            egui::Frame::popup(ui.style())
+                .inner_margin(egui::Margin::same(4))
+                .show(ui, |ui| {
+                    let (rect, response) =
+                        ui.allocate_exact_size(size, egui::Sense::click_and_drag());
+                    let painter = ui.painter_at(rect);
+                    let to_screen = |world: Vec2| {
+                        // World y points up; the map's rows go down.
+                        rect.min + egui::vec2(world.x, -world.y) * scale / TILE as f32
+                    };
+                    painter.rect_filled(rect, 0.0, egui::Color32::from_rgb(150, 120, 85));
+                    for room in &map.rooms {
+                        let min = rect.min + egui::vec2(room.x as f32, room.y as f32) * scale;
+                        painter.rect_stroke(
+                            egui::Rect::from_min_size(
+                                min,
+                                egui::vec2(room.w as f32, room.h as f32) * scale,
+                            ),
+                            0.0,
+                            egui::Stroke::new(1.0, egui::Color32::from_rgb(110, 120, 150)),
+                            egui::StrokeKind::Inside,
+                        );
+                    }
+                    for y in 0..map.height {
+                        for x in 0..map.width {
+                            if !map.walkable(Tile::new(x, y)) {
+                                let min = rect.min + egui::vec2(x as f32, y as f32) * scale;
+                                painter.rect_filled(
+                                    egui::Rect::from_min_size(min, egui::vec2(scale, scale)),
+                                    0.0,
+                                    egui::Color32::from_rgb(70, 66, 96),
+                                );
+                            }
+                        }
+                    }
+                    let (transform, office) = &*camera;
+                    let half = window.size() / 2.0 / office.zoom();
+                    let centre = transform.translation.truncate();
+                    let view = egui::Rect::from_two_pos(
+                        to_screen(centre + Vec2::new(-half.x, half.y)),
+                        to_screen(centre + Vec2::new(half.x, -half.y)),
+                    );
+                    painter.rect_stroke(
+                        view,
+                        0.0,
+                        egui::Stroke::new(1.0, egui::Color32::WHITE),
+                        egui::StrokeKind::Middle,
+                    );
+                    for (entity, _, status, at) in &npcs {
+                        let [r, g, b] = status.shown().colour();
+                        let dot = to_screen(at.translation().truncate() + Vec2::Y * 8.0);
+                        let radius = if selected.0 == Some(entity) { 3.5 } else { 2.5 };
+                        painter.circle(
+                            dot,
+                            radius,
+                            egui::Color32::from_rgb(r, g, b),
+                            egui::Stroke::new(1.0, egui::Color32::BLACK),
+                        );
+                    }
+                    let hovered = npcs.iter().find(|(_, _, _, at)| {
+                        response.hover_pos().is_some_and(|p| {
+                            p.distance(to_screen(at.translation().truncate() + Vec2::Y * 8.0)) < 5.0
+                        })
+                    });
+                    let response = match hovered {
+                        Some((_, npc, _, _)) => response.on_hover_text(super::title(npc)),
+                        None => response.on_hover_text("Click to look there (M hides the map)"),
+                    };
+                    if (response.clicked() || response.dragged())
+                        && let Some(pointer) = response.interact_pointer_pos()
+                    {
+                        let tiles = (pointer - rect.min) / scale;
+                        let world = Vec2::new(tiles.x, -tiles.y) * TILE as f32;
+                        let (transform, office) = &mut *camera;
+                        transform.translation = world.extend(transform.translation.z);
+                        office.mode = CameraMode::Manual;
+                    }
+                });
+        });
+    Ok(())
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The desktop office under Xvfb on this machine (docs/benchmarks.md):
+#  1. frame time with 10, 200 and 1,000 characters, sitting (the office's pace)
+#     and walking (`--restless`: idle characters get up almost at once),
+#     rendering every frame (`--render continuous`);
+#  2. the office's CPU over 60 s with nothing happening, drawing every frame
+#     against drawing on demand (the default).
+# Needs: cargo build --release -p gateway && cargo build -p game; Xvfb.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+T="${CARGO_TARGET_DIR:-$HOME/.cache/esprit-hub/target}"
+[ -x "$T/release/gateway" ] && [ -x "$T/release/loadgen" ] && [ -x "$T/debug/game" ] ||
+  { echo "build first: cargo build --release -p gateway && cargo build -p game"; exit 1; }
+command -v Xvfb >/dev/null || { echo "Xvfb is missing (apt-get install xvfb)"; exit 1; }
+seconds="${SECONDS_PER_RUN:-10}"
+idle_seconds="${IDLE_SECONDS:-60}"
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+Xvfb :97 -screen 0 1280x760x24 >/dev/null 2>&1 &
+export DISPLAY=:97 WGPU_BACKEND=vulkan XDG_RUNTIME_DIR="$work"
+mkdir -p "$work/flows"
+gateway() { # npcs port
+  "$T/release/loadgen" --npcs "$1" --write-agents "$work/agents$1.json"
+  "$T/release/gateway" --port "$2" --agent-map-file "$work/agents$1.json" --data-dir "$work/db$1" \
+    --flows-dir "$work/flows" --log-level warn >/dev/null &
+  until curl -fs "http://127.0.0.1:$2/readyz" >/dev/null; do sleep 0.1; done
+}
+cpu() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }
+
+port=3400
+for npcs in 10 200 1000; do
+  port=$((port + 1))
+  gateway "$npcs" "$port"
+  for mode in sitting walking; do
+    flag=""; [ "$mode" = walking ] && flag="--restless"
+    # A warm-up long enough for restless characters to be up and about.
+    printf '%-5s characters, %-7s: ' "$npcs" "$mode"
+    "$T/debug/game" --gateway "http://127.0.0.1:$port" --render continuous $flag --frame-stats "$seconds" 2>/dev/null | tail -1
+  done
+done
+
+echo "== an idle office (10 characters, no events) for ${idle_seconds} s"
+gateway 10 3499
+for pace in continuous on-demand; do
+  "$T/debug/game" --gateway http://127.0.0.1:3499 --render "$pace" >/dev/null 2>&1 &
+  pid=$!
+  sleep 15 # start-up and the first frames
+  before=$(cpu $pid)
+  sleep "$idle_seconds"
+  after=$(cpu $pid)
+  kill $pid; wait $pid 2>/dev/null || true
+  awk -v p="$pace" -v a="$after" -v b="$before" -v s="$idle_seconds" \
+    'BEGIN { printf "%-10s CPU %.2f s in %d s (%.1f %% of a core)\n", p, a - b, s, (a - b) / s * 100 }'
+done
