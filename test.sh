@@ -29,6 +29,16 @@ step "system packages"
 step "cargo fmt --check"
 cargo fmt --all --check
 
+# The browser office builds in the background meanwhile: its wasm32 build
+# (also the office's wasm32 check, in ./run.sh's profile, so either one
+# reuses the other's crates) fills the cores the native builds leave idle.
+web_test_dist="$CARGO_TARGET_DIR/web-test"
+web_log="$CARGO_TARGET_DIR/web-test-build.log"
+mkdir -p "$CARGO_TARGET_DIR"
+WEB_DIST="$web_test_dist" WASM_OPT=0 web/build.sh > "$web_log" 2>&1 &
+web_build=$!
+trap 'kill $web_build 2>/dev/null || true' EXIT
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
@@ -38,11 +48,13 @@ compose/check.sh
 step "cargo test"
 cargo test --workspace
 
-# Also the office's wasm32 check: the same profile as ./run.sh's build, so
-# either one reuses the other's compiled crates.
-step "browser office (wasm32, no wasm-opt)"
-web_test_dist="$CARGO_TARGET_DIR/web-test"
-WEB_DIST="$web_test_dist" WASM_OPT=0 web/build.sh
+step "browser office (wasm32, no wasm-opt; built in the background since the start)"
+if ! wait $web_build; then
+  cat "$web_log"
+  echo "test.sh: the browser office did not build (above)"
+  exit 1
+fi
+grep -E "^web/build.sh|game_bg" "$web_log" || true
 
 step "browser tests (headless Chromium)"
 (cd web && npm ci --no-audit --no-fund --loglevel=error)

@@ -75,7 +75,7 @@ async function waitUntil(what, check, timeoutMs = 30_000) {
   }
 }
 
-async function startGateway({ port, dir, agents, extra = [] }) {
+async function startGateway({ port, dir, agents, extra = [], env = {} }) {
   const child = spawn(gatewayBin, [
     ...extra,
     "--port", String(port),
@@ -85,12 +85,42 @@ async function startGateway({ port, dir, agents, extra = [] }) {
     "--data-dir", join(dir, "db"),
     "--web-dist", webDist,
     "--log-level", "warn",
-  ], { stdio: ["ignore", "ignore", "inherit"] });
+  ], { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, ...env } });
   const exited = new Promise((r) => child.once("exit", r));
   await waitUntil("the gateway", async () => {
     try { return (await fetch(`http://127.0.0.1:${port}/readyz`)).ok; } catch { return false; }
   });
-  return { child, exited, stop: async () => { child.kill("SIGTERM"); await exited; } };
+  return {
+    child, exited,
+    stop: async () => { child.kill("SIGTERM"); await exited; },
+    kill: async () => { child.kill("SIGKILL"); await exited; },
+  };
+}
+
+/** nginx with compose/nginx.conf, rendered for these gateways (host:port each). */
+async function startNginx(gateways) {
+  const nginxPort = await freePort();
+  const conf = execFileSync(join(root, "compose/render-nginx.sh"),
+    [`127.0.0.1:${nginxPort}`, gateways.join(","), sim.url.slice(7), sim.url.slice(7), `127.0.0.1:${await freePort()}`],
+    { input: readFileSync(join(root, "compose/nginx.conf")) });
+  const nginxDir = mkdtempSync(join(tmpdir(), "esprit-nginx-"));
+  writeFileSync(join(nginxDir, "nginx.conf"), conf);
+  const child = spawn(existsSync("/usr/sbin/nginx") ? "/usr/sbin/nginx" : "nginx",
+    ["-p", nginxDir, "-c", join(nginxDir, "nginx.conf"), "-g", `daemon off; pid ${nginxDir}/nginx.pid; error_log ${nginxDir}/error.log warn;`],
+    { stdio: ["ignore", "ignore", "inherit"] });
+  const base = `http://127.0.0.1:${nginxPort}`;
+  await waitUntil("nginx", async () => { try { return (await fetch(`${base}/healthz`)).ok; } catch { return false; } });
+  return { base, stop: () => child.kill("SIGTERM") };
+}
+
+/** A Redis of its own on a free loopback port, persisting every write. */
+async function startRedis() {
+  const redisPort = await freePort();
+  const redisDir = mkdtempSync(join(tmpdir(), "esprit-redis-"));
+  const child = spawn(process.env.REDIS_SERVER || "redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1",
+    "--dir", redisDir, "--appendonly", "yes", "--appendfsync", "always", "--save", ""], { stdio: "ignore" });
+  const exited = new Promise((r) => child.once("exit", r));
+  return { url: `redis://127.0.0.1:${redisPort}/0`, stop: async () => { child.kill("SIGTERM"); await exited; } };
 }
 
 function pixels(buffer) {
@@ -632,32 +662,65 @@ test("a gateway restart shows reconnecting, then resumes with no missed events",
 });
 
 test("through the compose nginx.conf: page, wasm and stream load", { timeout: 180_000 }, async () => {
-  const nginxPort = await freePort();
-  const conf = execFileSync(join(root, "compose/render-nginx.sh"),
-    [`127.0.0.1:${nginxPort}`, `127.0.0.1:${port}`, sim.url.slice(7), sim.url.slice(7), `127.0.0.1:${await freePort()}`],
-    { input: readFileSync(join(root, "compose/nginx.conf")) });
-  const nginxDir = mkdtempSync(join(tmpdir(), "esprit-nginx-"));
-  writeFileSync(join(nginxDir, "nginx.conf"), conf);
-  const nginx = spawn(existsSync("/usr/sbin/nginx") ? "/usr/sbin/nginx" : "nginx",
-    ["-p", nginxDir, "-c", join(nginxDir, "nginx.conf"), "-g", `daemon off; pid ${nginxDir}/nginx.pid; error_log ${nginxDir}/error.log warn;`],
-    { stdio: ["ignore", "ignore", "inherit"] });
+  const nginx = await startNginx([`127.0.0.1:${port}`]);
   try {
-    const base = `http://127.0.0.1:${nginxPort}`;
-    await waitUntil("nginx", async () => { try { return (await fetch(`${base}/healthz`)).ok; } catch { return false; } });
     const wasm = await new Promise((resolve, reject) => {
-      httpGet(`${base}/game_bg.wasm`, { headers: { "accept-encoding": "gzip, br" } }, (res) => {
+      httpGet(`${nginx.base}/game_bg.wasm`, { headers: { "accept-encoding": "gzip, br" } }, (res) => {
         res.resume();
         res.on("end", () => resolve(res.headers));
       }).on("error", reject);
     });
     assert.equal(wasm["content-type"], "application/wasm");
     assert.match(wasm["content-encoding"] || "", /^(gzip|br)$/, "the wasm goes out compressed");
-    const proxied = await openOffice(browser, `${base}/`);
+    const proxied = await openOffice(browser, `${nginx.base}/`);
     assert.deepEqual(proxied.problems, [], "no console errors (the CSP lets the wasm run)");
     await waitUntil("the mirror through nginx", async () =>
       (await proxied.page.getAttribute("#mirror", "data-connection")) === "connected");
     await proxied.page.close();
   } finally {
-    nginx.kill("SIGTERM");
+    nginx.stop();
+  }
+});
+
+test("two gateways on Redis behind nginx: killing either one keeps the page working, without a reload", { timeout: 240_000 }, async () => {
+  const redis = await startRedis();
+  const ports = [await freePort(), await freePort()];
+  const start = (p) => startGateway({ port: p, dir: mkdtempSync(join(tmpdir(), "esprit-web-redis-")), agents: agentsFile,
+    env: { STORE_URL: redis.url, STORE_PREFIX: "web-test" } });
+  const gateways = [];
+  let nginx;
+  try {
+    // The first start also waits for Redis to take connections.
+    gateways.push(await start(ports[0]), await start(ports[1]));
+    nginx = await startNginx(ports.map((p) => `127.0.0.1:${p}`));
+    const { page, problems } = await openOffice(browser, `${nginx.base}/`);
+    await waitUntil("connected through nginx", async () => (await page.getAttribute("#mirror", "data-connection")) === "connected");
+    await page.evaluate(() => { window.__sameDocument = true; });
+    const say = async (message) => {
+      // As publishers do: a 502 (nginx met the dead gateway first) is tried again.
+      const status = await waitUntil("the publish to be taken", async () => {
+        const response = await fetch(`${nginx.base}/api/events`, {
+          method: "POST", headers: { "content-type": "application/json" },
+          body: JSON.stringify({ npc: "support", type: "step", data: { message } }),
+        });
+        return response.status === 502 ? null : response.status;
+      });
+      assert.equal(status, 202);
+      await waitUntil(`"${message}" in the page`, async () => (await mirrorEntry(page, "support"))?.label.includes(message), 60_000);
+    };
+    await say("both gateways up");
+    // Whichever gateway holds the page's stream, it dies once.
+    for (const i of [0, 1]) {
+      await gateways[i].kill();
+      await say(`gateway ${i + 1} killed`);
+      gateways[i] = await start(ports[i]);
+    }
+    assert.equal(await page.evaluate(() => window.__sameDocument), true, "the page never reloaded");
+    assert.deepEqual(problems.filter((p) => !/Failed to load resource|ERR_|502|net::/.test(p)), []);
+    await page.close();
+  } finally {
+    nginx?.stop();
+    for (const gateway of gateways) await gateway.stop().catch(() => {});
+    await redis.stop();
   }
 });
