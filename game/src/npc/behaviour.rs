@@ -229,17 +229,20 @@ impl Behaviour {
                 self.arrived(now);
                 None
             }
-            _ => {
-                let hurry = self.wants_desk();
-                self.activity = Activity::Walking {
-                    goal: Goal::Desk,
-                    hurry,
-                };
-                Some(Order::Walk {
-                    goal: Goal::Desk,
-                    hurry,
-                })
-            }
+            _ => Some(self.head_to_desk()),
+        }
+    }
+
+    /// Back to the desk, hurrying if work waits there.
+    fn head_to_desk(&mut self) -> Order {
+        let hurry = self.wants_desk();
+        self.activity = Activity::Walking {
+            goal: Goal::Desk,
+            hurry,
+        };
+        Order::Walk {
+            goal: Goal::Desk,
+            hurry,
         }
     }
 
@@ -252,17 +255,7 @@ impl Behaviour {
             Activity::AtDesk
             | Activity::Walking {
                 goal: Goal::Desk, ..
-            } => {
-                let hurry = self.wants_desk();
-                self.activity = Activity::Walking {
-                    goal: Goal::Desk,
-                    hurry,
-                };
-                Some(Order::Walk {
-                    goal: Goal::Desk,
-                    hurry,
-                })
-            }
+            } => Some(self.head_to_desk()),
             _ => None,
         }
     }
