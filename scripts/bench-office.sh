@@ -3,8 +3,9 @@
 #  1. frame time with 10, 200 and 1,000 characters, sitting (the office's pace)
 #     and walking (`--restless`: idle characters get up almost at once),
 #     rendering every frame (`--render continuous`);
-#  2. the office's CPU over 60 s with nothing happening, drawing every frame
-#     against drawing on demand (the default).
+#  2. the office's CPU over 60 s with no events, drawing every frame against
+#     drawing on demand (the default), then on demand with everyone typing and
+#     with everyone still.
 # Needs: cargo build --release -p gateway && cargo build -p game; Xvfb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,16 +40,32 @@ for npcs in 10 200 1000; do
   done
 done
 
-echo "== an idle office (10 characters, no events) for ${idle_seconds} s"
-gateway 10 3499
-for pace in continuous on-demand; do
-  "$T/debug/game" --gateway http://127.0.0.1:3499 --render "$pace" >/dev/null 2>&1 &
+office_cpu() { # label pace: the office's CPU over $idle_seconds after a settling time
+  "$T/debug/game" --gateway http://127.0.0.1:3499 --render "$2" >/dev/null 2>&1 &
   pid=$!
   sleep 15 # start-up and the first frames
   before=$(cpu $pid)
   sleep "$idle_seconds"
   after=$(cpu $pid)
   kill $pid; wait $pid 2>/dev/null || true
-  awk -v p="$pace" -v a="$after" -v b="$before" -v s="$idle_seconds" \
-    'BEGIN { printf "%-10s CPU %.2f s in %d s (%.1f %% of a core)\n", p, a - b, s, (a - b) / s * 100 }'
-done
+  awk -v l="$1" -v p="$2" -v a="$after" -v b="$before" -v s="$idle_seconds" \
+    'BEGIN { printf "%-30s %-10s CPU %.2f s in %d s (%.1f %% of a core)\n", l, p, a - b, s, (a - b) / s * 100 }'
+}
+everyone() { # event type: posted for each of the 10 characters
+  for i in $(seq 0 9); do
+    curl -fs -o /dev/null -H 'content-type: application/json' \
+      -d "{\"npc\":\"npc$i\",\"type\":\"$1\",\"data\":{\"error\":\"stopped\"}}" \
+      http://127.0.0.1:3499/api/events
+  done
+}
+
+echo "== 10 characters, no events, for ${idle_seconds} s each"
+gateway 10 3499
+# Idle characters get up now and then: walks draw every frame (30 a second
+# with the window in the background, as under Xvfb).
+office_cpu "idle (characters wander)" continuous
+office_cpu "idle (characters wander)" on-demand
+everyone started
+office_cpu "everyone typing" on-demand
+everyone error
+office_cpu "everyone still (failed)" on-demand

@@ -92,9 +92,8 @@ fn wait_for(display: &str, what: &str, timeout: Duration, test: impl Fn(&Shot) -
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_desktop_office_draws_npcs_and_shows_an_error() {
-    for tool in ["Xvfb", "import", "xprop"] {
+fn need_tools(tools: &[&str]) {
+    for tool in tools {
         assert!(
             Command::new("sh")
                 .args(["-c", &format!("command -v {tool}")])
@@ -104,16 +103,12 @@ async fn the_desktop_office_draws_npcs_and_shows_an_error() {
             "{tool} is missing: run ./test.sh, which installs xvfb, mesa-vulkan-drivers, imagemagick and x11-utils"
         );
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = tempfile::tempdir().unwrap();
-    let mut config =
-        gateway::Config::for_paths(root.join("data/agents.json"), dir.path().join("db"));
-    config.flows_dir = root.join("data/flows");
-    let gateway = gateway::spawn(config).await.unwrap();
-    let base = gateway.url();
+}
 
-    let display = format!(":{}", 40 + std::process::id() % 50);
-    let _xvfb = Killed(
+/// A virtual X display of its own (`first` keeps tests running at once apart).
+fn xvfb(first: u32) -> (String, Killed) {
+    let display = format!(":{}", first + std::process::id() % 50);
+    let server = Killed(
         Command::new("Xvfb")
             .args([
                 display.as_str(),
@@ -128,6 +123,21 @@ async fn the_desktop_office_draws_npcs_and_shows_an_error() {
             .unwrap(),
     );
     std::thread::sleep(Duration::from_secs(1));
+    (display, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_desktop_office_draws_npcs_and_shows_an_error() {
+    need_tools(&["Xvfb", "import", "xprop"]);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    let mut config =
+        gateway::Config::for_paths(root.join("data/agents.json"), dir.path().join("db"));
+    config.flows_dir = root.join("data/flows");
+    let gateway = gateway::spawn(config).await.unwrap();
+    let base = gateway.url();
+
+    let (display, _xvfb) = xvfb(40);
     let _office = Killed(
         Command::new(env!("CARGO_BIN_EXE_game"))
             .args(["--gateway", &base])
@@ -193,5 +203,91 @@ async fn the_desktop_office_draws_npcs_and_shows_an_error() {
     assert!(after.count(LAMP_RED, 4) > first.count(LAMP_RED, 4) + 10);
     Shot::take(&display, Some(&root.join("docs/screenshot-desktop.png")))
         .expect("screenshot saved");
+    gateway.shutdown().await;
+}
+
+/// Frames the office draws in `seconds` (after its warm-up), from its
+/// `--frame-stats` line.
+fn frames_drawn(display: &str, base: &str, render: &str, seconds: u32) -> u32 {
+    let out = Command::new(env!("CARGO_BIN_EXE_game"))
+        .args(["--gateway", base, "--render", render])
+        .args(["--frame-stats", &seconds.to_string()])
+        .env("DISPLAY", display)
+        .env("WGPU_BACKEND", "vulkan")
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let stats = String::from_utf8_lossy(&out.stdout);
+    let line = stats
+        .lines()
+        .find(|l| l.starts_with("npcs "))
+        .unwrap_or_else(|| panic!("no frame stats from the office: {stats}"));
+    let mut words = line.split_whitespace();
+    words.find(|w| *w == "frames");
+    words.next().and_then(|n| n.parse().ok()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_still_office_draws_only_on_its_quiet_tick() {
+    need_tools(&["Xvfb"]);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    let mut config =
+        gateway::Config::for_paths(root.join("data/agents.json"), dir.path().join("db"));
+    config.flows_dir = root.join("data/flows");
+    let gateway = gateway::spawn(config).await.unwrap();
+    let base = gateway.url();
+    let agents: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(root.join("data/agents.json")).unwrap()).unwrap();
+    let client = reqwest::Client::new();
+    let everyone = |kind: &'static str| {
+        let (client, base, agents) = (client.clone(), base.clone(), agents.clone());
+        async move {
+            for agent in &agents {
+                let r = client
+                    .post(format!("{base}/api/events"))
+                    .json(&serde_json::json!({"npc": agent["npc"], "type": kind, "data": {"error": "stopped"}}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 202);
+            }
+        }
+    };
+    // Everyone slumped over a failure: nothing types, walks or fades.
+    everyone("error").await;
+    let (display, _xvfb) = xvfb(90);
+    let seconds = 4;
+    let (d, b) = (display.clone(), base.clone());
+    let still = tokio::task::spawn_blocking(move || frames_drawn(&d, &b, "on-demand", seconds))
+        .await
+        .unwrap();
+    // One frame per quiet tick (0.5 s focused, 1 s unfocused), and a few to spare.
+    assert!(
+        still <= seconds * 2 + 3,
+        "a still office drew {still} frames in {seconds} s"
+    );
+    let (d, b) = (display.clone(), base.clone());
+    let continuous =
+        tokio::task::spawn_blocking(move || frames_drawn(&d, &b, "continuous", seconds))
+            .await
+            .unwrap();
+    assert!(
+        continuous > still * 4,
+        "drawing every frame ({continuous}) is the comparison: on demand drew {still}"
+    );
+    // Everyone typing, each in their own rhythm: every keystroke (0.14 s) is
+    // drawn, on frames shared on a 50 ms grid (20 a second at most).
+    everyone("started").await;
+    let (d, b) = (display.clone(), base.clone());
+    let typing = tokio::task::spawn_blocking(move || frames_drawn(&d, &b, "on-demand", seconds))
+        .await
+        .unwrap();
+    let keystrokes = seconds as f32 / 0.14;
+    assert!(
+        typing as f32 >= keystrokes * 0.8 && typing <= seconds * 20 + 3,
+        "a typing office drew {typing} frames in {seconds} s ({keystrokes:.0} keystrokes each)"
+    );
+    println!("frames in {seconds} s: still {still}, continuous {continuous}, typing {typing}");
     gateway.shutdown().await;
 }

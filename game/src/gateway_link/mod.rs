@@ -202,12 +202,7 @@ pub fn start_link(
     settings: Res<GatewaySettings>,
     event_loop: Option<Res<bevy::winit::EventLoopProxyWrapper>>,
 ) {
-    let wake = event_loop.map(|proxy| {
-        let proxy = (**proxy).clone();
-        std::sync::Arc::new(move || {
-            let _ = proxy.send_event(bevy::winit::WinitUserEvent::WakeUp);
-        }) as Waker
-    });
+    let wake = event_loop.map(|proxy| crate::on_demand::event_loop_waker(&proxy));
     commands.insert_resource(GatewayLink::start(settings.clone(), wake));
 }
 

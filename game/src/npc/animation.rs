@@ -128,6 +128,23 @@ const CHEER_FOR: f32 = 2.0;
 const CHECK_FADE: f32 = 6.0;
 const BLINK_FOR: f32 = 0.15;
 const STRETCH_FOR: f32 = 1.2;
+/// Seconds of an idle character's blink-and-stretch cycle.
+const IDLE_CYCLE: f32 = 13.0;
+/// Seconds between steps of the badge's pulse and fade.
+const BADGE_STEP: f32 = 0.1;
+
+/// Seconds from `t` to the next multiple of `step`.
+fn until_next(t: f32, step: f32) -> f32 {
+    step - t.rem_euclid(step)
+}
+
+/// Seconds from `at` (within a cycle of [`IDLE_CYCLE`]) to the next of `marks`.
+fn until_in_cycle(at: f32, marks: &[f32]) -> f32 {
+    marks
+        .iter()
+        .find(|m| **m > at)
+        .map_or(IDLE_CYCLE - at + marks[0], |m| m - at)
+}
 
 #[derive(Component, Clone, Debug)]
 pub struct NpcAnimation {
@@ -163,19 +180,54 @@ impl NpcAnimation {
         self.body = body;
     }
 
-    /// Whether the picture changes from frame to frame (for on-demand redraws).
-    pub fn is_animating(&self) -> bool {
-        if self.status.offline {
-            return false;
+    /// Seconds until this character's picture next changes by itself (pose
+    /// or badge): `Some(0.0)` while it changes every frame (walking), `None`
+    /// while it holds still until something happens. On-demand rendering
+    /// wakes for exactly these moments.
+    pub fn next_change(&self) -> Option<f32> {
+        let body = match self.body {
+            Body::Walking { .. } => return Some(0.0),
+            Body::Talking(_) => Some(until_next(self.body_elapsed, TALK_FRAME)),
+            Body::Seated => self.next_seated_change(),
+            Body::Standing(_) | Body::Lounging => None,
+        };
+        let badge = match self.status.status {
+            _ if self.status.offline => None,
+            AgentStatus::Awaiting => Some(until_next(self.elapsed, BADGE_STEP)),
+            AgentStatus::Done if self.elapsed < CHECK_FADE => {
+                Some(until_next(self.elapsed, BADGE_STEP))
+            }
+            _ => None,
+        };
+        match (body, badge) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        match self.body {
-            Body::Walking { .. } | Body::Talking(_) => true,
-            Body::Seated => match self.status.status {
-                AgentStatus::Running | AgentStatus::Awaiting => true,
-                AgentStatus::Done => self.elapsed < CHECK_FADE,
-                AgentStatus::Idle | AgentStatus::Error => false,
-            },
-            Body::Standing(_) | Body::Lounging => self.status.status == AgentStatus::Awaiting,
+    }
+
+    fn next_seated_change(&self) -> Option<f32> {
+        let t = self.elapsed;
+        let in_cycle = (t + self.phase) % IDLE_CYCLE;
+        if self.status.offline {
+            return Some(until_in_cycle(in_cycle, &[4.0, 4.0 + BLINK_FOR]));
+        }
+        match self.status.status {
+            AgentStatus::Idle => Some(until_in_cycle(
+                in_cycle,
+                &[
+                    4.0,
+                    4.0 + BLINK_FOR,
+                    9.0,
+                    9.0 + BLINK_FOR,
+                    11.0,
+                    11.0 + STRETCH_FOR,
+                ],
+            )),
+            AgentStatus::Running => Some(until_next(t, TYPE_FRAME)),
+            AgentStatus::Done if t < CHEER_FOR => {
+                Some(until_next(t, CHEER_FRAME).min(CHEER_FOR - t))
+            }
+            AgentStatus::Awaiting | AgentStatus::Done | AgentStatus::Error => None,
         }
     }
 
@@ -216,7 +268,7 @@ impl NpcAnimation {
     fn seated_pose(&self) -> Pose {
         let t = self.elapsed;
         if self.status.offline {
-            let cycle = (t + self.phase) % 13.0;
+            let cycle = (t + self.phase) % IDLE_CYCLE;
             return if (4.0..4.0 + BLINK_FOR).contains(&cycle) {
                 Pose::Blink
             } else {
@@ -225,7 +277,7 @@ impl NpcAnimation {
         }
         match self.status.status {
             AgentStatus::Idle => {
-                let cycle = (t + self.phase) % 13.0;
+                let cycle = (t + self.phase) % IDLE_CYCLE;
                 if (4.0..4.0 + BLINK_FOR).contains(&cycle)
                     || (9.0..9.0 + BLINK_FOR).contains(&cycle)
                 {
@@ -265,12 +317,15 @@ impl NpcAnimation {
         if self.status.offline {
             return Badge::None;
         }
+        // In steps, so an office with a question up draws ten frames a
+        // second, not the display's rate.
+        let t = (self.elapsed / BADGE_STEP).floor() * BADGE_STEP;
         match self.status.status {
             AgentStatus::Awaiting => Badge::Question {
-                pulse: 1.0 + 0.15 * (self.elapsed * 5.0).sin(),
+                pulse: 1.0 + 0.15 * (t * 5.0).sin(),
             },
             AgentStatus::Done if self.elapsed < CHECK_FADE => Badge::Check {
-                alpha: (1.0 - self.elapsed / CHECK_FADE).clamp(0.0, 1.0),
+                alpha: (1.0 - t / CHECK_FADE).clamp(0.0, 1.0),
             },
             AgentStatus::Error => Badge::Alert,
             _ => Badge::None,
@@ -380,7 +435,7 @@ mod tests {
             matches!(anim.badge(), Badge::Question { .. }),
             "the badge shows mid-walk"
         );
-        assert!(anim.is_animating());
+        assert!(anim.next_change().is_some(), "the badge pulses");
         anim.set_body(Body::Seated);
         assert_eq!(anim.pose(), Pose::HandUp);
     }
@@ -388,16 +443,70 @@ mod tests {
     #[test]
     fn an_idle_office_stops_animating() {
         let mut anim = NpcAnimation::new(0);
-        anim.set_status(Shown::of(AgentStatus::Idle));
-        assert!(!anim.is_animating());
+        anim.set_status(Shown::of(AgentStatus::Error));
+        assert_eq!(anim.next_change(), None, "slumped under the red lamp");
         anim.set_status(Shown::of(AgentStatus::Done));
-        assert!(anim.is_animating(), "the check mark fades");
+        assert!(anim.next_change().is_some(), "the check mark fades");
         anim.tick(CHECK_FADE + 0.1);
-        assert!(!anim.is_animating());
+        assert_eq!(anim.next_change(), None);
         anim.set_body(Body::Talking(Facing::Right));
-        assert!(anim.is_animating());
-        anim.set_status(Shown::OFFLINE);
-        assert!(!anim.is_animating(), "offline characters stand still");
+        assert!(anim.next_change().is_some());
+        anim.set_body(Body::Walking {
+            facing: Facing::Left,
+            distance: 3.0,
+        });
+        assert_eq!(anim.next_change(), Some(0.0), "every frame while walking");
+    }
+
+    /// What a frame shows of a character.
+    fn picture(anim: &NpcAnimation) -> (Pose, String) {
+        (anim.pose(), format!("{:?}", anim.badge()))
+    }
+
+    #[test]
+    fn the_picture_changes_only_when_announced_and_announced_moments_are_kept() {
+        let cases = [
+            (AgentStatus::Idle, false, Body::Seated),
+            (AgentStatus::Idle, true, Body::Seated),
+            (AgentStatus::Running, false, Body::Seated),
+            (AgentStatus::Awaiting, false, Body::Seated),
+            (AgentStatus::Awaiting, false, Body::Standing(Facing::Down)),
+            (AgentStatus::Done, false, Body::Seated),
+            (AgentStatus::Error, false, Body::Seated),
+            (AgentStatus::Idle, false, Body::Talking(Facing::Left)),
+            (AgentStatus::Idle, false, Body::Lounging),
+        ];
+        for (status, offline, body) in cases {
+            for seed in [0, 5, 41] {
+                let mut anim = NpcAnimation::new(seed);
+                anim.set_body(body);
+                let mut shown = Shown::of(status);
+                shown.offline = offline;
+                anim.set_status(shown);
+                let step = 0.005;
+                let mut now = 0.0_f32;
+                let mut due = anim.next_change().map(|s| now + s);
+                let mut before = picture(&anim);
+                while now < 30.0 {
+                    anim.tick(step);
+                    now += step;
+                    let after = picture(&anim);
+                    if after != before {
+                        let due = due.unwrap_or_else(|| {
+                            panic!("{status:?} {body:?}: changed at {now} though still")
+                        });
+                        assert!(
+                            now >= due - 1e-3,
+                            "{status:?} {body:?} seed {seed}: changed at {now}, announced for {due}"
+                        );
+                    }
+                    if due.is_some_and(|d| now >= d - 1e-3) || after != before {
+                        due = anim.next_change().map(|s| now + s);
+                    }
+                    before = after;
+                }
+            }
+        }
     }
 
     #[test]

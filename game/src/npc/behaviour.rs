@@ -159,12 +159,15 @@ impl Behaviour {
     }
 
     /// Time passing: an idle character may get up, a visit may end.
-    pub fn tick(&mut self, now: f64, options: &Options) -> Option<Order> {
+    /// The clock moves on. `options` is asked for only when the character
+    /// gets up, since what the world offers costs a look at everyone.
+    pub fn tick(&mut self, now: f64, options: impl FnOnce() -> Options) -> Option<Order> {
         if self.frozen || self.wants_desk() {
             return None;
         }
         match &self.activity {
             Activity::AtDesk if now >= self.restless_at => {
+                let options = options();
                 let chat = !options.colleagues.is_empty()
                     && (options.free_places.is_empty() || self.roll(100) < CHAT_ODDS);
                 let goal = if chat {
@@ -294,24 +297,29 @@ mod tests {
     fn wandering(now: f64) -> Behaviour {
         let mut b = Behaviour::new(7, 0.0);
         b.on_status(status(AgentStatus::Idle), 0.0);
-        assert!(b.tick(now, &places()).is_some());
+        assert!(b.tick(now, places).is_some());
         b
     }
 
     #[test]
     fn an_idle_character_gets_up_after_a_while_and_comes_back() {
         let mut b = Behaviour::new(7, 0.0);
-        assert_eq!(b.tick(PATIENCE.0 - 1.0, &places()), None, "not yet");
-        let Some(Order::Walk { goal, hurry }) = b.tick(PATIENCE.1, &places()) else {
+        let asked_early = || -> Options { panic!("the world is looked at only when it gets up") };
+        assert_eq!(b.tick(PATIENCE.0 - 1.0, asked_early), None, "not yet");
+        let Some(Order::Walk { goal, hurry }) = b.tick(PATIENCE.1, places) else {
             panic!("gets up");
         };
         assert!(matches!(goal, Goal::Place(0..=2)));
         assert!(!hurry);
         b.arrived(PATIENCE.1 + 5.0);
         assert!(matches!(b.activity(), Activity::Away { .. }));
-        assert_eq!(b.tick(PATIENCE.1 + 6.0, &places()), None, "stays a little");
         assert_eq!(
-            b.tick(PATIENCE.1 + 5.0 + STAY.1, &places()),
+            b.tick(PATIENCE.1 + 6.0, asked_early),
+            None,
+            "stays a little"
+        );
+        assert_eq!(
+            b.tick(PATIENCE.1 + 5.0 + STAY.1, places),
             Some(Order::Walk {
                 goal: Goal::Desk,
                 hurry: false
@@ -345,7 +353,7 @@ mod tests {
             // Walking back slowly: hurries.
             let mut b = wandering(100.0);
             b.arrived(102.0);
-            b.tick(1000.0, &places());
+            b.tick(1000.0, places);
             assert_eq!(
                 b.on_status(status(work), 1001.0),
                 Some(Order::Walk {
@@ -357,7 +365,7 @@ mod tests {
             let mut b = Behaviour::new(3, 0.0);
             assert_eq!(b.on_status(status(work), 1.0), None, "{work:?} at desk");
             // And while busy it never wanders off.
-            assert_eq!(b.tick(10_000.0, &places()), None);
+            assert_eq!(b.tick(10_000.0, places), None);
         }
     }
 
@@ -366,9 +374,9 @@ mod tests {
         let mut b = Behaviour::new(5, 0.0);
         b.on_status(status(AgentStatus::Running), 0.0);
         b.on_status(status(AgentStatus::Done), 50.0);
-        assert_eq!(b.tick(50.0 + CELEBRATE, &places()), None, "celebrating");
+        assert_eq!(b.tick(50.0 + CELEBRATE, places), None, "celebrating");
         assert!(
-            b.tick(50.0 + CELEBRATE + PATIENCE.1 + PATIENCE.1, &places())
+            b.tick(50.0 + CELEBRATE + PATIENCE.1 + PATIENCE.1, places)
                 .is_some()
         );
     }
@@ -378,7 +386,7 @@ mod tests {
         let mut b = wandering(100.0);
         assert_eq!(b.on_status(Shown::OFFLINE, 101.0), Some(Order::Freeze));
         assert_eq!(b.on_status(Shown::OFFLINE, 102.0), None, "once");
-        assert_eq!(b.tick(10_000.0, &places()), None, "frozen");
+        assert_eq!(b.tick(10_000.0, places), None, "frozen");
         assert_eq!(
             b.on_status(status(AgentStatus::Idle), 103.0),
             Some(Order::Thaw)
@@ -401,7 +409,7 @@ mod tests {
             colleagues: vec!["milo".into()],
         };
         assert_eq!(
-            b.tick(PATIENCE.1, &only_chat),
+            b.tick(PATIENCE.1, || only_chat.clone()),
             Some(Order::Walk {
                 goal: Goal::Colleague("milo".into()),
                 hurry: false
@@ -413,7 +421,7 @@ mod tests {
         };
         assert!(until - (PATIENCE.1 + 3.0) <= CHAT.1);
         let mut lonely = Behaviour::new(11, 0.0);
-        assert_eq!(lonely.tick(PATIENCE.1, &Options::default()), None);
+        assert_eq!(lonely.tick(PATIENCE.1, Options::default), None);
         assert_eq!(lonely.activity(), &Activity::AtDesk);
     }
 

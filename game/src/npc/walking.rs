@@ -247,7 +247,7 @@ fn behave(
         if let Some(order) = behaviour.on_status(status.shown(), now) {
             orders.push(order);
         }
-        let options = Options {
+        let options = || Options {
             free_places: free_places.clone(),
             colleagues: idle_at_desk
                 .iter()
@@ -261,7 +261,7 @@ fn behave(
                 .cloned()
                 .collect(),
         };
-        if let Some(order) = behaviour.tick(now, &options) {
+        if let Some(order) = behaviour.tick(now, options) {
             orders.push(order);
         }
         for order in orders {
