@@ -30,7 +30,10 @@ fi
 
 progress "Binding and compressing the office…"
 if [ ! -f "$dist/game_bg.wasm" ] || [ "$wasm" -nt "$dist/game_bg.wasm" ]; then
-  wasm-bindgen --target web --no-typescript --out-dir "$dist" --out-name game "$wasm"
+  # The served build drops function names (a fifth of the module); the
+  # tests' build keeps them for readable stack traces.
+  names=(); [ "$optimize" = 0 ] || names=(--remove-name-section --remove-producers-section)
+  wasm-bindgen --target web --no-typescript "${names[@]}" --out-dir "$dist" --out-name game "$wasm"
   optimizer=$(command -v wasm-opt || true)
   # binaryen before 116 (Debian 12 ships 108) writes wasm-bindgen's externref
   # table export onto the function table: the page then fails in Table.set().

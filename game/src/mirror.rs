@@ -43,6 +43,8 @@ pub struct Mirror {
     pub view: [i32; 4],
     /// The phone layout is on.
     pub compact: bool,
+    /// The NPC panel's controls on the canvas ([`crate::ui::PanelControls`]).
+    pub controls: Vec<(&'static str, [i32; 4])>,
 }
 
 /// What the page's buttons ask for.
@@ -113,6 +115,7 @@ fn update_mirror(
     camera: Query<(&Camera, &GlobalTransform), With<Camera2d>>,
     insets: Option<Res<crate::camera::ViewInsets>>,
     chrome: Option<Res<crate::ui::Chrome>>,
+    controls: Option<Res<crate::ui::PanelControls>>,
     windows: Query<&Window, With<bevy::window::PrimaryWindow>>,
     mut mirror: ResMut<Mirror>,
 ) {
@@ -168,6 +171,11 @@ fn update_mirror(
     if mirror.view != view || mirror.compact != compact {
         mirror.view = view;
         mirror.compact = compact;
+    }
+    if let Some(controls) = controls
+        && controls.0 != mirror.controls
+    {
+        mirror.controls = controls.0.clone();
     }
     if entries == mirror.entries && word == mirror.connection {
         return;

@@ -104,12 +104,44 @@ fn on_grid(at: Duration, step: Duration) -> Duration {
 
 fn set_alarm(mut commands: Commands, event_loop: Option<Res<EventLoopProxyWrapper>>) {
     if let Some(proxy) = event_loop {
+        let wake = event_loop_waker(&proxy);
+        #[cfg(target_arch = "wasm32")]
+        wake_on_typing(wake.clone());
         commands.insert_resource(Alarm {
-            clock: AlarmClock::start(event_loop_waker(&proxy)),
+            clock: AlarmClock::start(wake),
             since: Instant::now(),
             set_for: None,
         });
     }
+}
+
+/// On a phone, egui's text agent (a hidden `<input>` that brings up the
+/// on-screen keyboard) queues what is typed for the next frame; without a
+/// wake-up, letters would show only at the next quiet tick.
+#[cfg(target_arch = "wasm32")]
+fn wake_on_typing(wake: Waker) {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+        return;
+    };
+    let on_typing = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| wake());
+    for kind in [
+        "input",
+        "keydown",
+        "keyup",
+        "compositionupdate",
+        "compositionend",
+    ] {
+        // Bubbling up to the document: the agent's own listeners have run
+        // by then, so the frame this wakes finds the typing queued.
+        let _ = document.add_event_listener_with_callback_and_bool(
+            kind,
+            on_typing.as_ref().unchecked_ref(),
+            false,
+        );
+    }
+    on_typing.forget();
 }
 
 /// A thread that sleeps until the earliest wake-up asked of it.

@@ -231,6 +231,12 @@ fn write_mirror(mut mirror: ResMut<Mirror>) {
     let [left, top, right, bottom] = mirror.view;
     let _ = section.set_attribute("data-view", &format!("{left},{top},{right},{bottom}"));
     let _ = section.set_attribute("data-layout", if mirror.compact { "phone" } else { "wide" });
+    let controls: Vec<String> = mirror
+        .controls
+        .iter()
+        .map(|(name, [l, t, r, b])| format!("{name}:{l},{t},{r},{b}"))
+        .collect();
+    let _ = section.set_attribute("data-controls", &controls.join(" "));
 
     let wanted: Vec<String> = mirror.entries.iter().map(entry_id).collect();
     let children = list.children();

@@ -525,6 +525,15 @@ test("with access tokens the page asks for one, signs in with a cookie and shows
 });
 
 /** The part of the window the office is fitted into, from the mirror. */
+/** The NPC panel's controls on the canvas, by name: [left, top, right, bottom]. */
+async function controlsOf(page) {
+  const text = (await page.getAttribute("#mirror", "data-controls")) || "";
+  return Object.fromEntries(text.split(" ").filter(Boolean).map((c) => {
+    const [name, rect] = c.split(":");
+    return [name, rect.split(",").map(Number)];
+  }));
+}
+
 async function viewOf(page) {
   const [left, top, right, bottom] = (await page.getAttribute("#mirror", "data-view")).split(",").map(Number);
   return { left, top, right, bottom };
@@ -542,11 +551,13 @@ async function touch(cdp, steps, pauseMs = 160) {
   await sleep(pauseMs);
 }
 
-test("on a phone: the office fills the screen, a tap opens a bottom sheet, pinch zooms, drag pans, the banner answers", { timeout: 300_000 }, async () => {
+test("on a phone: the office fills the screen, a tap opens a bottom sheet, pinch zooms, drag pans, the banner answers, the payload editor opens the keyboard", { timeout: 300_000 }, async () => {
   // Headless Chromium reports a canvas's device-pixel size as its CSS size
   // unless the whole browser runs at the phone's pixel ratio.
   const phone = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: [...chromiumArgs, "--force-device-scale-factor=3"] });
-  const context = await phone.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true, deviceScaleFactor: 3 });
+  // A phone's user agent: egui's text agent opens the on-screen keyboard for phones only.
+  const userAgent = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36";
+  const context = await phone.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true, deviceScaleFactor: 3, userAgent });
   const { page, problems } = await openOffice(phone, `http://127.0.0.1:${port}/`, { context });
   const cdp = await context.newCDPSession(page);
   try {
@@ -612,6 +623,26 @@ test("on a phone: the office fills the screen, a tap opens a bottom sheet, pinch
     const answer = await waitUntil("the banner's answer", async () => (await runEvents(runId)).find((e) => e.type === "response"), 30_000);
     assert.equal(answer.decision, "approve");
     await waitUntil("the banner to go", async () => (await viewOf(page)).bottom >= 844 - 2);
+
+    // The payload editor brings up the on-screen keyboard.
+    await page.$eval('#mirror-npc-scheduler button[data-action="select"]', (b) => b.click());
+    const toggle = await waitUntil("the sheet's payload toggle", async () => (await controlsOf(page))["payload-toggle"]);
+    const run = (await controlsOf(page)).run;
+    assert.ok(run[3] - run[1] >= 44 && toggle[3] - toggle[1] >= 44, `44 px touch targets (Run ${run}, payload ${toggle})`);
+    await page.touchscreen.tap((toggle[0] + toggle[2]) / 2, (toggle[1] + toggle[3]) / 2);
+    // Once the section has finished opening (egui animates it).
+    let lastEditor = null;
+    const editor = await waitUntil("the payload editor", async () => {
+      const now = (await controlsOf(page)).payload;
+      const settled = now && lastEditor && now.join() === lastEditor.join();
+      lastEditor = now;
+      return settled ? now : null;
+    });
+    // A tap at the end of the text: the keyboard opens (egui's text agent has
+    // focus). Held for a frame or two (not long enough to be a long press):
+    // egui decides from what is under the finger.
+    await touch(cdp, [[[editor[2] - 10, (editor[1] + editor[3]) / 2]]], 350);
+    await waitUntil("the on-screen keyboard", () => page.evaluate(() => document.activeElement?.id === "egui_text_agent" && !document.activeElement.hidden));
     assert.deepEqual(problems, []);
   } finally {
     await phone.close();

@@ -40,8 +40,15 @@ pub struct Chrome {
     pub bottom: f32,
 }
 
+/// Where the NPC panel's controls are (name, then left, top, right, bottom in
+/// logical px), for the page's mirror: the page can point at a control drawn
+/// on the canvas.
+#[derive(Resource, Default, Debug, Clone, PartialEq)]
+pub struct PanelControls(pub Vec<(&'static str, [i32; 4])>);
+
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<PanelState>()
+        .init_resource::<PanelControls>()
         .init_resource::<CommandFeedback>()
         .init_resource::<Chrome>()
         .init_resource::<MinimapShown>()

@@ -54,9 +54,11 @@ pub(super) fn panel(
     settings: Option<Res<GatewaySettings>>,
     time: Res<Time>,
     mut chrome: ResMut<super::Chrome>,
+    mut controls: ResMut<super::PanelControls>,
 ) -> Result {
     let Some(entity) = selected.0 else {
         state.sheet = SHEET_DEFAULT;
+        controls.set_if_neq(super::PanelControls::default());
         return Ok(());
     };
     let Ok((npc, status, log, runs)) = npcs.get(entity) else {
@@ -93,6 +95,7 @@ pub(super) fn panel(
         )
     };
     let compact = chrome.compact;
+    let mut placed: Vec<(&'static str, egui::Rect)> = Vec::new();
     let shown = panel.show(&mut root, |ui| {
         if compact {
             // The handle: drag up to expand, down to close.
@@ -155,9 +158,27 @@ pub(super) fn panel(
                 });
         }
 
+        // The payload before Run: typing that lands in the same frame as a tap
+        // on Run is in the payload sent.
+        let payload = egui::CollapsingHeader::new("Payload (JSON)")
+            .default_open(false)
+            .show(ui, |ui| {
+                ui.add(
+                    egui::TextEdit::multiline(&mut state.payload)
+                        .code_editor()
+                        .desired_rows(3),
+                )
+                .rect
+            });
+        placed.push(("payload-toggle", payload.header_response.rect));
+        if let Some(editor) = payload.body_returned {
+            placed.push(("payload", editor));
+        }
         ui.horizontal(|ui| {
             let busy = status.shown().is_busy();
-            if ui.add_enabled(!busy, egui::Button::new("▶ Run")).clicked() {
+            let run = ui.add_enabled(!busy, egui::Button::new("▶ Run"));
+            placed.push(("run", run.rect));
+            if run.clicked() {
                 match parse_payload(&state.payload) {
                     Ok(payload) => {
                         state.payload_error = None;
@@ -185,15 +206,6 @@ pub(super) fn panel(
                 ui.ctx().open_url(egui::OpenUrl::new_tab(url));
             }
         });
-        egui::CollapsingHeader::new("Payload (JSON)")
-            .default_open(false)
-            .show(ui, |ui| {
-                ui.add(
-                    egui::TextEdit::multiline(&mut state.payload)
-                        .code_editor()
-                        .desired_rows(3),
-                );
-            });
         if let Some(error) = &state.payload_error {
             ui.colored_label(egui::Color32::from_rgb(225, 90, 90), error);
         }
@@ -272,6 +284,17 @@ pub(super) fn panel(
         selected.0 = None;
         state.sheet = SHEET_DEFAULT;
     }
+    controls.set_if_neq(super::PanelControls(
+        placed
+            .into_iter()
+            .map(|(name, r)| {
+                (
+                    name,
+                    [r.left(), r.top(), r.right(), r.bottom()].map(|v| v.round() as i32),
+                )
+            })
+            .collect(),
+    ));
     Ok(())
 }
 
