@@ -8,6 +8,8 @@ pub mod art;
 pub mod attention;
 pub mod camera;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod chime;
+#[cfg(not(target_arch = "wasm32"))]
 mod desktop;
 pub mod frame_stats;
 pub mod gateway_link;
@@ -87,7 +89,7 @@ impl Plugin for AppPlugin {
         #[cfg(target_arch = "wasm32")]
         app.add_plugins(web::plugin);
         #[cfg(not(target_arch = "wasm32"))]
-        app.add_plugins(desktop::plugin);
+        app.add_plugins((desktop::plugin, chime::plugin));
         app.add_systems(Startup, gateway_link::start_link);
     }
 }

@@ -418,3 +418,55 @@ fn a_new_question_asks_for_attention_once_and_a_pending_one_does_not() {
     h.app.update();
     assert!(wanted(&mut h).is_empty());
 }
+
+#[test]
+fn the_desktop_chimes_for_a_new_question_only_when_the_person_asked_for_it() {
+    use bevy::audio::{AudioPlayer, AudioSource};
+    let mut h = Harness::new();
+    h.app
+        .add_plugins(AssetPlugin::default())
+        .init_asset::<AudioSource>()
+        .add_plugins(game::chime::plugin);
+    h.send(LinkEvent::Roster(Roster {
+        agents: vec![summary("scheduler", AgentStatus::Idle, None)],
+        last_event_id: 0,
+    }));
+    h.app.update();
+    let chimes = |h: &mut Harness| {
+        h.app
+            .world_mut()
+            .query::<&AudioPlayer>()
+            .iter(h.app.world())
+            .count()
+    };
+    h.send(LinkEvent::Live(event(1, "scheduler", "started", "go")));
+    h.send(LinkEvent::Live(event(
+        2,
+        "scheduler",
+        "awaiting",
+        "Book room 4?",
+    )));
+    h.app.update();
+    assert_eq!(chimes(&mut h), 0, "off until the person turns it on");
+
+    h.app
+        .world_mut()
+        .resource_mut::<game::attention::AttentionSettings>()
+        .chime = true;
+    h.send(LinkEvent::Live(event(
+        3,
+        "scheduler",
+        "awaiting",
+        "And room 5?",
+    )));
+    h.app.update();
+    assert_eq!(chimes(&mut h), 1, "one chime for the new question");
+    h.send(LinkEvent::Live(event(
+        4,
+        "scheduler",
+        "step",
+        "still asking",
+    )));
+    h.app.update();
+    assert_eq!(chimes(&mut h), 1, "the same question does not chime again");
+}

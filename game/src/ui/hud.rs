@@ -104,15 +104,15 @@ pub(super) fn hud(
                     {
                         minimap.0 = !minimap.0;
                     }
-                    // Sound and notifications exist in the browser's page.
-                    if cfg!(target_arch = "wasm32") {
-                        ui.menu_button("Alerts", |ui| {
-                            let mut wanted = *attention;
-                            ui.checkbox(&mut wanted.chime, "Chime when an agent waits for you");
+                    ui.menu_button("Alerts", |ui| {
+                        let mut wanted = *attention;
+                        ui.checkbox(&mut wanted.chime, "Chime when an agent waits for you");
+                        // Notifications are the browser's.
+                        if cfg!(target_arch = "wasm32") {
                             ui.checkbox(&mut wanted.notify, "Notify me while this tab is hidden");
-                            attention.set_if_neq(wanted);
-                        });
-                    }
+                        }
+                        attention.set_if_neq(wanted);
+                    });
                     if let Some(reason) = &session.signed_out {
                         ui.separator();
                         ui.colored_label(
