@@ -551,7 +551,7 @@ async function touch(cdp, steps, pauseMs = 160) {
   await sleep(pauseMs);
 }
 
-test("on a phone: the office fills the screen, a tap opens a bottom sheet, pinch zooms, drag pans, the banner answers, the payload editor opens the keyboard", { timeout: 300_000 }, async () => {
+test("on a phone: the office fills the screen, a tap opens a bottom sheet, pinch zooms, drag pans, the banner answers, the payload takes the on-screen keyboard", { timeout: 300_000 }, async () => {
   // Headless Chromium reports a canvas's device-pixel size as its CSS size
   // unless the whole browser runs at the phone's pixel ratio.
   const phone = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: [...chromiumArgs, "--force-device-scale-factor=3"] });
@@ -624,7 +624,7 @@ test("on a phone: the office fills the screen, a tap opens a bottom sheet, pinch
     assert.equal(answer.decision, "approve");
     await waitUntil("the banner to go", async () => (await viewOf(page)).bottom >= 844 - 2);
 
-    // The payload editor brings up the on-screen keyboard.
+    // The payload editor, typed into with the on-screen keyboard; the run carries it.
     await page.$eval('#mirror-npc-scheduler button[data-action="select"]', (b) => b.click());
     const toggle = await waitUntil("the sheet's payload toggle", async () => (await controlsOf(page))["payload-toggle"]);
     const run = (await controlsOf(page)).run;
@@ -643,6 +643,22 @@ test("on a phone: the office fills the screen, a tap opens a bottom sheet, pinch
     // egui decides from what is under the finger.
     await touch(cdp, [[[editor[2] - 10, (editor[1] + editor[3]) / 2]]], 350);
     await waitUntil("the on-screen keyboard", () => page.evaluate(() => document.activeElement?.id === "egui_text_agent" && !document.activeElement.hidden));
+    const editorArea = { x0: editor[0], y0: editor[1], x1: editor[2], y1: editor[3] };
+    const untyped = pixels(await page.screenshot({ scale: "css" }));
+    await page.keyboard.press("Backspace");
+    await page.keyboard.press("Backspace");
+    await page.keyboard.insertText('{"room": "4"}');
+    // What was typed shows in the editor (the person reads it before tapping Run).
+    const typedAt = Date.now();
+    await waitUntil("the typed payload on screen", async () => changedIn(untyped, pixels(await page.screenshot({ scale: "css" })), editorArea) > 60, 10_000);
+    console.log(`typed text on screen after ${Date.now() - typedAt} ms`);
+    const calls = sim.calls.length;
+    const runNow = (await controlsOf(page)).run;
+    await page.touchscreen.tap((runNow[0] + runNow[2]) / 2, (runNow[1] + runNow[3]) / 2);
+    const call = await waitUntil("the run with the typed payload", async () => sim.calls.slice(calls).find((c) => c.body?.npc === "scheduler"));
+    assert.deepEqual(call.body.payload, { room: "4" });
+    // The stand-in's callbacks are all in before the gateway stops.
+    await waitUntil("the typed run to finish", async () => (await mirrorEntry(page, "scheduler"))?.status === "done", 30_000);
     assert.deepEqual(problems, []);
   } finally {
     await phone.close();

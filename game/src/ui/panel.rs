@@ -163,12 +163,24 @@ pub(super) fn panel(
         let payload = egui::CollapsingHeader::new("Payload (JSON)")
             .default_open(false)
             .show(ui, |ui| {
-                ui.add(
+                let editor = ui.add(
                     egui::TextEdit::multiline(&mut state.payload)
                         .code_editor()
                         .desired_rows(3),
-                )
-                .rect
+                );
+                // A finger lifted on the editor focuses it, whichever frames
+                // the touch began and ended in (egui alone misses a tap whose
+                // press and release land in different frames of a slow page).
+                let lifted_on_it = ui.input(|i| {
+                    i.pointer.any_released()
+                        && i.pointer
+                            .interact_pos()
+                            .is_some_and(|at| editor.rect.contains(at))
+                });
+                if lifted_on_it && !editor.has_focus() {
+                    editor.request_focus();
+                }
+                editor.rect
             });
         placed.push(("payload-toggle", payload.header_response.rect));
         if let Some(editor) = payload.body_returned {
