@@ -136,10 +136,11 @@ pub(super) fn panel(
                 .fill(egui::Color32::from_rgb(60, 50, 20))
                 .show(ui, |ui| {
                     ui.label(egui::RichText::new(&question.question).strong());
-                    ui.add(
+                    let comment_field = ui.add(
                         egui::TextEdit::singleline(&mut state.comment)
                             .hint_text("comment (optional)"),
                     );
+                    focus_on_lift(ui, &comment_field);
                     ui.horizontal(|ui| {
                         for option in question.choices() {
                             if ui.button(&option).clicked() {
@@ -168,18 +169,7 @@ pub(super) fn panel(
                         .code_editor()
                         .desired_rows(3),
                 );
-                // A finger lifted on the editor focuses it, whichever frames
-                // the touch began and ended in (egui alone misses a tap whose
-                // press and release land in different frames of a slow page).
-                let lifted_on_it = ui.input(|i| {
-                    i.pointer.any_released()
-                        && i.pointer
-                            .interact_pos()
-                            .is_some_and(|at| editor.rect.contains(at))
-                });
-                if lifted_on_it && !editor.has_focus() {
-                    editor.request_focus();
-                }
+                focus_on_lift(ui, &editor);
                 editor.rect
             });
         placed.push(("payload-toggle", payload.header_response.rect));
@@ -308,6 +298,22 @@ pub(super) fn panel(
             .collect(),
     ));
     Ok(())
+}
+
+/// A finger lifted on a text field focuses it, whichever frames the touch
+/// began and ended in: egui alone misses a tap whose press and release land
+/// in different frames of a slow page, and the phone's keyboard then types
+/// into nothing.
+fn focus_on_lift(ui: &egui::Ui, field: &egui::Response) {
+    let lifted_on_it = ui.input(|i| {
+        i.pointer.any_released()
+            && i.pointer
+                .interact_pos()
+                .is_some_and(|at| field.rect.contains(at))
+    });
+    if lifted_on_it && !ui.memory(|m| m.has_focus(field.id)) {
+        field.request_focus();
+    }
 }
 
 #[cfg(test)]
