@@ -92,6 +92,21 @@ fn wait_for(display: &str, what: &str, timeout: Duration, test: impl Fn(&Shot) -
     }
 }
 
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A real gateway with the sample agents and flows, storing in a temporary
+/// directory (kept alive by the second value).
+async fn demo_gateway() -> (gateway::Running, tempfile::TempDir) {
+    let root = repo_root();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config =
+        gateway::Config::for_paths(root.join("data/agents.json"), dir.path().join("db"));
+    config.flows_dir = root.join("data/flows");
+    (gateway::spawn(config).await.unwrap(), dir)
+}
+
 fn need_tools(tools: &[&str]) {
     for tool in tools {
         assert!(
@@ -129,12 +144,8 @@ fn xvfb(first: u32) -> (String, Killed) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_desktop_office_draws_npcs_and_shows_an_error() {
     need_tools(&["Xvfb", "import", "xprop"]);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = tempfile::tempdir().unwrap();
-    let mut config =
-        gateway::Config::for_paths(root.join("data/agents.json"), dir.path().join("db"));
-    config.flows_dir = root.join("data/flows");
-    let gateway = gateway::spawn(config).await.unwrap();
+    let root = repo_root();
+    let (gateway, _data) = demo_gateway().await;
     let base = gateway.url();
 
     let (display, _xvfb) = xvfb(40);
@@ -230,12 +241,8 @@ fn frames_drawn(display: &str, base: &str, render: &str, seconds: u32) -> u32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_still_office_draws_only_on_its_quiet_tick() {
     need_tools(&["Xvfb"]);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = tempfile::tempdir().unwrap();
-    let mut config =
-        gateway::Config::for_paths(root.join("data/agents.json"), dir.path().join("db"));
-    config.flows_dir = root.join("data/flows");
-    let gateway = gateway::spawn(config).await.unwrap();
+    let root = repo_root();
+    let (gateway, _data) = demo_gateway().await;
     let base = gateway.url();
     let agents: Vec<serde_json::Value> =
         serde_json::from_slice(&std::fs::read(root.join("data/agents.json")).unwrap()).unwrap();
