@@ -3,9 +3,16 @@
 //! person moves it: WASD/arrows, right- or middle-drag, one-finger drag, the
 //! wheel or a pinch (in whole zoom steps). Home fits again; a double-click
 //! follows a character until Esc.
+//!
+//! The phone layout may crop: a whole office in a tall, narrow space would be
+//! a strip in the middle, so there it fills the height instead and shows the
+//! part that matters (the selected character, else those waiting, else the
+//! desks); a drag pans along the rest and the minimap shows the whole floor.
 
 use crate::art::TILE;
+use crate::npc::status::NpcStatus;
 use crate::npc::visuals_api::Selected;
+use crate::npc::walking::SeatAt;
 use crate::office::CurrentPlan;
 use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll};
 use bevy::input::touch::Touches;
@@ -14,8 +21,11 @@ use bevy::window::PrimaryWindow;
 use bevy_egui::input::egui_wants_any_pointer_input;
 
 /// Zoom levels in screen (device) pixels per world pixel: whole multiples keep
-/// pixels square on any display; the fractions are for overviews.
-pub const ZOOM_STEPS: [f32; 8] = [0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+/// pixels square on any display; the fractions are for overviews, the large
+/// ones for dense phone screens (3 device px per CSS px).
+pub const ZOOM_STEPS: [f32; 12] = [
+    0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 12.0,
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CameraMode {
@@ -50,6 +60,9 @@ pub struct ViewInsets {
     pub right: f32,
     pub top: f32,
     pub bottom: f32,
+    /// The layout lets the camera crop the office's sides to fill a tall,
+    /// narrow space (the phone layout).
+    pub crop_to_fill: bool,
 }
 
 /// World text drawn at `0` world px, rasterised for the current zoom so it
@@ -59,6 +72,8 @@ pub struct CrispText(pub f32);
 
 /// Pixels of air around a fitted office.
 const FIT_MARGIN: f32 = 16.0;
+/// Under this share of its space covered, the phone layout crops the office to fill it.
+const FILL_BELOW: f32 = 0.4;
 /// A pinch changes the zoom a step each time the fingers' distance changes by this factor.
 const PINCH_STEP: f32 = 1.3;
 
@@ -134,23 +149,65 @@ pub fn fit_step(size: Vec2, view: Vec2) -> usize {
         .unwrap_or(0)
 }
 
+/// The zoom step that fills the height of `view` (device px) with an office
+/// of `size` (world px) cropped at the sides, when the whole office would
+/// cover less than [`FILL_BELOW`] of it; at least a third of the office's
+/// width stays in view.
+pub fn fill_step(size: Vec2, view: Vec2) -> Option<usize> {
+    let whole = fit_step(size, view);
+    let zoom = ZOOM_STEPS[whole];
+    let covered = (size.x * zoom).min(view.x) * (size.y * zoom).min(view.y) / (view.x * view.y);
+    if covered >= FILL_BELOW {
+        return None;
+    }
+    (whole + 1..ZOOM_STEPS.len()).rev().find(|&i| {
+        let zoom = ZOOM_STEPS[i];
+        size.y * zoom <= view.y && size.x * zoom <= 3.0 * view.x
+    })
+}
+
 /// Where the camera looks, and at which zoom step, to show the office
 /// (`size` world px, top-left at the origin) in the window's free space
-/// (`window` and `insets` in logical px, `scale_factor` device px per logical px).
-pub fn fit(size: Vec2, window: Vec2, insets: ViewInsets, scale_factor: f32) -> (Vec2, usize) {
+/// (`window` and `insets` in logical px, `scale_factor` device px per logical
+/// px). When the office is cropped to fill the space, `focus_x` (world px) is
+/// kept as near the middle as the office's edges allow.
+pub fn fit(
+    size: Vec2,
+    window: Vec2,
+    insets: ViewInsets,
+    scale_factor: f32,
+    focus_x: Option<f32>,
+) -> (Vec2, usize) {
     let free = Vec2::new(
         window.x - insets.left - insets.right,
         window.y - insets.top - insets.bottom,
     )
     .max(Vec2::splat(1.0));
-    let step = fit_step(size, (free - Vec2::splat(2.0 * FIT_MARGIN)) * scale_factor);
+    let view = (free - Vec2::splat(2.0 * FIT_MARGIN)) * scale_factor;
+    // A cropped office meets the space's sides: no air there.
+    let fill_view = Vec2::new(free.x, free.y - 2.0 * FIT_MARGIN) * scale_factor;
+    let filled = insets
+        .crop_to_fill
+        .then(|| fill_step(size, fill_view))
+        .flatten();
+    let step = filled.unwrap_or_else(|| fit_step(size, view));
     let zoom = ZOOM_STEPS[step] / scale_factor;
     // The free space's centre, relative to the window's (screen y down).
     let offset = Vec2::new(
         insets.left + free.x / 2.0 - window.x / 2.0,
         insets.top + free.y / 2.0 - window.y / 2.0,
     );
-    let centre = Vec2::new(size.x / 2.0, -size.y / 2.0);
+    let mut centre = Vec2::new(size.x / 2.0, -size.y / 2.0);
+    if filled.is_some() {
+        // No empty band at either side: the office's edges stay at the space's.
+        let half = free.x / 2.0 / zoom;
+        let x = focus_x.unwrap_or(centre.x);
+        centre.x = if size.x > 2.0 * half {
+            x.clamp(half, size.x - half)
+        } else {
+            centre.x
+        };
+    }
     (centre - Vec2::new(offset.x, -offset.y) / zoom, step)
 }
 
@@ -318,11 +375,35 @@ fn reveal_selected(
     }
 }
 
+/// A desk's seat on a cropped view: the selected character's, else the
+/// middle of those waiting for a person, else the middle of all desks.
+#[derive(Clone, Copy, Debug)]
+pub struct SeatInView {
+    pub x: f32,
+    pub selected: bool,
+    pub waiting: bool,
+}
+
+/// The world x a cropped view keeps in its middle (see [`SeatInView`]).
+pub fn focus_x(seats: &[SeatInView]) -> Option<f32> {
+    let middle = |xs: &mut dyn Iterator<Item = f32>| {
+        let (low, high) = xs.fold((f32::MAX, f32::MIN), |(l, h), x| (l.min(x), h.max(x)));
+        (low <= high).then_some((low + high) / 2.0)
+    };
+    if let Some(chosen) = seats.iter().find(|s| s.selected) {
+        return Some(chosen.x);
+    }
+    middle(&mut seats.iter().filter(|s| s.waiting).map(|s| s.x))
+        .or_else(|| middle(&mut seats.iter().map(|s| s.x)))
+}
+
 /// Applies the mode: fit, follow, or leave it where the person put it.
 fn aim(
     plan: Option<Res<CurrentPlan>>,
     window: Single<&Window, With<PrimaryWindow>>,
     insets: Res<ViewInsets>,
+    seats: Query<(Entity, &SeatAt, &NpcStatus)>,
+    selected: Res<Selected>,
     targets: Query<&GlobalTransform>,
     mut camera: Single<(&mut Transform, &mut Projection, &mut OfficeCamera)>,
     time: Res<Time>,
@@ -339,7 +420,18 @@ fn aim(
                 (plan.0.map.width * TILE) as f32,
                 (plan.0.map.height * TILE) as f32,
             );
-            let (at, step) = fit(size, window.size(), *insets, scale_factor);
+            let focus = insets
+                .crop_to_fill
+                .then(|| {
+                    let seats = seats.iter().map(|(entity, seat, status)| SeatInView {
+                        x: (seat.0.seat().x as f32 + 0.5) * TILE as f32,
+                        selected: selected.0 == Some(entity),
+                        waiting: status.question.is_some() && !status.offline,
+                    });
+                    focus_x(&seats.collect::<Vec<_>>())
+                })
+                .flatten();
+            let (at, step) = fit(size, window.size(), *insets, scale_factor, focus);
             let at = snap(at, ZOOM_STEPS[step]).extend(transform.translation.z);
             if transform.translation != at {
                 transform.translation = at;
@@ -392,7 +484,7 @@ mod tests {
     fn the_office_centres_in_the_space_the_panels_leave() {
         let office = Vec2::new(480.0, 240.0);
         let window = Vec2::new(1280.0, 760.0);
-        let (centre, step) = fit(office, window, ViewInsets::default(), 1.0);
+        let (centre, step) = fit(office, window, ViewInsets::default(), 1.0, None);
         assert_eq!(ZOOM_STEPS[step], 2.0);
         assert_eq!(centre, Vec2::new(240.0, -120.0), "no panels: the middle");
         let panels = ViewInsets {
@@ -400,8 +492,9 @@ mod tests {
             right: 380.0,
             top: 40.0,
             bottom: 0.0,
+            crop_to_fill: false,
         };
-        let (shifted, step) = fit(office, window, panels, 1.0);
+        let (shifted, step) = fit(office, window, panels, 1.0, None);
         let zoom = ZOOM_STEPS[step];
         assert_eq!(zoom, 1.0, "a narrower space, a smaller zoom");
         // The office's middle lands in the middle of the free space on screen.
@@ -417,8 +510,83 @@ mod tests {
             top: 44.0,
             ..ViewInsets::default()
         };
-        let (_, step) = fit(Vec2::new(480.0, 240.0), Vec2::new(390.0, 844.0), bar, 3.0);
+        let office = Vec2::new(480.0, 240.0);
+        let (_, step) = fit(office, Vec2::new(390.0, 844.0), bar, 3.0, None);
         // 2 device px per world px: 320 CSS px wide, every pixel square.
         assert_eq!(ZOOM_STEPS[step], 2.0);
+    }
+
+    #[test]
+    fn a_phone_held_upright_fills_its_height_and_keeps_the_focus_in_the_middle() {
+        let phone = Vec2::new(390.0, 844.0);
+        let bar = ViewInsets {
+            top: 44.0,
+            crop_to_fill: true,
+            ..ViewInsets::default()
+        };
+        let office = Vec2::new(480.0, 240.0);
+        let (centre, step) = fit(office, phone, bar, 3.0, Some(100.0));
+        // 7 device px per world px: 560 CSS px of the 800 left, over a third of the width.
+        assert_eq!(ZOOM_STEPS[step], 7.0);
+        let zoom = 7.0 / 3.0;
+        let half = 390.0 / 2.0 / zoom;
+        assert_eq!(centre.x, 100.0, "the focus in the middle");
+        assert!(
+            (centre.y - (-120.0 + 22.0 / zoom)).abs() < 1e-3,
+            "the middle of the space under the bar"
+        );
+        // A focus near an edge: the office's edge meets the window's, no empty band.
+        let (at_edge, _) = fit(office, phone, bar, 3.0, Some(10.0));
+        assert_eq!(at_edge.x, half);
+        let (at_far_edge, _) = fit(office, phone, bar, 3.0, Some(470.0));
+        assert_eq!(at_far_edge.x, 480.0 - half);
+        // No focus: the office's middle.
+        assert_eq!(fit(office, phone, bar, 3.0, None).0.x, 240.0);
+    }
+
+    #[test]
+    fn a_space_the_whole_office_fills_well_is_never_cropped() {
+        let office = Vec2::new(480.0, 240.0);
+        // The desktop at 1280×760: half the space covered, all of it shown.
+        assert_eq!(fill_step(office, Vec2::new(1280.0, 728.0)), None);
+        // A phone on its side shows it whole too.
+        assert_eq!(fill_step(office, Vec2::new(2532.0, 1074.0)), None);
+        // Upright, under a half-height sheet: filled at 4 (61% of its width).
+        assert_eq!(
+            fill_step(office, Vec2::new(1170.0, 1104.0)).map(|s| ZOOM_STEPS[s]),
+            Some(4.0)
+        );
+    }
+
+    #[test]
+    fn the_focus_is_the_selected_seat_else_the_waiting_else_all() {
+        let seat = |x, selected, waiting| SeatInView {
+            x,
+            selected,
+            waiting,
+        };
+        assert_eq!(focus_x(&[]), None);
+        let desks = [
+            seat(40.0, false, false),
+            seat(200.0, false, true),
+            seat(300.0, false, true),
+            seat(400.0, false, false),
+        ];
+        assert_eq!(
+            focus_x(&desks),
+            Some(250.0),
+            "the middle of the two waiting"
+        );
+        let mut quiet = desks;
+        quiet[1].waiting = false;
+        quiet[2].waiting = false;
+        assert_eq!(focus_x(&quiet), Some(220.0), "the middle of all desks");
+        let mut chosen = desks;
+        chosen[3].selected = true;
+        assert_eq!(
+            focus_x(&chosen),
+            Some(400.0),
+            "the selected one, waiting or not"
+        );
     }
 }

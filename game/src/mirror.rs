@@ -4,6 +4,7 @@
 //! page's requests (select, run) coming back. The page side lives in `web.rs`;
 //! this part is plain ECS so it is tested without a browser.
 
+use crate::art::TILE;
 use crate::gateway_link::{GatewayLink, LinkCommand, LinkState};
 use crate::npc::behaviour::{Activity, Behaviour};
 use crate::npc::status::{Npc, NpcStatus, Shown};
@@ -41,9 +42,13 @@ pub struct Mirror {
     pub announcements: Vec<String>,
     /// The window's part the office is fitted into (left, top, right, bottom; window px).
     pub view: [i32; 4],
+    /// Where the office's floor is drawn (left, top, right, bottom; window px,
+    /// past the window's edges where the view crops it).
+    pub office: [i32; 4],
     /// The phone layout is on.
     pub compact: bool,
-    /// The NPC panel's controls on the canvas ([`crate::ui::PanelControls`]).
+    /// The NPC panel's and the minimap's controls on the canvas
+    /// ([`crate::ui::PanelControls`], [`crate::ui::MapControls`]).
     pub controls: Vec<(&'static str, [i32; 4])>,
 }
 
@@ -116,7 +121,9 @@ fn update_mirror(
     insets: Option<Res<crate::camera::ViewInsets>>,
     chrome: Option<Res<crate::ui::Chrome>>,
     controls: Option<Res<crate::ui::PanelControls>>,
+    map_controls: Option<Res<crate::ui::MapControls>>,
     windows: Query<&Window, With<bevy::window::PrimaryWindow>>,
+    plan: Option<Res<crate::office::CurrentPlan>>,
     mut mirror: ResMut<Mirror>,
 ) {
     let camera = camera.iter().next();
@@ -168,14 +175,27 @@ fn update_mirror(
     ]
     .map(|v| v.round() as i32);
     let compact = chrome.is_some_and(|c| c.compact);
-    if mirror.view != view || mirror.compact != compact {
+    let floor = plan.map(|plan| {
+        let map = &plan.0.map;
+        Vec3::new(
+            (map.width * TILE) as f32,
+            -((map.height * TILE) as f32),
+            0.0,
+        )
+    });
+    let office = match floor.and_then(|far| Some((to_screen(Vec3::ZERO)?, to_screen(far)?))) {
+        Some((near, far)) => [near.x, near.y, far.x, far.y].map(|v| v.round() as i32),
+        None => [0; 4],
+    };
+    if mirror.view != view || mirror.compact != compact || mirror.office != office {
         mirror.view = view;
         mirror.compact = compact;
+        mirror.office = office;
     }
-    if let Some(controls) = controls
-        && controls.0 != mirror.controls
-    {
-        mirror.controls = controls.0.clone();
+    let on_canvas = controls.iter().flat_map(|c| &c.0);
+    let on_canvas = on_canvas.chain(map_controls.iter().flat_map(|c| &c.0));
+    if !on_canvas.clone().eq(&mirror.controls) {
+        mirror.controls = on_canvas.cloned().collect();
     }
     if entries == mirror.entries && word == mirror.connection {
         return;

@@ -230,6 +230,8 @@ fn write_mirror(mut mirror: ResMut<Mirror>) {
     let _ = section.set_attribute("data-connection", mirror.connection);
     let [left, top, right, bottom] = mirror.view;
     let _ = section.set_attribute("data-view", &format!("{left},{top},{right},{bottom}"));
+    let [left, top, right, bottom] = mirror.office;
+    let _ = section.set_attribute("data-office", &format!("{left},{top},{right},{bottom}"));
     let _ = section.set_attribute("data-layout", if mirror.compact { "phone" } else { "wide" });
     let controls: Vec<String> = mirror
         .controls

@@ -175,7 +175,7 @@ const mirrorEntry = (page, npc) => page.evaluate((npc) => {
   const li = document.querySelector(`#mirror-agents li[data-npc="${npc}"]`);
   const rect = li?.dataset.bubbleRect?.split(",").map(Number);
   return li && {
-    status: li.dataset.status, selected: li.getAttribute("aria-current") === "true",
+    npc, status: li.dataset.status, selected: li.getAttribute("aria-current") === "true",
     x: Number(li.dataset.x), y: Number(li.dataset.y), label: li.querySelector(".label").textContent,
     away: li.dataset.away === "true",
     question: li.querySelector(".question p")?.textContent ?? null,
@@ -534,10 +534,16 @@ async function controlsOf(page) {
   }));
 }
 
-async function viewOf(page) {
-  const [left, top, right, bottom] = (await page.getAttribute("#mirror", "data-view")).split(",").map(Number);
+/** A rectangle the page's mirror gives as "left,top,right,bottom" (CSS px). */
+async function rectOf(page, attribute) {
+  const [left, top, right, bottom] = (await page.getAttribute("#mirror", attribute)).split(",").map(Number);
   return { left, top, right, bottom };
 }
+
+/** The part of the window the office is fitted into. */
+const viewOf = (page) => rectOf(page, "data-view");
+/** Where the office's floor is drawn (past the window's edges where the view crops it). */
+const officeOf = (page) => rectOf(page, "data-office");
 
 /** One or two fingers through the DevTools protocol: each step a list of [x, y]; empty ends the touch. */
 async function touch(cdp, steps, pauseMs = 160) {
@@ -562,20 +568,36 @@ test("on a phone: the office fills the screen, a tap opens a bottom sheet, pinch
   const cdp = await context.newCDPSession(page);
   try {
     await waitUntil("the phone layout", async () => (await page.getAttribute("#mirror", "data-layout")) === "phone");
-    const view = await waitUntil("the office fitted", async () => {
-      const v = await viewOf(page);
-      const all = await allEntries(page);
-      return all.length === agents.length && all.every((e) => e.x >= v.left && e.x <= v.right && e.y >= v.top && e.y <= v.bottom) ? v : null;
+    // Held upright, the office fills the height and is cropped at the sides.
+    const { view, floor } = await waitUntil("the office fitted", async () => {
+      const [v, f, all] = [await viewOf(page), await officeOf(page), await allEntries(page)];
+      return all.length === agents.length && all.every((e) => e.y >= f.top && e.y <= f.bottom) && f.left <= 0 && f.right >= 390 ? { view: v, floor: f } : null;
     });
-    const share = ((view.right - view.left) * (view.bottom - view.top)) / (390 * 844);
-    assert.ok(share >= 0.6, `the office's space is ${Math.round(share * 100)}% of the screen`);
+    const share = ((Math.min(floor.right, 390) - Math.max(floor.left, 0)) * (floor.bottom - floor.top)) / (390 * 844);
+    assert.ok(share >= 0.6, `the office is ${Math.round(share * 100)}% of the screen`);
+    assert.ok(floor.top >= view.top && floor.bottom <= view.bottom, `the office in its space (${JSON.stringify(floor)} in ${JSON.stringify(view)})`);
     assert.ok(view.top <= 60, `one slim bar on top (${view.top} px)`);
+    const inSight = (await allEntries(page)).filter((e) => e.x >= 0 && e.x <= 390);
+    assert.ok(inSight.length >= 3, `characters in sight: ${inSight.map((e) => e.label)}`);
+    const fullScreen = pixels(await page.screenshot({ scale: "css" }));
     writeFileSync(join(root, "docs/screenshot-phone.png"), await page.screenshot({ scale: "css" }));
+    // The minimap shows the whole floor under it; a tap looks there, and Fit comes back.
+    const minimap = (await controlsOf(page)).minimap;
+    assert.ok(minimap && minimap[1] >= floor.bottom - 8, `the minimap below the office (${minimap})`);
+    const mapFloor = countNear(fullScreen, [150, 120, 85], 2, { x0: minimap[0], y0: minimap[1], x1: minimap[2], y1: minimap[3] });
+    assert.ok(mapFloor > ((minimap[2] - minimap[0]) * (minimap[3] - minimap[1])) / 3, `the minimap drawn (${mapFloor} floor pixels)`);
+    await page.touchscreen.tap(minimap[0] + 3, (minimap[1] + minimap[3]) / 2);
+    const fit = await waitUntil("the Fit button", async () => (await controlsOf(page)).fit);
+    await waitUntil("the view at the floor's left end", async () => (await officeOf(page)).left > floor.left + 100);
+    await page.touchscreen.tap((fit[0] + fit[2]) / 2, (fit[1] + fit[3]) / 2);
+    await waitUntil("the fitted view again", async () =>
+      (await officeOf(page)).left === floor.left && !(await controlsOf(page)).fit);
 
     // A tap selects and opens the bottom sheet; the office re-fits above it.
-    const at = await settledPosition(page, "scheduler");
+    const tapped = inSight[0].npc;
+    const at = await settledPosition(page, tapped);
     await page.touchscreen.tap(at.x, at.y);
-    await waitUntil("the scheduler selected by a tap", async () => (await mirrorEntry(page, "scheduler"))?.selected);
+    await waitUntil(`${tapped} selected by a tap`, async () => (await mirrorEntry(page, tapped))?.selected);
     const withSheet = await waitUntil("the sheet", async () => {
       const v = await viewOf(page);
       return v.bottom <= 844 * 0.6 ? v : null;
@@ -586,7 +608,7 @@ test("on a phone: the office fills the screen, a tap opens a bottom sheet, pinch
     })) assert.ok(entry.y >= withSheet.top, `${entry.label} in view`);
     // A swipe down on the sheet's handle closes it.
     await touch(cdp, [[[195, withSheet.bottom + 10]], [[195, withSheet.bottom + 120]], [[195, withSheet.bottom + 300]]]);
-    await waitUntil("the sheet closed by a swipe", async () => !(await mirrorEntry(page, "scheduler")).selected);
+    await waitUntil("the sheet closed by a swipe", async () => !(await mirrorEntry(page, tapped)).selected);
 
     // Two fingers apart: a step closer; one finger: the office follows it.
     const [a0, b0] = [await settledPosition(page, "scheduler"), await settledPosition(page, "deployer")];

@@ -1,7 +1,7 @@
 //! The minimap: the whole floor in a corner, walls and rooms, every character
 //! as a dot in its status colour, and the camera's view as a frame. Click or
 //! drag in it to move the camera there; M (or the HUD's Map button) shows or
-//! hides it.
+//! hides it. The phone layout shows it while the office is cropped.
 
 use super::Chrome;
 use crate::art::TILE;
@@ -51,11 +51,29 @@ pub(super) fn minimap(
     selected: Res<Selected>,
     window: Single<&Window, With<PrimaryWindow>>,
     mut camera: Single<(&mut Transform, &mut OfficeCamera)>,
+    mut controls: ResMut<super::MapControls>,
 ) -> Result {
-    let (Some(plan), true) = (plan, shown.0 && !chrome.compact) else {
+    let Some(plan) = plan else {
+        controls.set_if_neq(super::MapControls::default());
         return Ok(());
     };
     let map = &plan.0.map;
+    // On a phone it shows only while the office does not fit (cropped or zoomed in).
+    let cropped = {
+        let (transform, office) = &*camera;
+        let half = window.size() / 2.0 / office.zoom();
+        let centre = transform.translation.truncate();
+        let floor = Vec2::new(map.width as f32, map.height as f32) * TILE as f32;
+        centre.x - half.x > 0.0
+            || centre.x + half.x < floor.x
+            || centre.y + half.y < 0.0
+            || centre.y - half.y > -floor.y
+    };
+    if !shown.0 || (chrome.compact && (!cropped || chrome.drawer_open)) {
+        controls.set_if_neq(super::MapControls::default());
+        return Ok(());
+    }
+    let mut placed = Vec::new();
     let ctx = contexts.ctx_mut()?;
     let scale = (MAX_SIZE.x / map.width as f32)
         .min(MAX_SIZE.y / map.height as f32)
@@ -72,81 +90,97 @@ pub(super) fn minimap(
             egui::Frame::popup(ui.style())
                 .inner_margin(egui::Margin::same(4))
                 .show(ui, |ui| {
-                    let (rect, response) =
-                        ui.allocate_exact_size(size, egui::Sense::click_and_drag());
-                    let painter = ui.painter_at(rect);
-                    let to_screen = |world: Vec2| {
-                        // World y points up; the map's rows go down.
-                        rect.min + egui::vec2(world.x, -world.y) * scale / TILE as f32
-                    };
-                    painter.rect_filled(rect, 0.0, egui::Color32::from_rgb(150, 120, 85));
-                    for room in &map.rooms {
-                        let min = rect.min + egui::vec2(room.x as f32, room.y as f32) * scale;
-                        painter.rect_stroke(
-                            egui::Rect::from_min_size(
-                                min,
-                                egui::vec2(room.w as f32, room.h as f32) * scale,
-                            ),
-                            0.0,
-                            egui::Stroke::new(1.0, egui::Color32::from_rgb(110, 120, 150)),
-                            egui::StrokeKind::Inside,
-                        );
-                    }
-                    for y in 0..map.height {
-                        for x in 0..map.width {
-                            if !map.walkable(Tile::new(x, y)) {
-                                let min = rect.min + egui::vec2(x as f32, y as f32) * scale;
-                                painter.rect_filled(
-                                    egui::Rect::from_min_size(min, egui::vec2(scale, scale)),
-                                    0.0,
-                                    egui::Color32::from_rgb(70, 66, 96),
-                                );
+                    ui.horizontal_top(|ui| {
+                        let (rect, response) =
+                            ui.allocate_exact_size(size, egui::Sense::click_and_drag());
+                        placed.push(("minimap", super::corners(rect)));
+                        let painter = ui.painter_at(rect);
+                        let to_screen = |world: Vec2| {
+                            // World y points up; the map's rows go down.
+                            rect.min + egui::vec2(world.x, -world.y) * scale / TILE as f32
+                        };
+                        painter.rect_filled(rect, 0.0, egui::Color32::from_rgb(150, 120, 85));
+                        for room in &map.rooms {
+                            let min = rect.min + egui::vec2(room.x as f32, room.y as f32) * scale;
+                            painter.rect_stroke(
+                                egui::Rect::from_min_size(
+                                    min,
+                                    egui::vec2(room.w as f32, room.h as f32) * scale,
+                                ),
+                                0.0,
+                                egui::Stroke::new(1.0, egui::Color32::from_rgb(110, 120, 150)),
+                                egui::StrokeKind::Inside,
+                            );
+                        }
+                        for y in 0..map.height {
+                            for x in 0..map.width {
+                                if !map.walkable(Tile::new(x, y)) {
+                                    let min = rect.min + egui::vec2(x as f32, y as f32) * scale;
+                                    painter.rect_filled(
+                                        egui::Rect::from_min_size(min, egui::vec2(scale, scale)),
+                                        0.0,
+                                        egui::Color32::from_rgb(70, 66, 96),
+                                    );
+                                }
                             }
                         }
-                    }
-                    let (transform, office) = &*camera;
-                    let half = window.size() / 2.0 / office.zoom();
-                    let centre = transform.translation.truncate();
-                    let view = egui::Rect::from_two_pos(
-                        to_screen(centre + Vec2::new(-half.x, half.y)),
-                        to_screen(centre + Vec2::new(half.x, -half.y)),
-                    );
-                    painter.rect_stroke(
-                        view,
-                        0.0,
-                        egui::Stroke::new(1.0, egui::Color32::WHITE),
-                        egui::StrokeKind::Middle,
-                    );
-                    for (entity, _, status, at) in &npcs {
-                        let [r, g, b] = status.shown().colour();
-                        let dot = to_screen(at.translation().truncate() + Vec2::Y * 8.0);
-                        let radius = if selected.0 == Some(entity) { 3.5 } else { 2.5 };
-                        painter.circle(
-                            dot,
-                            radius,
-                            egui::Color32::from_rgb(r, g, b),
-                            egui::Stroke::new(1.0, egui::Color32::BLACK),
+                        let (transform, office) = &*camera;
+                        let half = window.size() / 2.0 / office.zoom();
+                        let centre = transform.translation.truncate();
+                        let view = egui::Rect::from_two_pos(
+                            to_screen(centre + Vec2::new(-half.x, half.y)),
+                            to_screen(centre + Vec2::new(half.x, -half.y)),
                         );
-                    }
-                    let hovered = npcs.iter().find(|(_, _, _, at)| {
-                        response.hover_pos().is_some_and(|p| {
-                            p.distance(to_screen(at.translation().truncate() + Vec2::Y * 8.0)) < 5.0
-                        })
-                    });
-                    let response = match hovered {
-                        Some((_, npc, _, _)) => response.on_hover_text(super::title(npc)),
-                        None => response.on_hover_text("Click to look there (M hides the map)"),
-                    };
-                    if (response.clicked() || response.dragged())
-                        && let Some(pointer) = response.interact_pointer_pos()
-                    {
-                        let tiles = (pointer - rect.min) / scale;
-                        let world = Vec2::new(tiles.x, -tiles.y) * TILE as f32;
-                        let (transform, office) = &mut *camera;
-                        transform.translation = world.extend(transform.translation.z);
-                        office.mode = CameraMode::Manual;
-                    }
+                        painter.rect_stroke(
+                            view,
+                            0.0,
+                            egui::Stroke::new(1.0, egui::Color32::WHITE),
+                            egui::StrokeKind::Middle,
+                        );
+                        for (entity, _, status, at) in &npcs {
+                            let [r, g, b] = status.shown().colour();
+                            let dot = to_screen(at.translation().truncate() + Vec2::Y * 8.0);
+                            let radius = if selected.0 == Some(entity) { 3.5 } else { 2.5 };
+                            painter.circle(
+                                dot,
+                                radius,
+                                egui::Color32::from_rgb(r, g, b),
+                                egui::Stroke::new(1.0, egui::Color32::BLACK),
+                            );
+                        }
+                        let hovered = npcs.iter().find(|(_, _, _, at)| {
+                            response.hover_pos().is_some_and(|p| {
+                                p.distance(to_screen(at.translation().truncate() + Vec2::Y * 8.0))
+                                    < 5.0
+                            })
+                        });
+                        let response = match hovered {
+                            Some((_, npc, _, _)) => response.on_hover_text(super::title(npc)),
+                            None => response.on_hover_text("Click to look there (M hides the map)"),
+                        };
+                        if (response.clicked() || response.dragged())
+                            && let Some(pointer) = response.interact_pointer_pos()
+                        {
+                            let tiles = (pointer - rect.min) / scale;
+                            let world = Vec2::new(tiles.x, -tiles.y) * TILE as f32;
+                            let (transform, office) = &mut *camera;
+                            transform.translation = world.extend(transform.translation.z);
+                            office.mode = CameraMode::Manual;
+                        }
+                        // The way back to the whole office (Home on a keyboard).
+                        let office = &mut camera.1;
+                        if office.mode != CameraMode::Fit {
+                            let fit = ui
+                                .button("Fit")
+                                .on_hover_text("Back to the fitted view (Home)");
+                            placed.push(("fit", super::corners(fit.rect)));
+                            if fit.clicked() {
+                                office.mode = CameraMode::Fit;
+                            }
+                        }
+                    })
                 });
         });
+    controls.set_if_neq(super::MapControls(placed));
     Ok(())
 }

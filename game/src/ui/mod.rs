@@ -46,9 +46,20 @@ pub struct Chrome {
 #[derive(Resource, Default, Debug, Clone, PartialEq)]
 pub struct PanelControls(pub Vec<(&'static str, [i32; 4])>);
 
+/// The minimap's controls, the same way (`minimap`, and `fit` while the
+/// camera is not fitted).
+#[derive(Resource, Default, Debug, Clone, PartialEq)]
+pub struct MapControls(pub Vec<(&'static str, [i32; 4])>);
+
+/// An egui rectangle as whole logical px: left, top, right, bottom.
+fn corners(r: egui::Rect) -> [i32; 4] {
+    [r.left(), r.top(), r.right(), r.bottom()].map(|v| v.round() as i32)
+}
+
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<PanelState>()
         .init_resource::<PanelControls>()
+        .init_resource::<MapControls>()
         .init_resource::<CommandFeedback>()
         .init_resource::<Chrome>()
         .init_resource::<MinimapShown>()
@@ -104,6 +115,7 @@ fn cover_insets(chrome: Res<Chrome>, mut insets: ResMut<crate::camera::ViewInset
         right: chrome.right,
         top: chrome.top,
         bottom: chrome.bottom,
+        crop_to_fill: chrome.compact,
     });
 }
 

@@ -289,12 +289,7 @@ pub(super) fn panel(
     controls.set_if_neq(super::PanelControls(
         placed
             .into_iter()
-            .map(|(name, r)| {
-                (
-                    name,
-                    [r.left(), r.top(), r.right(), r.bottom()].map(|v| v.round() as i32),
-                )
-            })
+            .map(|(name, r)| (name, super::corners(r)))
             .collect(),
     ));
     Ok(())
