@@ -10,7 +10,6 @@ pub mod tileset;
 pub use characters::{CHAR_H, CHAR_W, VARIANTS, character_sheet};
 pub use props::{DESK_H, DESK_W, badge_sheet, clock_face, desk_sheet, shadow, window_icon};
 
-use crate::npc::animation::POSES;
 use bevy::asset::RenderAssetUsages;
 use bevy::image::{ImageSampler, TextureAtlasLayout};
 use bevy::prelude::*;
@@ -65,6 +64,17 @@ impl Canvas {
     pub fn pixel(&self, x: u32, y: u32) -> Rgba {
         let i = ((y * self.w + x) * 4) as usize;
         [self.px[i], self.px[i + 1], self.px[i + 2], self.px[i + 3]]
+    }
+
+    /// Copies all of `from` to (`x`, `y`) as it is, transparency included.
+    pub fn paste(&mut self, from: &Canvas, x: u32, y: u32) {
+        let row = (from.w * 4) as usize;
+        for line in 0..from.h.min(self.h.saturating_sub(y)) {
+            let source = (line * from.w * 4) as usize;
+            let target = (((y + line) * self.w + x) * 4) as usize;
+            let fits = row.min(self.px.len() - target);
+            self.px[target..target + fits].copy_from_slice(&from.px[source..source + fits]);
+        }
     }
 
     /// Copies a `w × h` block of `from` at (`sx`, `sy`) to (`dx`, `dy`), blending by alpha.
@@ -171,16 +181,64 @@ fn darker(c: Rgba, by: u8) -> Rgba {
     ]
 }
 
-/// Handles to the generated textures.
+/// Handles to the generated textures. Characters, their shadows and badges,
+/// and desks share one image: sprites of one image in a row of the depth
+/// order draw in one batch, and a software rasteriser pays for every draw.
 #[derive(Resource, Clone)]
 pub struct Art {
-    pub characters: Handle<Image>,
+    pub sprites: Handle<Image>,
     pub character_layout: Handle<TextureAtlasLayout>,
-    pub desks: Handle<Image>,
     pub desk_layout: Handle<TextureAtlasLayout>,
-    pub badges: Handle<Image>,
     pub badge_layout: Handle<TextureAtlasLayout>,
-    pub shadow: Handle<Image>,
+    pub shadow_layout: Handle<TextureAtlasLayout>,
+}
+
+/// One sheet cut into a grid: where it sits in the shared image.
+struct Placed {
+    at: UVec2,
+    cell: UVec2,
+    columns: u32,
+    rows: u32,
+}
+
+/// The sheets stacked in one image (a pixel of air between them, so no
+/// sampling ever reaches a neighbour), and each one's grid.
+fn sprite_sheet() -> (Canvas, [Placed; 4]) {
+    let sheets = [
+        (character_sheet(), UVec2::new(CHAR_W, CHAR_H)),
+        (desk_sheet(), UVec2::new(DESK_W, DESK_H)),
+        (badge_sheet(), UVec2::splat(12)),
+        (shadow(), UVec2::new(12, 5)),
+    ];
+    let width = sheets.iter().map(|(c, _)| c.w).max().unwrap_or(1);
+    let height = sheets.iter().map(|(c, _)| c.h + 1).sum();
+    let mut canvas = Canvas::new(width, height);
+    let mut top = 0;
+    let placed = sheets.map(|(sheet, cell)| {
+        canvas.paste(&sheet, 0, top);
+        let placed = Placed {
+            at: UVec2::new(0, top),
+            cell,
+            columns: sheet.w / cell.x,
+            rows: sheet.h / cell.y,
+        };
+        top += sheet.h + 1;
+        placed
+    });
+    (canvas, placed)
+}
+
+/// A grid layout over part of an image, cells numbered row by row (as
+/// [`TextureAtlasLayout::from_grid`] numbers them).
+fn grid_layout(size: UVec2, placed: &Placed) -> TextureAtlasLayout {
+    let mut layout = TextureAtlasLayout::new_empty(size);
+    for row in 0..placed.rows {
+        for column in 0..placed.columns {
+            let min = placed.at + placed.cell * UVec2::new(column, row);
+            layout.add_texture(URect::from_corners(min, min + placed.cell));
+        }
+    }
+    layout
 }
 
 pub(super) fn plugin(app: &mut App) {
@@ -192,32 +250,14 @@ fn generate(
     mut images: ResMut<Assets<Image>>,
     mut layouts: ResMut<Assets<TextureAtlasLayout>>,
 ) {
+    let (canvas, [characters, desks, badges, shadow]) = sprite_sheet();
+    let size = UVec2::new(canvas.w, canvas.h);
     let art = Art {
-        characters: images.add(character_sheet().into_image()),
-        character_layout: layouts.add(TextureAtlasLayout::from_grid(
-            UVec2::new(CHAR_W, CHAR_H),
-            POSES as u32,
-            VARIANTS as u32,
-            None,
-            None,
-        )),
-        desks: images.add(desk_sheet().into_image()),
-        desk_layout: layouts.add(TextureAtlasLayout::from_grid(
-            UVec2::new(DESK_W, DESK_H),
-            3,
-            1,
-            None,
-            None,
-        )),
-        badges: images.add(badge_sheet().into_image()),
-        badge_layout: layouts.add(TextureAtlasLayout::from_grid(
-            UVec2::new(12, 12),
-            3,
-            1,
-            None,
-            None,
-        )),
-        shadow: images.add(shadow().into_image()),
+        sprites: images.add(canvas.into_image()),
+        character_layout: layouts.add(grid_layout(size, &characters)),
+        desk_layout: layouts.add(grid_layout(size, &desks)),
+        badge_layout: layouts.add(grid_layout(size, &badges)),
+        shadow_layout: layouts.add(grid_layout(size, &shadow)),
     };
     commands.insert_resource(art);
 }
@@ -225,7 +265,7 @@ fn generate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::npc::animation::Pose;
+    use crate::npc::animation::{POSES, Pose};
 
     fn frame_pixels(sheet: &Canvas, col: u32, row: u32) -> Vec<u8> {
         let mut out = Vec::new();
@@ -280,6 +320,39 @@ mod tests {
             committed.px == drawn.px,
             "assets/office/tiles.png is stale: cargo run -p game --example office-tileset"
         );
+    }
+
+    #[test]
+    fn every_sprite_cell_shows_its_own_sheet_in_the_shared_image() {
+        let (canvas, placed) = sprite_sheet();
+        let size = UVec2::new(canvas.w, canvas.h);
+        let sheets = [character_sheet(), desk_sheet(), badge_sheet(), shadow()];
+        for (sheet, placed) in sheets.iter().zip(&placed) {
+            let layout = grid_layout(size, placed);
+            assert_eq!(layout.len() as u32, placed.columns * placed.rows);
+            for (index, cell) in layout.textures.iter().enumerate() {
+                let index = index as u32;
+                let from = placed.cell * UVec2::new(index % placed.columns, index / placed.columns);
+                for y in 0..placed.cell.y {
+                    for x in 0..placed.cell.x {
+                        assert_eq!(
+                            canvas.pixel(cell.min.x + x, cell.min.y + y),
+                            sheet.pixel(from.x + x, from.y + y),
+                        );
+                    }
+                }
+            }
+        }
+        // The same numbering as a grid over the sheet alone: the animation's indices hold.
+        let characters = grid_layout(size, &placed[0]);
+        let alone = TextureAtlasLayout::from_grid(
+            UVec2::new(CHAR_W, CHAR_H),
+            POSES as u32,
+            VARIANTS as u32,
+            None,
+            None,
+        );
+        assert_eq!(characters.textures, alone.textures);
     }
 
     #[test]

@@ -62,6 +62,11 @@ const LABEL_SIZE: f32 = 7.0;
 /// The name sits below the feet, or below the desk's front when seated.
 const LABEL_STANDING: f32 = -6.0;
 const LABEL_SEATED: f32 = -12.0;
+/// Names are drawn above every character and desk (the office's depths span
+/// 0.001 per pixel of height, far under this): in one batch of the font's
+/// texture instead of one between every two characters, and never hidden
+/// behind a desk.
+const LABEL_LAYER: f32 = 100.0;
 const BUBBLE_SIZE: f32 = 7.0;
 /// Advance of the default (monospace) font at `BUBBLE_SIZE`.
 const CHAR_ADVANCE: f32 = 4.2;
@@ -69,8 +74,8 @@ const LINE_HEIGHT: f32 = 8.5;
 const BUBBLE_CHARS: usize = 22;
 const BUBBLE_LINES: usize = 3;
 const BUBBLE_PAD: f32 = 3.0;
-/// Above everything in the office.
-const BUBBLE_DEPTH: f32 = 60.0;
+/// Above everything in the office, names included.
+const BUBBLE_DEPTH: f32 = 400.0;
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<Hovered>()
@@ -99,7 +104,7 @@ fn attach_visuals(
     let Some(art) = art else { return };
     for (entity, npc, variant) in &added {
         let mut character = Sprite::from_atlas_image(
-            art.characters.clone(),
+            art.sprites.clone(),
             TextureAtlas {
                 layout: art.character_layout.clone(),
                 index: (variant.0 % VARIANTS) * super::animation::POSES,
@@ -112,14 +117,20 @@ fn attach_visuals(
             .with_children(|parent| {
                 parent.spawn((
                     ShadowSprite,
-                    Sprite::from_image(art.shadow.clone()),
+                    Sprite::from_atlas_image(
+                        art.sprites.clone(),
+                        TextureAtlas {
+                            layout: art.shadow_layout.clone(),
+                            index: 0,
+                        },
+                    ),
                     Transform::from_xyz(0.0, 1.0, -0.0005),
                     Visibility::Hidden,
                 ));
                 parent.spawn((
                     BadgeSprite,
                     Sprite::from_atlas_image(
-                        art.badges.clone(),
+                        art.sprites.clone(),
                         TextureAtlas {
                             layout: art.badge_layout.clone(),
                             index: 0,
@@ -134,7 +145,7 @@ fn attach_visuals(
                     TextFont::from_font_size(LABEL_SIZE),
                     CrispText(LABEL_SIZE),
                     TextColor(Color::srgb(1.0, 1.0, 1.0)),
-                    Transform::from_xyz(0.0, LABEL_STANDING, 0.003),
+                    Transform::from_xyz(0.0, LABEL_STANDING, LABEL_LAYER),
                 ));
             });
         commands

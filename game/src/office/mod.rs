@@ -196,7 +196,7 @@ fn relayout(
                 Name::new(format!("Desk {}", desk.name)),
                 DeskFurniture { owner },
                 Sprite::from_atlas_image(
-                    art.desks.clone(),
+                    art.sprites.clone(),
                     TextureAtlas {
                         layout: art.desk_layout.clone(),
                         index: 0,
