@@ -5,7 +5,9 @@
 #     rendering every frame (`--render continuous`);
 #  2. the office's CPU over 60 s with no events, drawing every frame against
 #     drawing on demand (the default), then on demand with everyone typing and
-#     with everyone still.
+#     with everyone still;
+#  3. event → badge: the time from the gateway accepting an event to the end
+#     of the frame that shows it, on demand and drawing every frame.
 # Needs: cargo build --release -p gateway && cargo build -p game; Xvfb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,3 +71,21 @@ everyone started
 office_cpu "everyone typing" on-demand
 everyone error
 office_cpu "everyone still (failed)" on-demand
+
+echo "== event → badge: 10 characters, 4 events a second for ${seconds} s"
+for pace in on-demand continuous; do
+  "$T/debug/game" --gateway http://127.0.0.1:3499 --render "$pace" --frame-stats "$seconds" >"$work/latency" 2>/dev/null &
+  pid=$!
+  sleep 4 # start-up and the warm-up
+  kinds=(awaiting started step done)
+  i=0
+  while kill -0 $pid 2>/dev/null; do
+    curl -fs -o /dev/null -H 'content-type: application/json' \
+      -d "{\"npc\":\"npc$((i % 10))\",\"type\":\"${kinds[$((i % 4))]}\",\"data\":{\"message\":\"check $i\",\"question\":\"Ship it?\"}}" \
+      http://127.0.0.1:3499/api/events || true
+    i=$((i + 1))
+    sleep 0.25
+  done
+  wait $pid || true
+  printf '%-10s %s\n' "$pace" "$(tr '\n' ' ' <"$work/latency")"
+done

@@ -1,5 +1,8 @@
 //! `--frame-stats SECS`: measures frame times after a warm-up, prints mean and
 //! p99 (and the time to the first frame), then exits. Used by the benchmarks.
+//! Live events that arrive meanwhile are timed too: from the gateway's
+//! timestamp (when it accepted the event) to the end of the frame that shows
+//! it (statuses, badges and the mirror change in the frame that reads it).
 
 use bevy::prelude::*;
 use std::time::{Duration, Instant};
@@ -14,6 +17,8 @@ pub struct FrameStats {
     frames: Vec<f32>,
     /// Characters walking, summed over measured frames.
     walking: usize,
+    /// Event accepted → frame that shows it (ms), for each live event.
+    event_latencies: Vec<f32>,
 }
 
 impl FrameStats {
@@ -24,6 +29,7 @@ impl FrameStats {
             first_frame: None,
             frames: Vec::new(),
             walking: 0,
+            event_latencies: Vec::new(),
         }
     }
 }
@@ -36,8 +42,20 @@ fn record(
     mut stats: ResMut<FrameStats>,
     time: Res<Time<Real>>,
     npcs: Query<&crate::npc::animation::NpcAnimation>,
+    mut link: MessageReader<crate::gateway_link::LinkEvent>,
     mut exit: MessageWriter<AppExit>,
 ) {
+    let now = chrono::Utc::now();
+    for event in link.read() {
+        if let crate::gateway_link::LinkEvent::Live(event) = event
+            && let Ok(accepted) = chrono::DateTime::parse_from_rfc3339(&event.ts)
+        {
+            let waited = now.signed_duration_since(accepted);
+            stats
+                .event_latencies
+                .push(waited.num_microseconds().unwrap_or(i64::MAX) as f32 / 1000.0);
+        }
+    }
     let since_start = stats.started.elapsed();
     if stats.first_frame.is_none() {
         stats.first_frame = Some(since_start);
@@ -65,6 +83,18 @@ fn record(
             p99,
             first.as_millis()
         );
+        if !stats.event_latencies.is_empty() {
+            let mut waits = stats.event_latencies.clone();
+            waits.sort_by(f32::total_cmp);
+            let at = |q: f32| waits[((waits.len() as f32 * q) as usize).min(waits.len() - 1)];
+            println!(
+                "events {} accepted to shown p50 {:.2} ms p99 {:.2} ms max {:.2} ms",
+                waits.len(),
+                at(0.5),
+                at(0.99),
+                waits[waits.len() - 1]
+            );
+        }
         exit.write(AppExit::Success);
     }
 }
