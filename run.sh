@@ -26,7 +26,7 @@ echo "Esprit-Hub office: http://127.0.0.1:${PORT:-3001}/   (desktop: cargo run -
 echo
 
 step=$SECONDS
-if web/build.sh; then
+if BROTLI=later web/build.sh; then
   took "browser office built" $step
 else
   echo "run.sh: the browser office did not build (see above); the API still runs."

@@ -4,6 +4,9 @@
 # .br/.gz copies for the gateway to serve. Skips what is up to date.
 #   WEB_DIST=dir   where to put it (default web/dist, where the gateway looks)
 #   WASM_OPT=0     skip wasm-opt and brotli (the tests' quicker build)
+#   BROTLI=later   compress with brotli after returning, in the background
+#                  (./run.sh: the office is up a minute sooner; the gateway
+#                  serves gzip until a fresh .br is there)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/esprit-hub/target}"
@@ -52,13 +55,26 @@ fi
 cp web/index.html web/loader.js "$dist/"
 printf '{"wasm_bytes": %s}\n' "$(stat -c %s "$dist/game_bg.wasm")" > "$dist/manifest.json"
 
-# Precompressed copies, refreshed when their source is newer.
+# Precompressed copies, refreshed when their source is newer. A copy older
+# than its file is never served, so a stale .br waits harmlessly.
+stale_br=()
 for file in "$dist"/*.wasm "$dist"/*.js "$dist"/*.html "$dist"/*.json; do
   [ -f "$file" ] || continue
   if [ ! -f "$file.gz" ] || [ "$file" -nt "$file.gz" ]; then gzip -9 -k -f "$file"; fi
   if [ "$optimize" != 0 ] && command -v brotli >/dev/null; then
-    if [ ! -f "$file.br" ] || [ "$file" -nt "$file.br" ]; then brotli -q 11 -f -k "$file"; fi
+    if [ ! -f "$file.br" ] || [ "$file" -nt "$file.br" ]; then stale_br+=("$file"); fi
   fi
 done
+brotli_all() {
+  for file in "$@"; do
+    brotli -q 11 -f -c "$file" >"$file.br.part" && mv -f "$file.br.part" "$file.br"
+  done
+}
+if [ "${BROTLI:-now}" = later ] && [ ${#stale_br[@]} -gt 0 ]; then
+  brotli_all "${stale_br[@]}" </dev/null >/dev/null 2>&1 &
+  echo "web/build.sh: brotli runs in the background (about a minute); gzip is served until then"
+else
+  brotli_all "${stale_br[@]}"
+fi
 ls -l "$dist"/game_bg.wasm* | awk '{print $5, $9}'
 echo "web/build.sh: done in $((SECONDS - began))s"

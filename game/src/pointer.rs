@@ -1,15 +1,17 @@
 //! The pointer and touch on the office: hover, select with a click or tap,
 //! follow with a double-click or double-tap. Hits are tested against the
 //! characters' boxes in world space from the press and release themselves,
-//! so a quick click selects at any frame rate.
+//! so a quick click selects at any frame rate. A tap on the UI never reaches
+//! the office behind it.
 
-use crate::camera::{CameraMode, OfficeCamera};
+use crate::camera::{CameraMode, OfficeCamera, ViewInsets};
 use crate::npc::status::Npc;
 use crate::npc::visuals_api::{Hovered, Selected};
 use bevy::input::touch::Touches;
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 use bevy_egui::input::egui_wants_any_pointer_input;
+use bevy_egui::{EguiContexts, egui};
 
 /// A character's box around its feet (world units): a little wider than its art.
 const HIT_HALF_WIDTH: f32 = 10.0;
@@ -157,6 +159,28 @@ fn chosen(
     }
 }
 
+/// Whether the UI covers a window point (logical px): the bars, panels,
+/// sheet and banner (outside the office's free space), the phone's roster
+/// drawer, or a floating area such as the minimap. A finger has no hover, so
+/// egui may not claim a quick tap in time: the tap asks here instead.
+fn ui_covers(
+    point: Vec2,
+    window: Vec2,
+    insets: &ViewInsets,
+    drawer_open: bool,
+    ctx: Option<&egui::Context>,
+) -> bool {
+    let outside = point.x < insets.left
+        || point.x > window.x - insets.right
+        || point.y < insets.top
+        || point.y > window.y - insets.bottom;
+    let floating = ctx.is_some_and(|ctx| {
+        ctx.memory(|m| m.layer_id_at(egui::pos2(point.x, point.y)))
+            .is_some_and(|layer| layer.order != egui::Order::Background)
+    });
+    outside || drawer_open || floating
+}
+
 /// One finger down and up without moving: a tap.
 fn tap(
     touches: Res<Touches>,
@@ -167,11 +191,19 @@ fn tap(
     mut selected: ResMut<Selected>,
     mut last: Local<LastClick>,
     time: Res<Time>,
+    insets: Res<ViewInsets>,
+    chrome: Option<Res<crate::ui::Chrome>>,
+    mut contexts: EguiContexts,
 ) {
+    let ctx = contexts.ctx_mut().ok().map(|ctx| &*ctx);
+    let drawer_open = chrome.is_some_and(|c| c.drawer_open);
+    let covered = |p: Vec2| ui_covers(p, window.size(), &insets, drawer_open, ctx);
     for touch in touches.iter_just_released() {
         // A second finger makes it a pinch, not a tap.
         if touch.start_position().distance(touch.position()) > DRAG_SLOP
             || touches.iter().count() > 0
+            || covered(touch.start_position())
+            || covered(touch.position())
         {
             continue;
         }
@@ -197,6 +229,34 @@ fn tap(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tap_on_a_bar_a_panel_or_the_open_drawer_is_the_uis() {
+        let phone = Vec2::new(390.0, 844.0);
+        // A top bar, and a sheet over the lower half.
+        let insets = ViewInsets {
+            top: 44.0,
+            bottom: 400.0,
+            crop_to_fill: true,
+            ..ViewInsets::default()
+        };
+        assert!(
+            !ui_covers(Vec2::new(200.0, 200.0), phone, &insets, false, None),
+            "the office"
+        );
+        assert!(
+            ui_covers(Vec2::new(200.0, 20.0), phone, &insets, false, None),
+            "the bar"
+        );
+        assert!(
+            ui_covers(Vec2::new(40.0, 700.0), phone, &insets, false, None),
+            "the sheet"
+        );
+        assert!(
+            ui_covers(Vec2::new(200.0, 200.0), phone, &insets, true, None),
+            "the drawer"
+        );
+    }
 
     #[test]
     fn a_hit_finds_the_frontmost_character_under_the_point() {

@@ -141,12 +141,17 @@ async fn serve_file(
         }
     }
     let mime = mime_guess::from_path(&path).first_or_octet_stream();
+    let modified = |meta: std::io::Result<std::fs::Metadata>| meta.and_then(|m| m.modified()).ok();
+    let source_modified = modified(tokio::fs::metadata(&path).await);
     let mut encoding = None;
     let mut body_path = path.clone();
     for (token, suffix) in [("br", "br"), ("gzip", "gz")] {
         if accepts(accept_encoding, token) {
             let candidate = PathBuf::from(format!("{}.{suffix}", path.display()));
-            if tokio::fs::metadata(&candidate).await.is_ok() {
+            // A copy older than its file is left from an earlier build (web/build.sh
+            // compresses with brotli after the office is up): never serve it.
+            let candidate_modified = modified(tokio::fs::metadata(&candidate).await);
+            if candidate_modified.is_some() && candidate_modified >= source_modified {
                 encoding = Some(token);
                 body_path = candidate;
                 break;
@@ -249,6 +254,45 @@ mod tests {
         );
         assert_eq!(resolve(dist, "/../etc/passwd"), None);
         assert_eq!(resolve(dist, "/%2e%2e/etc/passwd"), None);
+    }
+
+    #[tokio::test]
+    async fn a_compressed_copy_older_than_its_file_is_never_served() {
+        let dist = tempfile::tempdir().unwrap();
+        let file = dist.path().join("game.js");
+        std::fs::write(&file, "new").unwrap();
+        let stale = dist.path().join("game.js.br");
+        std::fs::write(&stale, "old").unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        std::fs::write(dist.path().join("game.js.gz"), "fresh gzip").unwrap();
+        let body = |response: warp::reply::Response| async move {
+            let encoding = response
+                .headers()
+                .get(header::CONTENT_ENCODING)
+                .map(|v| v.to_str().unwrap().to_string());
+            let bytes = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            (encoding, String::from_utf8(bytes.to_vec()).unwrap())
+        };
+        let served = serve_file(dist.path(), "/game.js", "br, gzip").await;
+        assert_eq!(
+            body(served).await,
+            (Some("gzip".into()), "fresh gzip".into())
+        );
+        let plain = serve_file(dist.path(), "/game.js", "br").await;
+        assert_eq!(body(plain).await, (None, "new".into()));
+        // Once brotli has caught up, it is served.
+        std::fs::write(&stale, "new br").unwrap();
+        let served = serve_file(dist.path(), "/game.js", "br, gzip").await;
+        assert_eq!(body(served).await, (Some("br".into()), "new br".into()));
     }
 
     #[test]
