@@ -416,10 +416,7 @@ fn aim(
     match office.mode {
         CameraMode::Fit => {
             let Some(plan) = plan else { return };
-            let size = Vec2::new(
-                (plan.0.map.width * TILE) as f32,
-                (plan.0.map.height * TILE) as f32,
-            );
+            let size = crate::office::floor_size(&plan.0.map);
             let focus = insets
                 .crop_to_fill
                 .then(|| {

@@ -4,7 +4,6 @@
 //! page's requests (select, run) coming back. The page side lives in `web.rs`;
 //! this part is plain ECS so it is tested without a browser.
 
-use crate::art::TILE;
 use crate::gateway_link::{GatewayLink, LinkCommand, LinkState};
 use crate::npc::behaviour::{Activity, Behaviour};
 use crate::npc::status::{Npc, NpcStatus, Shown};
@@ -175,14 +174,8 @@ fn update_mirror(
     ]
     .map(|v| v.round() as i32);
     let compact = chrome.is_some_and(|c| c.compact);
-    let floor = plan.map(|plan| {
-        let map = &plan.0.map;
-        Vec3::new(
-            (map.width * TILE) as f32,
-            -((map.height * TILE) as f32),
-            0.0,
-        )
-    });
+    let floor =
+        plan.map(|plan| crate::office::world(crate::office::floor_size(&plan.0.map)).extend(0.0));
     let office = match floor.and_then(|far| Some((to_screen(Vec3::ZERO)?, to_screen(far)?))) {
         Some((near, far)) => [near.x, near.y, far.x, far.y].map(|v| v.round() as i32),
         None => [0; 4],

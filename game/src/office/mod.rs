@@ -109,6 +109,11 @@ pub fn world(px: Vec2) -> Vec2 {
     Vec2::new(px.x, -px.y)
 }
 
+/// The whole floor's size in world px (it spans x 0..width, y 0..-height).
+pub fn floor_size(map: &OfficeMap) -> Vec2 {
+    Vec2::new((map.width * TILE) as f32, (map.height * TILE) as f32)
+}
+
 /// Draw order: lower on the map is nearer, so in front.
 pub fn depth(bottom_px: f32) -> f32 {
     10.0 + bottom_px * 0.001
@@ -170,10 +175,7 @@ fn relayout(
         for entity in &old {
             commands.entity(entity).despawn();
         }
-        let (w, h) = (
-            (plan.map.width * TILE) as f32,
-            (plan.map.height * TILE) as f32,
-        );
+        let Vec2 { x: w, y: h } = floor_size(&plan.map);
         let image = images.add(paint(&plan.map, &source.tiles).into_image());
         commands.spawn((
             Name::new("Office floor"),

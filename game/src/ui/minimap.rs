@@ -8,8 +8,8 @@ use crate::art::TILE;
 use crate::camera::{CameraMode, OfficeCamera};
 use crate::npc::status::{Npc, NpcStatus};
 use crate::npc::visuals_api::Selected;
-use crate::office::CurrentPlan;
 use crate::office::map::Tile;
+use crate::office::{CurrentPlan, floor_size};
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 use bevy_egui::{EguiContexts, egui};
@@ -58,17 +58,15 @@ pub(super) fn minimap(
         return Ok(());
     };
     let map = &plan.0.map;
-    // On a phone it shows only while the office does not fit (cropped or zoomed in).
-    let cropped = {
+    // What the camera shows of the world.
+    let seen = {
         let (transform, office) = &*camera;
         let half = window.size() / 2.0 / office.zoom();
-        let centre = transform.translation.truncate();
-        let floor = Vec2::new(map.width as f32, map.height as f32) * TILE as f32;
-        centre.x - half.x > 0.0
-            || centre.x + half.x < floor.x
-            || centre.y + half.y < 0.0
-            || centre.y - half.y > -floor.y
+        Rect::from_center_half_size(transform.translation.truncate(), half)
     };
+    // On a phone it shows only while the office does not fit (cropped or zoomed in).
+    let floor = Rect::from_corners(Vec2::ZERO, crate::office::world(floor_size(map)));
+    let cropped = seen.intersect(floor) != floor;
     if !shown.0 || (chrome.compact && (!cropped || chrome.drawer_open)) {
         controls.set_if_neq(super::MapControls::default());
         return Ok(());
@@ -124,13 +122,8 @@ pub(super) fn minimap(
                                 }
                             }
                         }
-                        let (transform, office) = &*camera;
-                        let half = window.size() / 2.0 / office.zoom();
-                        let centre = transform.translation.truncate();
-                        let view = egui::Rect::from_two_pos(
-                            to_screen(centre + Vec2::new(-half.x, half.y)),
-                            to_screen(centre + Vec2::new(half.x, -half.y)),
-                        );
+                        let view =
+                            egui::Rect::from_two_pos(to_screen(seen.min), to_screen(seen.max));
                         painter.rect_stroke(
                             view,
                             0.0,

@@ -298,8 +298,9 @@ pub(super) fn panel(
 /// A finger lifted on a text field focuses it, whichever frames the touch
 /// began and ended in: egui alone misses a tap whose press and release land
 /// in different frames of a slow page, and the phone's keyboard then types
-/// into nothing. The release's own position decides: when the lift and the pointer leaving
-/// arrive in one frame, egui has already forgotten where the pointer was.
+/// into nothing. The release's own position decides: when the lift and the
+/// pointer leaving arrive in one frame, egui has already forgotten where the
+/// pointer was.
 fn focus_on_lift(ui: &egui::Ui, field: &egui::Response) {
     let lifted_on_it = ui.input(|i| {
         i.events.iter().any(|event| {
