@@ -129,20 +129,21 @@ async fn serve_file(
     {
         path.push("index.html");
     }
-    if tokio::fs::metadata(&path).await.is_err() {
-        // Unknown paths without an extension get the office (client-side routes).
-        if path.extension().is_none() || path.ends_with("index.html") {
-            path = dist.join("index.html");
-            if tokio::fs::metadata(&path).await.is_err() {
-                return office_not_built(dist);
-            }
-        } else {
-            return status_page(StatusCode::NOT_FOUND, "not found");
-        }
-    }
-    let mime = mime_guess::from_path(&path).first_or_octet_stream();
     let modified = |meta: std::io::Result<std::fs::Metadata>| meta.and_then(|m| m.modified()).ok();
-    let source_modified = modified(tokio::fs::metadata(&path).await);
+    let source = match tokio::fs::metadata(&path).await {
+        Ok(found) => found,
+        // Unknown paths without an extension get the office (client-side routes).
+        Err(_) if path.extension().is_none() || path.ends_with("index.html") => {
+            path = dist.join("index.html");
+            match tokio::fs::metadata(&path).await {
+                Ok(found) => found,
+                Err(_) => return office_not_built(dist),
+            }
+        }
+        Err(_) => return status_page(StatusCode::NOT_FOUND, "not found"),
+    };
+    let source_modified = modified(Ok(source));
+    let mime = mime_guess::from_path(&path).first_or_octet_stream();
     let mut encoding = None;
     let mut body_path = path.clone();
     for (token, suffix) in [("br", "br"), ("gzip", "gz")] {
