@@ -67,13 +67,17 @@ impl Canvas {
     }
 
     /// Copies all of `from` to (`x`, `y`) as it is, transparency included.
+    /// The art is fixed, so a canvas that does not fit is a drawing bug.
     pub fn paste(&mut self, from: &Canvas, x: u32, y: u32) {
+        assert!(
+            x + from.w <= self.w && y + from.h <= self.h,
+            "pasted art must fit"
+        );
         let row = (from.w * 4) as usize;
-        for line in 0..from.h.min(self.h.saturating_sub(y)) {
+        for line in 0..from.h {
             let source = (line * from.w * 4) as usize;
             let target = (((y + line) * self.w + x) * 4) as usize;
-            let fits = row.min(self.px.len() - target);
-            self.px[target..target + fits].copy_from_slice(&from.px[source..source + fits]);
+            self.px[target..target + row].copy_from_slice(&from.px[source..source + row]);
         }
     }
 
