@@ -661,10 +661,9 @@ test("on a phone: the office fills the screen, a tap opens a bottom sheet, pinch
       lastEditor = now;
       return settled ? now : null;
     });
-    // A tap at the end of the text: the keyboard opens (egui's text agent has
-    // focus). Held for a frame or two (not long enough to be a long press):
-    // egui decides from what is under the finger.
-    await touch(cdp, [[[editor[2] - 10, (editor[1] + editor[3]) / 2]]], 350);
+    // A quick tap at the end of the text (the finger's touch and lift land in
+    // one frame of this slow page): the keyboard opens, egui's text agent has focus.
+    await touch(cdp, [[[editor[2] - 10, (editor[1] + editor[3]) / 2]]], 0);
     await waitUntil("the on-screen keyboard", () => page.evaluate(() => document.activeElement?.id === "egui_text_agent" && !document.activeElement.hidden));
     const editorArea = { x0: editor[0], y0: editor[1], x1: editor[2], y1: editor[3] };
     const untyped = pixels(await page.screenshot({ scale: "css" }));

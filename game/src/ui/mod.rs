@@ -7,6 +7,8 @@
 
 mod banner;
 mod hud;
+#[cfg(any(target_arch = "wasm32", test))]
+mod keyboard;
 mod minimap;
 mod panel;
 mod roster;
@@ -78,6 +80,11 @@ pub(super) fn plugin(app: &mut App) {
             )
                 .chain(),
         );
+    #[cfg(target_arch = "wasm32")]
+    app.add_systems(
+        PostUpdate,
+        keyboard::follow_text_focus.after(bevy_egui::EguiPostUpdateSet::ProcessOutput),
+    );
 }
 
 /// Picks the layout for the window's width; the phone layout has 44 px
