@@ -11,7 +11,7 @@ took() { printf 'run.sh: %s in %ss (%ss so far)\n' "$1" $((SECONDS - $2)) $((SEC
 
 scripts/system-deps.sh run || echo "run.sh: without brotli the office's wasm is served gzip-compressed only (larger)."
 step=$SECONDS
-cargo build --release -p gateway
+cargo build --release -p gateway --bin gateway
 took "gateway built" $step
 
 "$CARGO_TARGET_DIR/release/gateway" --demo "$@" &

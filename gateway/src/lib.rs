@@ -12,6 +12,7 @@ pub mod core;
 pub mod hub;
 pub mod metrics;
 pub mod outbound;
+pub mod process;
 #[cfg(test)]
 mod properties;
 pub mod registry;

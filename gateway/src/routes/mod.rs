@@ -47,23 +47,49 @@ pub fn all(
     edge: Arc<Edge>,
     streams: StreamEndpoint,
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
-    let api = events::routes(service.clone(), settings.clone(), edge.clone())
-        .or(stream::routes(streams))
-        .or(runs::routes(
+    // Tried in this order; each group is one boxed filter.
+    let api = [
+        erase(events::routes(
             service.clone(),
             settings.clone(),
             edge.clone(),
-        ))
-        .or(session::routes(
+        )),
+        erase(stream::routes(streams)),
+        erase(runs::routes(
             service.clone(),
             settings.clone(),
             edge.clone(),
-        ))
-        .or(ops::routes(service.clone()));
+        )),
+        erase(session::routes(
+            service.clone(),
+            settings.clone(),
+            edge.clone(),
+        )),
+        erase(ops::routes(service.clone())),
+        erase(web::routes(service, settings)),
+    ]
+    .into_iter()
+    .reduce(|tried, next| tried.or(next).unify().boxed())
+    .expect("the API has route groups");
     edge::guard(edge)
-        .and(api.or(web::routes(service, settings)))
+        .and(api)
         .recover(render_rejection)
         .with(warp::trace::request())
+}
+
+/// A route group behind one pointer. As one nested type, the whole API took
+/// the compiler longer to walk than the rest of the crate together; the cost
+/// here is a pointer call and a box per request.
+type Routes = warp::filters::BoxedFilter<(Box<dyn Reply>,)>;
+
+fn erase(
+    group: impl Filter<Extract = (impl Reply + 'static,), Error = Rejection>
+    + Clone
+    + Send
+    + Sync
+    + 'static,
+) -> Routes {
+    group.map(|reply| Box::new(reply) as Box<dyn Reply>).boxed()
 }
 
 pub fn with_service(
