@@ -122,15 +122,12 @@ async fn serve_file(
     let Some(mut path) = resolve(dist, request_path) else {
         return status_page(StatusCode::BAD_REQUEST, "bad path");
     };
-    if tokio::fs::metadata(&path)
-        .await
-        .map(|m| m.is_dir())
-        .unwrap_or(false)
-    {
+    let mut found = tokio::fs::metadata(&path).await;
+    if found.as_ref().is_ok_and(|m| m.is_dir()) {
         path.push("index.html");
+        found = tokio::fs::metadata(&path).await;
     }
-    let modified = |meta: std::io::Result<std::fs::Metadata>| meta.and_then(|m| m.modified()).ok();
-    let source = match tokio::fs::metadata(&path).await {
+    let source = match found {
         Ok(found) => found,
         // Unknown paths without an extension get the office (client-side routes).
         Err(_) if path.extension().is_none() || path.ends_with("index.html") => {
@@ -142,7 +139,7 @@ async fn serve_file(
         }
         Err(_) => return status_page(StatusCode::NOT_FOUND, "not found"),
     };
-    let source_modified = modified(Ok(source));
+    let source_modified = source.modified().ok();
     let mime = mime_guess::from_path(&path).first_or_octet_stream();
     let mut encoding = None;
     let mut body_path = path.clone();
@@ -151,7 +148,10 @@ async fn serve_file(
             let candidate = PathBuf::from(format!("{}.{suffix}", path.display()));
             // A copy older than its file is left from an earlier build (web/build.sh
             // compresses with brotli after the office is up): never serve it.
-            let candidate_modified = modified(tokio::fs::metadata(&candidate).await);
+            let candidate_modified = tokio::fs::metadata(&candidate)
+                .await
+                .and_then(|m| m.modified())
+                .ok();
             if candidate_modified.is_some() && candidate_modified >= source_modified {
                 encoding = Some(token);
                 body_path = candidate;
