@@ -18,6 +18,8 @@ pub mod npc;
 pub mod office;
 pub mod on_demand;
 pub mod pointer;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod preferences;
 pub mod ui;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
@@ -89,7 +91,7 @@ impl Plugin for AppPlugin {
         #[cfg(target_arch = "wasm32")]
         app.add_plugins(web::plugin);
         #[cfg(not(target_arch = "wasm32"))]
-        app.add_plugins((desktop::plugin, chime::plugin));
+        app.add_plugins((desktop::plugin, chime::plugin, preferences::plugin));
         app.add_systems(Startup, gateway_link::start_link);
     }
 }

@@ -20,6 +20,10 @@ struct Cli {
     /// built-in one; the gateway's map replaces it once loaded.
     #[arg(long, env = "ESPRIT_OFFICE")]
     office: Option<std::path::PathBuf>,
+    /// Where the desktop keeps the person's switches (the chime) between runs
+    /// [default: `office.ron` in `esprit-hub` in the user's config directory].
+    #[arg(long, env = "ESPRIT_PREFERENCES")]
+    preferences: Option<std::path::PathBuf>,
     /// Measure frame times for this many seconds (after a warm-up), print them and exit.
     #[arg(long)]
     frame_stats: Option<f64>,
@@ -62,8 +66,13 @@ fn main() -> std::process::ExitCode {
         None if cli.frame_stats.is_some() => game::on_demand::RenderPace::Continuous,
         None => game::on_demand::RenderPace::OnDemand,
     };
+    let preferences = match cli.preferences {
+        Some(path) => game::preferences::PreferencesFile(Some(path)),
+        None => game::preferences::PreferencesFile::standard(),
+    };
     let mut app = App::new();
     app.insert_resource(pace)
+        .insert_resource(preferences)
         .insert_resource(game::npc::Tempo(if cli.restless { 0.02 } else { 1.0 }))
         .add_plugins(AppPlugin { gateway, office });
     if let Some(secs) = cli.frame_stats {
