@@ -52,8 +52,12 @@ if [ ! -f "$dist/game_bg.wasm" ] || [ "$wasm" -nt "$dist/game_bg.wasm" ]; then
     echo "web/build.sh: wasm-opt not found (cargo install wasm-opt --version 0.116.1); the wasm stays unoptimised"
   fi
 fi
-cp web/index.html web/loader.js "$dist/"
-printf '{"wasm_bytes": %s}\n' "$(stat -c %s "$dist/game_bg.wasm")" > "$dist/manifest.json"
+# Rewritten only when they change, so an unchanged office is not compressed again.
+for file in index.html loader.js; do
+  cmp -s "web/$file" "$dist/$file" || cp "web/$file" "$dist/"
+done
+manifest=$(printf '{"wasm_bytes": %s}' "$(stat -c %s "$dist/game_bg.wasm")")
+[ "$(cat "$dist/manifest.json" 2>/dev/null)" = "$manifest" ] || printf '%s\n' "$manifest" > "$dist/manifest.json"
 
 # Precompressed copies, refreshed when their source is newer. A copy older
 # than its file is never served, so a stale .br waits harmlessly.
