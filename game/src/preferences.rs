@@ -89,8 +89,11 @@ pub fn save(path: &Path, settings: &AttentionSettings) -> Result<(), Preferences
         std::fs::create_dir_all(dir).map_err(failed)?;
     }
     let partial = path.with_extension("ron.partial");
-    std::fs::write(&partial, format!("// Esprit-Hub office: your switches.\n{text}\n"))
-        .map_err(failed)?;
+    std::fs::write(
+        &partial,
+        format!("// Esprit-Hub office: your switches.\n{text}\n"),
+    )
+    .map_err(failed)?;
     std::fs::rename(&partial, path).map_err(failed)
 }
 
@@ -174,7 +177,10 @@ mod tests {
         let broken = "(\n  chime: yes,\n)\n";
         std::fs::write(&path, broken).unwrap();
         let error = load(&path).unwrap_err().to_string();
-        assert!(error.starts_with(&format!("{}:2:", path.display())), "{error}");
+        assert!(
+            error.starts_with(&format!("{}:2:", path.display())),
+            "{error}"
+        );
 
         let mut app = app_with(&path);
         app.update();
