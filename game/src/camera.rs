@@ -65,11 +65,6 @@ pub struct ViewInsets {
     pub crop_to_fill: bool,
 }
 
-/// World text drawn at `0` world px, rasterised for the current zoom so it
-/// stays sharp (Bevy rasterises text at its font size, not its on-screen size).
-#[derive(Component, Clone, Copy, Debug)]
-pub struct CrispText(pub f32);
-
 /// Pixels of air around a fitted office.
 const FIT_MARGIN: f32 = 16.0;
 /// Under this share of its space covered, the phone layout crops the office to fill it.
@@ -87,36 +82,9 @@ pub(super) fn plugin(app: &mut App) {
                 (drag_and_zoom, touch_pan_and_pinch).run_if(not(egui_wants_any_pointer_input)),
                 reveal_selected,
                 aim,
-                sharpen_text,
             )
                 .chain(),
         );
-}
-
-/// Rasterises world text at its on-screen size, and scales it back down.
-fn sharpen_text(
-    camera: Single<&OfficeCamera>,
-    mut texts: Query<(Ref<CrispText>, &mut TextFont, &mut Transform)>,
-    mut last: Local<Option<usize>>,
-) {
-    let step = camera.zoom_step;
-    let zoom_changed = *last != Some(step);
-    *last = Some(step);
-    // Below 1× the letters would be too small to read anyway: keep them at 1×.
-    let zoom = camera.zoom().max(1.0);
-    for (crisp, mut font, mut transform) in &mut texts {
-        if !zoom_changed && !crisp.is_added() {
-            continue;
-        }
-        let size = bevy::text::FontSize::Px(crisp.0 * zoom);
-        if font.font_size != size {
-            font.font_size = size;
-        }
-        let scale = Vec3::splat(1.0 / zoom);
-        if transform.scale != scale {
-            transform.scale = scale;
-        }
-    }
 }
 
 fn spawn_camera(mut commands: Commands) {

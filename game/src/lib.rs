@@ -23,6 +23,7 @@ pub mod preferences;
 pub mod ui;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
+pub mod world_text;
 
 use bevy::prelude::*;
 use gateway_link::GatewaySettings;

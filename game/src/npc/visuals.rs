@@ -9,12 +9,12 @@ use super::bubble::{BubbleSpot, place_bubbles, wrap};
 use super::movement::tile_at;
 use super::status::{Npc, NpcStatus};
 use crate::art::{Art, CHAR_H, VARIANTS};
-use crate::camera::CrispText;
 use crate::office::map::{OfficeMap, Tile};
 use crate::office::{CurrentPlan, DeskFurniture, PlanChanged};
+use crate::world_text::WorldText;
 use bevy::prelude::*;
 use bevy::sprite::Anchor;
-use bevy::text::{Justify, TextLayout};
+use bevy_egui::egui::Align2;
 
 /// Which look (row of the character sheet) an NPC wears.
 #[derive(Component, Clone, Copy, Debug)]
@@ -62,13 +62,11 @@ const LABEL_SIZE: f32 = 7.0;
 /// The name sits below the feet, or below the desk's front when seated.
 const LABEL_STANDING: f32 = -6.0;
 const LABEL_SEATED: f32 = -12.0;
-/// Names are drawn above every character and desk (the office's depths span
-/// 0.001 per pixel of height, far under this): in one batch of the font's
-/// texture instead of one between every two characters, and never hidden
-/// behind a desk.
+/// Names are drawn over the office (`world_text`), never hidden behind a
+/// desk; their depth only orders them under the bubbles.
 const LABEL_LAYER: f32 = 100.0;
 const BUBBLE_SIZE: f32 = 7.0;
-/// Advance of the default (monospace) font at `BUBBLE_SIZE`.
+/// Advance of egui's monospace font (0.6 em) at `BUBBLE_SIZE`.
 const CHAR_ADVANCE: f32 = 4.2;
 const LINE_HEIGHT: f32 = 8.5;
 const BUBBLE_CHARS: usize = 22;
@@ -141,10 +139,12 @@ fn attach_visuals(
                 ));
                 parent.spawn((
                     NameLabel,
-                    Text2d::new(npc.name.clone()),
-                    TextFont::from_font_size(LABEL_SIZE),
-                    CrispText(LABEL_SIZE),
-                    TextColor(Color::srgb(1.0, 1.0, 1.0)),
+                    WorldText::new(
+                        npc.name.clone(),
+                        LABEL_SIZE,
+                        Color::srgb(1.0, 1.0, 1.0),
+                        Align2::CENTER_CENTER,
+                    ),
                     Transform::from_xyz(0.0, LABEL_STANDING, LABEL_LAYER),
                 ));
             });
@@ -160,12 +160,12 @@ fn attach_visuals(
             .with_children(|bubble| {
                 bubble.spawn((
                     BubbleText,
-                    Text2d::new(""),
-                    TextFont::from_font_size(BUBBLE_SIZE),
-                    CrispText(BUBBLE_SIZE),
-                    TextColor(Color::srgb(0.1, 0.1, 0.15)),
-                    TextLayout::justify(Justify::Left),
-                    Anchor::BOTTOM_LEFT,
+                    WorldText::new(
+                        "",
+                        BUBBLE_SIZE,
+                        Color::srgb(0.1, 0.1, 0.15),
+                        Align2::LEFT_BOTTOM,
+                    ),
                     Transform::from_xyz(BUBBLE_PAD, BUBBLE_PAD - 1.0, 0.01),
                 ));
             });
@@ -331,7 +331,7 @@ fn update_bubbles(
         ),
         Without<Npc>,
     >,
-    mut texts: Query<&mut Text2d, With<BubbleText>>,
+    mut texts: Query<&mut WorldText, With<BubbleText>>,
     floors: Res<RoomFloors>,
     mut shown: ResMut<ShownBubbles>,
     mut commands: Commands,
@@ -406,9 +406,9 @@ fn update_bubbles(
         let text = shown.lines.join("\n");
         for child in children.iter() {
             if let Ok(mut content) = texts.get_mut(child)
-                && content.0 != text
+                && content.text != text
             {
-                content.0 = text.clone();
+                content.text = text.clone();
             }
         }
     }

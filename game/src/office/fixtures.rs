@@ -3,12 +3,12 @@
 
 use super::{CurrentPlan, PlanChanged, depth, world};
 use crate::art::{Art, clock_face};
-use crate::camera::CrispText;
 use crate::gateway_link::{GatewayLink, LinkCommand, LinkEvent, LinkState};
 use crate::npc::Connection;
 use crate::npc::status::NpcStatus;
+use crate::world_text::WorldText;
 use bevy::prelude::*;
-use bevy::sprite::Anchor;
+use bevy_egui::egui::Align2;
 use protocol::{AgentStatus, EventKind};
 
 /// Runs started since local midnight, as the gateway counts them.
@@ -84,21 +84,17 @@ fn spawn_fixtures(
         // running and waiting side by side, then errors.
         let (left, right, top) = (board.x + 4.0, board.x + board.w - 4.0, board.y + 7.0);
         let items = [
-            (left, 0.0, Anchor::TOP_LEFT, Color::srgb(0.15, 0.15, 0.2)),
-            (left, 6.0, Anchor::TOP_LEFT, Color::srgb(0.18, 0.45, 0.85)),
-            (right, 6.0, Anchor::TOP_RIGHT, Color::srgb(0.8, 0.55, 0.05)),
-            (left, 12.0, Anchor::TOP_LEFT, Color::srgb(0.8, 0.2, 0.2)),
+            (left, 0.0, Align2::LEFT_TOP, Color::srgb(0.15, 0.15, 0.2)),
+            (left, 6.0, Align2::LEFT_TOP, Color::srgb(0.18, 0.45, 0.85)),
+            (right, 6.0, Align2::RIGHT_TOP, Color::srgb(0.8, 0.55, 0.05)),
+            (left, 12.0, Align2::LEFT_TOP, Color::srgb(0.8, 0.2, 0.2)),
         ];
         for (line, (x, dy, anchor, colour)) in items.into_iter().enumerate() {
             let at = world(Vec2::new(x, top + dy));
             commands.spawn((
                 Name::new("Whiteboard line"),
                 BoardLine(line),
-                Text2d::new(""),
-                TextFont::from_font_size(BOARD_TEXT),
-                CrispText(BOARD_TEXT),
-                TextColor(colour),
-                anchor,
+                WorldText::new("", BOARD_TEXT, colour, anchor),
                 Transform::from_translation(at.extend(depth(board.y) + 0.5)),
             ));
         }
@@ -177,7 +173,7 @@ pub fn whiteboard_lines(runs_today: Option<u64>, statuses: &[AgentStatus]) -> [S
 fn write_whiteboard(
     runs: Res<RunsToday>,
     npcs: Query<&NpcStatus>,
-    mut lines: Query<(&BoardLine, &mut Text2d)>,
+    mut lines: Query<(&BoardLine, &mut WorldText)>,
 ) {
     if lines.is_empty() {
         return;
@@ -189,8 +185,8 @@ fn write_whiteboard(
         .collect();
     let text = whiteboard_lines(runs.count.as_ref().map(|(_, n)| *n), &statuses);
     for (line, mut shown) in &mut lines {
-        if shown.0 != text[line.0] {
-            shown.0 = text[line.0].clone();
+        if shown.text != text[line.0] {
+            shown.text = text[line.0].clone();
         }
     }
 }

@@ -77,6 +77,7 @@ pub(super) fn plugin(app: &mut App) {
                 minimap::minimap,
                 tooltip,
                 cover_insets,
+                crate::world_text::paint,
             )
                 .chain(),
         );
