@@ -6,6 +6,7 @@ use clap::Parser;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
+use tracing_subscriber::filter::Targets;
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -61,9 +62,11 @@ pub struct Cli {
     #[arg(long, env = "FLOWS_DIR", default_value = "data/flows")]
     pub flows_dir: PathBuf,
 
-    /// Log filter, e.g. `info`, `debug` or `gateway=debug`.
-    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
-    pub log_level: String,
+    /// Log filter: a level (`info`, `debug`) and/or `target=level` pairs,
+    /// comma-separated, e.g. `info,gateway::store=debug`. warp logs only its
+    /// errors unless named here: the gateway's own logs say what matters.
+    #[arg(long, env = "LOG_LEVEL", default_value = "info", value_parser = log_filter)]
+    pub log_level: Targets,
 
     /// URL at which webhooks reach this gateway (used for `callback_url`).
     /// Defaults to `http://<bind>:<port>`.
@@ -629,14 +632,17 @@ fn redact(entry: &str) -> String {
     }
 }
 
+/// `LOG_LEVEL` as a per-target filter, warp at `error` unless the value names it.
+fn log_filter(value: &str) -> Result<Targets, tracing_subscriber::filter::ParseError> {
+    format!("warp=error,{value}").parse()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Config, ConfigError> {
-        let mut all = vec!["gateway"];
-        all.extend_from_slice(args);
-        Cli::try_parse_from(all).unwrap().into_config()
+        parse_cli(args).into_config()
     }
 
     #[test]
@@ -674,5 +680,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("wizard:…") && !err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn log_filter_quiets_warp_unless_named_and_refuses_unknown_levels() {
+        use tracing::Level;
+        let quiet = parse_cli(&["--log-level", "debug"]).log_level;
+        assert!(quiet.would_enable("gateway::store", &Level::DEBUG));
+        assert!(!quiet.would_enable("warp::filters", &Level::WARN));
+        assert!(quiet.would_enable("warp::filters", &Level::ERROR));
+
+        let named = parse_cli(&["--log-level", "info,warp=debug"]).log_level;
+        assert!(named.would_enable("warp::filters", &Level::DEBUG));
+        assert!(!named.would_enable("gateway::store", &Level::DEBUG));
+
+        let err = Cli::try_parse_from(["gateway", "--log-level", "gateway=loud"]).unwrap_err();
+        assert!(err.to_string().contains("--log-level"), "{err}");
+    }
+
+    fn parse_cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once(&"gateway").chain(args)).unwrap()
     }
 }

@@ -26,13 +26,11 @@ async fn run(cli: Cli) -> ExitCode {
     if cli.healthcheck {
         return healthcheck(&cli).await;
     }
-    // warp logs every request, and every 4xx at warn: the gateway's own logs say what matters.
-    let directives = format!("warp=error,{}", cli.log_level);
-    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,warp=error"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    tracing_subscriber::registry()
+        .with(cli.log_level.clone())
+        .with(tracing_subscriber::fmt::layer().with_target(false))
         .init();
 
     let config = match cli.into_config() {

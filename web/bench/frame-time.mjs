@@ -1,6 +1,8 @@
 // Frame time of the browser office in headless Chromium (SwiftShader) with N
 // NPCs while events stream at R per second. Prints mean / p50 / p99 frame
-// intervals measured with requestAnimationFrame inside the page.
+// intervals measured with requestAnimationFrame inside the page, and the
+// page's main-thread busy time per frame (Chrome's Performance metrics: the
+// wasm's own CPU, apart from the GPU process's rasteriser).
 //   node bench/frame-time.mjs [npcs=100] [events_per_second=100] [seconds=10]
 // Env: ESPRIT_WEB_DIST (default web/dist), GATEWAY_BIN (default debug build).
 import { spawn } from "node:child_process";
@@ -36,6 +38,9 @@ try {
   await page.goto(`http://127.0.0.1:${port}/`);
   await page.waitForFunction((n) => document.querySelectorAll("#mirror-agents li").length === n, npcs, { timeout: 180_000 });
   await sleep(3000);
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Performance.enable");
+  const busy = async () => Object.fromEntries((await cdp.send("Performance.getMetrics")).metrics.map((m) => [m.name, m.value]));
   let publishing = true, sent = 0;
   const publisher = (async () => {
     const started = Date.now();
@@ -47,18 +52,22 @@ try {
       await sleep(20);
     }
   })();
+  const before = await busy();
   const stamps = await page.evaluate((ms) => new Promise((resolve) => {
     const times = [];
     const end = performance.now() + ms;
     const tick = (t) => { times.push(t); if (t < end) requestAnimationFrame(tick); else resolve(times); };
     requestAnimationFrame(tick);
   }), seconds * 1000);
+  const after = await busy();
   publishing = false;
   await publisher;
   const deltas = stamps.slice(1).map((t, i) => t - stamps[i]).sort((a, b) => a - b);
   const mean = deltas.reduce((a, b) => a + b, 0) / deltas.length;
   const pct = (p) => deltas[Math.min(deltas.length - 1, Math.floor(p * deltas.length))];
+  const perFrame = (name) => (((after[name] - before[name]) * 1000) / deltas.length).toFixed(2);
   console.log(`${npcs} NPCs, ${rate} events/s, ${deltas.length} frames in ${seconds} s: mean ${mean.toFixed(1)} ms, p50 ${pct(0.5).toFixed(1)} ms, p99 ${pct(0.99).toFixed(1)} ms (${sent} events sent)`);
+  console.log(`main thread per frame: ${perFrame("TaskDuration")} ms busy, ${perFrame("ScriptDuration")} ms in script`);
 } finally {
   await browser.close();
   gateway.kill("SIGTERM");
