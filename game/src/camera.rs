@@ -65,6 +65,17 @@ pub struct ViewInsets {
     pub crop_to_fill: bool,
 }
 
+impl ViewInsets {
+    /// The part of a `window`-sized view the panels leave free (logical px,
+    /// y down); empty (`contains` nothing) when the panels cover it all.
+    pub fn free_area(&self, window: Vec2) -> Rect {
+        Rect {
+            min: Vec2::new(self.left, self.top),
+            max: Vec2::new(window.x - self.right, window.y - self.bottom),
+        }
+    }
+}
+
 /// Pixels of air around a fitted office.
 const FIT_MARGIN: f32 = 16.0;
 /// Under this share of its space covered, the phone layout crops the office to fill it.
@@ -329,11 +340,7 @@ fn reveal_selected(
     let Ok(screen) = camera.world_to_viewport(at, target.translation()) else {
         return;
     };
-    let size = window.size();
-    let inside = screen.x >= insets.left
-        && screen.x <= size.x - insets.right
-        && screen.y >= insets.top
-        && screen.y <= size.y - insets.bottom;
+    let inside = insets.free_area(window.size()).contains(screen);
     if !inside && office.mode != CameraMode::Fit {
         transform.translation = target
             .translation()
@@ -432,6 +439,24 @@ fn aim(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_free_area_keeps_its_edges_and_is_empty_when_the_panels_cover_all() {
+        let insets = ViewInsets {
+            left: 200.0,
+            right: 300.0,
+            top: 40.0,
+            ..default()
+        };
+        let free = insets.free_area(Vec2::new(1280.0, 760.0));
+        assert!(free.contains(Vec2::new(200.0, 40.0)));
+        assert!(free.contains(Vec2::new(980.0, 760.0)));
+        assert!(!free.contains(Vec2::new(199.0, 400.0)));
+        assert!(!free.contains(Vec2::new(981.0, 400.0)));
+        let covered = insets.free_area(Vec2::new(400.0, 760.0));
+        assert!(!covered.contains(Vec2::new(150.0, 400.0)));
+        assert!(!covered.contains(Vec2::new(250.0, 400.0)));
+    }
 
     #[test]
     fn fit_picks_the_largest_zoom_that_shows_everything() {

@@ -166,13 +166,8 @@ fn update_mirror(
     let word = connection_word(&connection.0);
     let size = windows.iter().next().map(|w| w.size()).unwrap_or_default();
     let insets = insets.map(|i| *i).unwrap_or_default();
-    let view = [
-        insets.left,
-        insets.top,
-        size.x - insets.right,
-        size.y - insets.bottom,
-    ]
-    .map(|v| v.round() as i32);
+    let free = insets.free_area(size);
+    let view = [free.min.x, free.min.y, free.max.x, free.max.y].map(|v| v.round() as i32);
     let compact = chrome.is_some_and(|c| c.compact);
     let floor =
         plan.map(|plan| crate::office::world(crate::office::floor_size(&plan.0.map)).extend(0.0));

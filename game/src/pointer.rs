@@ -170,10 +170,7 @@ fn ui_covers(
     drawer_open: bool,
     ctx: Option<&egui::Context>,
 ) -> bool {
-    let outside = point.x < insets.left
-        || point.x > window.x - insets.right
-        || point.y < insets.top
-        || point.y > window.y - insets.bottom;
+    let outside = !insets.free_area(window).contains(point);
     let floating = ctx.is_some_and(|ctx| {
         ctx.memory(|m| m.layer_id_at(egui::pos2(point.x, point.y)))
             .is_some_and(|layer| layer.order != egui::Order::Background)

@@ -50,10 +50,11 @@ pub fn paint(
         .filter(|(text, _, visible)| visible.get() && !text.text.is_empty())
         .collect();
     shown.sort_by(|a, b| a.1.translation().z.total_cmp(&b.1.translation().z));
-    let free = ctx.viewport_rect();
+    let view = ctx.viewport_rect().max;
+    let free = insets.free_area(Vec2::new(view.x, view.y));
     let free = egui::Rect::from_min_max(
-        free.min + egui::vec2(insets.left, insets.top),
-        free.max - egui::vec2(insets.right, insets.bottom),
+        egui::pos2(free.min.x, free.min.y),
+        egui::pos2(free.max.x, free.max.y),
     );
     let painter = ctx
         .layer_painter(egui::LayerId::background())
