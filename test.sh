@@ -26,6 +26,13 @@ rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup ta
 step "system packages"
 ./scripts/system-deps.sh test
 
+# Everything the tests start carries this mark; at the end (pass, fail or
+# Ctrl-C) nothing but the run itself may (scripts/leftovers.py lists and
+# ends whatever does).
+export ESPRIT_TEST_RUN="$$-$(date +%s%N)"
+leftovers() { scripts/leftovers.py "$ESPRIT_TEST_RUN" $$; }
+trap 'status=$?; trap - EXIT; [ $status -eq 0 ] || leftovers || true; exit $status' EXIT
+
 step "cargo fmt --check"
 cargo fmt --all --check
 
@@ -49,6 +56,13 @@ web_test_dist="$CARGO_TARGET_DIR/web-test"
 WEB_DIST="$web_test_dist" WASM_OPT=0 web/build.sh
 
 step "browser tests (headless Chromium)"
+# Their gateways, nginx, Redis and stand-in Sim start through the Rust test kit.
+RUSTC_WORKSPACE_WRAPPER="$clippy_driver" CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" \
+  cargo build -p esprit-testkit --bin fixture
 (cd web && npm ci --no-audit --no-fund --loglevel=error)
-(cd web && ESPRIT_WEB_DIST="$web_test_dist" GATEWAY_BIN="$CARGO_TARGET_DIR/debug/gateway" node --test tests/)
+(cd web && ESPRIT_WEB_DIST="$web_test_dist" GATEWAY_BIN="$CARGO_TARGET_DIR/debug/gateway" \
+  FIXTURE_BIN="$CARGO_TARGET_DIR/debug/fixture" node --test tests/)
+
+step "nothing the run started is left running"
+leftovers
 finish

@@ -158,7 +158,12 @@ async function main() {
     const health = await fetch(`${gateway}/healthz`, { cache: "no-store" });
     if (!health.ok) throw new Error(`HTTP ${health.status}`);
   } catch (e) {
-    fail(`The gateway at ${gateway} is not answering (${e.message}). Start it with ./run.sh, or pass ?gateway=URL.`);
+    // The page's Content-Security-Policy lets it reach only its own gateway
+    // and those OFFICE_GATEWAYS lists: a token typed here goes nowhere else.
+    const elsewhere = new URL(gateway, location.href).origin !== location.origin
+      ? ` The gateway serving this page lets it talk only to gateways its OFFICE_GATEWAYS lists.`
+      : "";
+    fail(`The gateway at ${gateway} is not answering (${e.message}). Start it with ./run.sh, or pass ?gateway=URL.${elsewhere}`);
     return;
   }
   let session;

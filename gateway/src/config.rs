@@ -117,17 +117,20 @@ pub struct Cli {
     #[arg(long, env = "ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
 
+    /// Other gateways the browser office may be pointed at with `?gateway=`
+    /// (origins such as `https://gw2.example`, comma-separated): the page's
+    /// Content-Security-Policy lets it connect there and nowhere else.
+    #[arg(long, env = "OFFICE_GATEWAYS", value_delimiter = ',')]
+    pub office_gateways: Vec<String>,
+
     /// Other origins whose pages may send changes (`https://ops.example`), comma-separated.
     #[arg(long, env = "ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
-    /// Proxies whose `X-Forwarded-For` names the client (CIDRs, comma-separated).
-    #[arg(
-        long,
-        env = "TRUSTED_PROXIES",
-        value_delimiter = ',',
-        default_value = "127.0.0.0/8,::1/128"
-    )]
+    /// Your own reverse proxies, whose `X-Forwarded-For` names the client:
+    /// their exact addresses (`172.28.0.10/32`), never a client range, since a
+    /// client in the list could name any address it likes. None by default.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Runs, cancels and answers per minute, per person and per client address (0: no limit).
@@ -141,6 +144,11 @@ pub struct Cli {
     /// Sign-in attempts per minute per client address (0: no limit).
     #[arg(long, env = "SIGN_INS_PER_MINUTE", default_value_t = 10)]
     pub sign_ins_per_minute: u32,
+
+    /// Wrong tokens per minute per client address, on any route; past it the
+    /// address gets 429 until the minute's budget refills (0: no limit).
+    #[arg(long, env = "AUTH_FAILURES_PER_MINUTE", default_value_t = 20)]
+    pub auth_failures_per_minute: u32,
 
     /// Open streams per client address.
     #[arg(long, env = "STREAMS_PER_CLIENT", default_value_t = 64)]
@@ -224,6 +232,11 @@ pub struct Cli {
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 20_000)]
     pub max_connections: usize,
 
+    /// Most connections open at once from one client address (TRUSTED_PROXIES
+    /// excepted); more are refused.
+    #[arg(long, env = "CONNECTIONS_PER_CLIENT", default_value_t = 256)]
+    pub connections_per_client: usize,
+
     /// Bytes of buffer per connection (request heads must fit).
     #[arg(long, env = "CONNECTION_BUFFER_BYTES", default_value_t = 16 * 1024)]
     pub connection_buffer_bytes: usize,
@@ -240,6 +253,10 @@ pub struct Cli {
     /// Seconds between SSE keep-alive comments.
     #[arg(long, env = "KEEPALIVE_SECS", default_value_t = 15)]
     pub keepalive_secs: u64,
+
+    /// When set, `/metrics` answers only requests bearing this token.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 
     /// Start random demo runs every few seconds so the office never stands still.
     #[arg(long, env = "DEMO")]
@@ -292,6 +309,8 @@ pub struct Config {
     pub subscriber_queue: usize,
     pub keepalive: Duration,
     pub stream_linger: Duration,
+    pub office_gateways: Vec<String>,
+    pub metrics_token: Option<String>,
     pub demo: bool,
     pub sim: SimSettings,
     pub limits: Limits,
@@ -336,8 +355,14 @@ pub enum JwtKey {
 pub struct JwtSettings {
     pub key: JwtKey,
     pub issuer: Option<String>,
-    pub audience: Option<String>,
+    /// Required: a token minted for another service is not one for us.
+    pub audience: String,
 }
+
+/// The shortest configured token, and the shortest HS256 secret, accepted:
+/// guessing either must be out of reach.
+pub const MIN_TOKEN_CHARS: usize = 16;
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
 /// What the edge checks before anything reaches the core.
 #[derive(Debug, Clone)]
@@ -349,6 +374,7 @@ pub struct EdgeSettings {
     pub runs_per_minute: u32,
     pub publishes_per_second: u32,
     pub sign_ins_per_minute: u32,
+    pub auth_failures_per_minute: u32,
     pub streams_per_client: usize,
     pub max_streams: usize,
 }
@@ -415,8 +441,24 @@ pub enum ConfigError {
     OpenOnNetwork(IpAddr),
     #[error("set either ESPRIT_JWT_SECRET or ESPRIT_JWT_PUBLIC_KEY_FILE, not both")]
     TwoJwtKeys,
+    #[error(
+        "the token for `{name}` is {chars} characters; use at least {MIN_TOKEN_CHARS} (e.g. `openssl rand -hex 16`)"
+    )]
+    ShortToken { name: String, chars: usize },
+    #[error(
+        "ESPRIT_JWT_SECRET is {0} bytes; an HS256 secret needs at least {MIN_JWT_SECRET_BYTES} (e.g. `openssl rand -hex 32`)"
+    )]
+    ShortJwtSecret(usize),
+    #[error(
+        "with a JWT key set, ESPRIT_JWT_AUDIENCE must name this gateway's audience (the `aud` its tokens carry)"
+    )]
+    NoJwtAudience,
     #[error("{0} must be a positive number")]
     NotPositive(&'static str),
+    #[error(
+        "{name}: `{value}` is not an origin such as https://gw.example or http://127.0.0.1:3001"
+    )]
+    BadOrigin { name: &'static str, value: String },
 }
 
 impl Cli {
@@ -435,11 +477,23 @@ impl Cli {
             (None, Some(path)) => Some(JwtKey::PublicKeyFile(path)),
             (None, None) => None,
         }
-        .map(|key| JwtSettings {
-            key,
-            issuer: self.jwt_issuer,
-            audience: self.jwt_audience,
-        });
+        .map(|key| -> Result<JwtSettings, ConfigError> {
+            if let JwtKey::Secret(secret) = &key
+                && secret.len() < MIN_JWT_SECRET_BYTES
+            {
+                return Err(ConfigError::ShortJwtSecret(secret.len()));
+            }
+            let audience = self
+                .jwt_audience
+                .filter(|a| !a.trim().is_empty())
+                .ok_or(ConfigError::NoJwtAudience)?;
+            Ok(JwtSettings {
+                key,
+                issuer: self.jwt_issuer,
+                audience,
+            })
+        })
+        .transpose()?;
         let public_url = self.public_url.map(|u| u.trim_end_matches('/').to_owned());
         let auth = AuthSettings {
             tokens,
@@ -487,10 +541,11 @@ impl Cli {
                 .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
                 .filter(|o| !o.is_empty())
                 .collect(),
-            trusted_proxies: self.trusted_proxies,
+            trusted_proxies: self.trusted_proxies.clone(),
             runs_per_minute: self.runs_per_minute,
             publishes_per_second: self.publishes_per_second,
             sign_ins_per_minute: self.sign_ins_per_minute,
+            auth_failures_per_minute: self.auth_failures_per_minute,
             streams_per_client: self.streams_per_client.max(1),
             max_streams: self.max_streams.max(1),
         };
@@ -528,6 +583,8 @@ impl Cli {
                 write_timeout: seconds(self.write_timeout_secs, "--write-timeout-secs")?,
                 max_buf_size: self.connection_buffer_bytes.max(8192),
                 max_connections: self.max_connections.max(1),
+                max_connections_per_client: self.connections_per_client.max(1),
+                proxies: self.trusted_proxies.clone(),
                 shutdown_grace: seconds(self.shutdown_grace_secs, "--shutdown-grace-secs")?,
             },
         };
@@ -578,6 +635,8 @@ impl Cli {
             subscriber_queue: self.subscriber_queue,
             keepalive: Duration::from_secs(self.keepalive_secs.max(1)),
             stream_linger: Duration::from_millis(self.stream_linger_ms.min(1000)),
+            office_gateways: parse_origins(&self.office_gateways, "OFFICE_GATEWAYS")?,
+            metrics_token: self.metrics_token.filter(|t| !t.is_empty()),
             demo: self.demo,
             limits,
             sim: SimSettings {
@@ -603,6 +662,28 @@ impl Config {
     }
 }
 
+/// Origins (`scheme://host[:port]`), each checked: they go into a header.
+fn parse_origins(list: &[String], name: &'static str) -> Result<Vec<String>, ConfigError> {
+    list.iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .map(|o| match url::Url::parse(o) {
+            Ok(url)
+                if matches!(url.scheme(), "http" | "https")
+                    && url.host().is_some()
+                    && url.path() == "/"
+                    && url.query().is_none() =>
+            {
+                Ok(url.origin().ascii_serialization())
+            }
+            _ => Err(ConfigError::BadOrigin {
+                name,
+                value: o.to_owned(),
+            }),
+        })
+        .collect()
+}
+
 /// `role:name:token` or `role:token` (then named after the role).
 fn parse_token(entry: &str) -> Result<(Identity, &str), ConfigError> {
     let bad = || ConfigError::BadToken(redact(entry));
@@ -614,6 +695,13 @@ fn parse_token(entry: &str) -> Result<(Identity, &str), ConfigError> {
     };
     if token.trim().is_empty() {
         return Err(bad());
+    }
+    let chars = token.trim().chars().count();
+    if chars < MIN_TOKEN_CHARS {
+        return Err(ConfigError::ShortToken {
+            name: subject,
+            chars,
+        });
     }
     Ok((
         Identity {
@@ -659,18 +747,30 @@ mod tests {
             Err(ConfigError::OpenOnNetwork(_))
         ));
         assert!(parse(&["--bind", "0.0.0.0", "--insecure-open"]).is_ok());
-        assert!(parse(&["--bind", "0.0.0.0", "--token", "operator:s3cret"]).is_ok());
+        assert!(
+            parse(&[
+                "--bind",
+                "0.0.0.0",
+                "--token",
+                "operator:s3cret-s3cret-s3cret"
+            ])
+            .is_ok()
+        );
     }
 
     #[test]
     fn tokens_carry_a_name() {
-        let config = parse(&["--token", "operator:alice:s3cret,viewer:v13w"]).unwrap();
-        let alice = config.auth.tokens.get("s3cret").unwrap();
+        let config = parse(&[
+            "--token",
+            "operator:alice:s3cret-alice-0123,viewer:v13w-v13w-v13w-v13w",
+        ])
+        .unwrap();
+        let alice = config.auth.tokens.get("s3cret-alice-0123").unwrap();
         assert_eq!(
             (alice.subject.as_str(), alice.role),
             ("alice", Role::Operator)
         );
-        let viewer = config.auth.tokens.get("v13w").unwrap();
+        let viewer = config.auth.tokens.get("v13w-v13w-v13w-v13w").unwrap();
         assert_eq!(viewer.subject, "viewer");
     }
 
@@ -680,6 +780,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("wizard:…") && !err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn guessable_credentials_are_refused_at_start() {
+        let short = parse(&["--token", "operator:alice:s3cret"]).unwrap_err();
+        assert_eq!(
+            short.to_string(),
+            "the token for `alice` is 6 characters; use at least 16 (e.g. `openssl rand -hex 16`)"
+        );
+        let secret = "k".repeat(31);
+        let weak = parse(&["--jwt-secret", &secret, "--jwt-audience", "office"]).unwrap_err();
+        assert!(matches!(weak, ConfigError::ShortJwtSecret(31)), "{weak}");
+        let secret = "k".repeat(32);
+        let unaimed = parse(&["--jwt-secret", &secret]).unwrap_err();
+        assert!(
+            unaimed.to_string().contains("ESPRIT_JWT_AUDIENCE"),
+            "{unaimed}"
+        );
+        assert!(parse(&["--jwt-secret", &secret, "--jwt-audience", "office"]).is_ok());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! broadcast rings, and follows a subscriber from a stored position into the
 //! live feed with no gap and no duplicate.
 
-use crate::store::{BROADCAST_NPC, EventStore, NpcFilter, StoredEvent};
+use crate::store::{BROADCAST_NPC, EventLog, NpcFilter, StoredEvent};
 use futures_util::Stream;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -37,7 +37,10 @@ pub struct EventHub {
 /// What a follower yields.
 #[derive(Debug, Clone)]
 pub enum Followed {
+    /// A live event, shared by every follower (its frame is encoded once for all).
     Event(Arc<StoredEvent>),
+    /// An event read back from the store for this follower alone.
+    Replayed(Arc<StoredEvent>),
     /// The subscriber fell further behind than its queue, or the store's feed
     /// stopped: it should reconnect with `Last-Event-ID`.
     CutOff,
@@ -128,7 +131,7 @@ impl EventHub {
     /// in the ring (or both: those are skipped by id).
     pub fn follow(
         self: &Arc<Self>,
-        store: Arc<dyn EventStore>,
+        store: Arc<dyn EventLog>,
         filter: NpcFilter,
         after: u64,
     ) -> impl Stream<Item = Followed> + Send + use<> {
@@ -153,7 +156,7 @@ impl EventHub {
                         || page.iter().map(|e| e.json.len()).sum::<usize>() >= REPLAY_PAGE_BYTES;
                     for event in page {
                         last = event.id;
-                        yield Followed::Event(event);
+                        yield Followed::Replayed(event);
                     }
                     if !full {
                         break;

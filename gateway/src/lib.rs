@@ -32,7 +32,7 @@ use outbound::Outbound;
 use registry::Registry;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use store::{EventStore, RetentionPolicy, SqliteStore};
+use store::{EventLog, RetentionPolicy, SqliteStore, Stores};
 use tokio::sync::oneshot;
 
 /// A running gateway: its address, its core, and a handle to stop it.
@@ -104,8 +104,8 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         run_tokens.clone(),
         backends.clone(),
     ));
-    let store: Arc<dyn EventStore> = match &config.store {
-        config::StoreKind::Sqlite => Arc::new(
+    let store = match &config.store {
+        config::StoreKind::Sqlite => Stores::of(Arc::new(
             SqliteStore::open(
                 &config.data_dir,
                 config.store_sync,
@@ -118,12 +118,12 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
                     config.data_dir.display()
                 )
             })?,
-        ),
+        )),
         config::StoreKind::Redis {
             url,
             prefix,
             instance_ttl,
-        } => Arc::new(
+        } => Stores::of(Arc::new(
             store::RedisStore::open(
                 store::RedisSettings {
                     url: url.clone(),
@@ -135,7 +135,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
             )
             .await
             .context("cannot open the event store in Redis (STORE_URL)")?,
-        ),
+        )),
     };
     let service = Service::new(ServiceParts {
         registry,
@@ -168,7 +168,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     )
     .map_err(|e| tracing::warn!(error = %e, "file watching is off; edit-and-reload will not work"))
     .ok();
-    spawn_retention(store, config.retention);
+    spawn_retention(store.log, config.retention);
     if config.demo {
         service.spawn_demo();
     }
@@ -180,6 +180,8 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         office_dir: config.office_dir.clone(),
         body_timeout: config.limits.body_timeout,
         linger: config.stream_linger,
+        office_gateways: config.office_gateways.clone(),
+        metrics_token: config.metrics_token.as_deref().map(auth::digest),
     };
     let edge = routes::Edge::new(config.edge.clone(), config.auth.secure_cookies);
     edge.spawn_housekeeping();
@@ -219,7 +221,7 @@ fn authenticator(config: &Config, runs: RunTokens) -> anyhow::Result<Authenticat
     let jwt = match &config.auth.jwt {
         None => None,
         Some(settings) => {
-            let (issuer, audience) = (settings.issuer.as_deref(), settings.audience.as_deref());
+            let (issuer, audience) = (settings.issuer.as_deref(), settings.audience.as_str());
             Some(match &settings.key {
                 config::JwtKey::Secret(secret) => {
                     auth::jwt::JwtVerifier::shared_secret(secret.as_bytes(), issuer, audience)
@@ -238,7 +240,7 @@ fn authenticator(config: &Config, runs: RunTokens) -> anyhow::Result<Authenticat
     ))
 }
 
-fn spawn_retention(store: Arc<dyn EventStore>, retention: config::Retention) {
+fn spawn_retention(store: Arc<dyn EventLog>, retention: config::Retention) {
     let policy = RetentionPolicy {
         events_per_npc: retention.events_per_npc,
         max_age_secs: retention.max_age.as_secs(),

@@ -29,6 +29,15 @@ pub static SUBSCRIBERS: LazyLock<IntGauge> =
 pub static DELIVERIES: LazyLock<IntCounter> = LazyLock::new(|| {
     register(IntCounter::new("esprit_deliveries_total", "Events written to SSE streams").unwrap())
 });
+pub static AUTH_FAILURES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "esprit_auth_failures_total",
+            "Requests that presented a token nobody holds",
+        )
+        .unwrap(),
+    )
+});
 pub static SUBSCRIBERS_CUT_OFF: LazyLock<IntCounter> = LazyLock::new(|| {
     register(
         IntCounter::new(

@@ -52,7 +52,13 @@ impl std::fmt::Display for Origin {
     }
 }
 
-/// A URL as it may appear in events and logs: no userinfo, no query.
+/// A URL as people see it in events, runs and the roster: its origin only.
+/// A path may be a capability (`…/services/T0/B0/<secret>`); the log keeps it.
+pub fn shown(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// A URL as the log keeps it: no userinfo, no query.
 pub fn redact(url: &Url) -> String {
     let mut shown = url.clone();
     let _ = shown.set_username("");
@@ -103,7 +109,8 @@ pub struct Delivered {
 }
 
 /// Why a call did not go out or did not succeed. Messages never carry the
-/// receiver's body or the URL's secrets: they end up in viewer-visible events.
+/// receiver's body or more of a URL than its origin: they end up in
+/// viewer-visible events (the log has the path).
 #[derive(Debug, thiserror::Error)]
 pub enum OutboundError {
     #[error(
@@ -189,7 +196,7 @@ impl Outbound {
             Ok(())
         } else {
             Err(OutboundError::NotAllowed {
-                url: redact(url),
+                url: shown(url),
                 allowed: allowed.clone(),
             })
         }
@@ -260,7 +267,7 @@ impl Outbound {
                 attempts: attempt,
             }),
             Err((reason, status)) => Err(OutboundError::Failed {
-                url: redact(&delivery.url),
+                url: shown(&delivery.url),
                 attempts: attempt,
                 reason,
                 status,
@@ -390,7 +397,7 @@ pub fn describe(error: &reqwest::Error) -> String {
         source = err.source();
     }
     if let Some(url) = error.url() {
-        deepest = deepest.replace(url.as_str(), &redact(url));
+        deepest = deepest.replace(url.as_str(), &shown(url));
     }
     let deepest = sanitize(&deepest, 200);
     if error.is_connect() {
@@ -428,6 +435,8 @@ mod tests {
     fn urls_lose_their_secrets_when_shown() {
         let url = Url::parse("https://user:pw@sim.example:8443/hook/abc?token=s3cret#x").unwrap();
         assert_eq!(redact(&url), "https://sim.example:8443/hook/abc?…");
+        let slack = Url::parse("https://hooks.example/services/T0/B0/s3cret").unwrap();
+        assert_eq!(shown(&slack), "https://hooks.example");
     }
 
     #[test]

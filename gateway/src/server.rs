@@ -6,7 +6,9 @@
 //! - a connection that does not take what it is sent for `write_timeout` (a
 //!   stalled SSE reader) is closed;
 //! - per-connection buffers stop at `max_buf_size`;
-//! - at most `max_connections` are open; more are refused at accept;
+//! - at most `max_connections` are open, and at most
+//!   `max_connections_per_client` from one address (the reverse proxies in
+//!   `proxies` excepted); more are refused at accept;
 //! - a graceful shutdown waits at most `shutdown_grace`.
 //!
 //! A connection that opens with a stream request (`GET /api/stream`) is
@@ -42,7 +44,47 @@ pub struct ServerLimits {
     pub write_timeout: Duration,
     pub max_buf_size: usize,
     pub max_connections: usize,
+    pub max_connections_per_client: usize,
+    /// Our own reverse proxies: many clients share their address.
+    pub proxies: Vec<ipnet::IpNet>,
     pub shutdown_grace: Duration,
+}
+
+/// Open connections per client address.
+#[derive(Clone, Default)]
+struct PerClient(Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>);
+
+/// One connection of a client; counted until dropped.
+struct ClientSlot {
+    table: PerClient,
+    ip: std::net::IpAddr,
+}
+
+impl PerClient {
+    fn take(&self, ip: std::net::IpAddr, max: usize) -> Option<ClientSlot> {
+        let mut table = self.0.lock().expect("connections lock");
+        let open = table.entry(ip).or_default();
+        if *open >= max {
+            return None;
+        }
+        *open += 1;
+        Some(ClientSlot {
+            table: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut table = self.table.0.lock().expect("connections lock");
+        if let Some(open) = table.get_mut(&self.ip) {
+            *open -= 1;
+            if *open == 0 {
+                table.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Opens streams for the connections the server serves itself.
@@ -85,6 +127,7 @@ pub async fn serve<S, B, H>(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut connections = tokio::task::JoinSet::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_client = PerClient::default();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -106,6 +149,19 @@ pub async fn serve<S, B, H>(
             drop(stream);
             continue;
         };
+        let client_slot = if limits.proxies.iter().any(|p| p.contains(&peer.ip())) {
+            None
+        } else {
+            match per_client.take(peer.ip(), limits.max_connections_per_client) {
+                Some(slot) => Some(slot),
+                None => {
+                    metrics::CONNECTIONS_REFUSED.inc();
+                    tracing::debug!(%peer, max = limits.max_connections_per_client, "connection refused: too many from this address");
+                    drop(stream);
+                    continue;
+                }
+            }
+        };
         let _ = stream.set_nodelay(true);
         let (service, streams, limits, watcher) = (
             service.clone(),
@@ -115,6 +171,7 @@ pub async fn serve<S, B, H>(
         );
         connections.spawn(async move {
             connection(stream, peer, service, streams, limits, watcher).await;
+            drop(client_slot);
             drop(slot);
         });
     }

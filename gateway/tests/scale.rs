@@ -10,7 +10,7 @@ use esprit_testkit::{
     wait_ready,
 };
 use gateway::store::conformance::{self, Recorder};
-use gateway::store::{EventStore, RedisSettings, RedisStore};
+use gateway::store::{RedisSettings, RedisStore, Stores};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -48,10 +48,10 @@ async fn the_redis_store_keeps_the_store_contract() {
     )
     .await
     .unwrap();
-    store.start_feed(0);
-    let store: Arc<dyn EventStore> = Arc::new(store);
-    conformance::run_all(store.clone(), recorder).await;
-    assert!(store.live_instances().await.unwrap().contains("test"));
+    let stores = Stores::of(Arc::new(store));
+    stores.log.start_feed(0);
+    conformance::run_all(stores.clone(), recorder).await;
+    assert!(stores.runs.live_instances().await.unwrap().contains("test"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -632,8 +632,11 @@ async fn outbound_answers_are_capped_and_sims_links_stay_home() {
 async fn secrets_stay_out_of_what_people_see() {
     let help = std::process::Command::new(binary())
         .arg("--help")
-        .env("ESPRIT_TOKENS", "operator:alice:topsecret-token")
-        .env("ESPRIT_JWT_SECRET", "topsecret-jwt")
+        .env("ESPRIT_TOKENS", "operator:alice:topsecret-token-0123")
+        .env(
+            "ESPRIT_JWT_SECRET",
+            "topsecret-jwt-0123456789abcdef0123456789",
+        )
         .output()
         .unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
@@ -656,7 +659,10 @@ async fn secrets_stay_out_of_what_people_see() {
             !text.contains("pa55word") && !text.contains("s3cret"),
             "{text}"
         );
-        assert!(text.contains("127.0.0.1:9/hook?…"), "{text}");
+        assert!(
+            text.contains("http://127.0.0.1:9") && !text.contains("/hook"),
+            "people see the origin only: {text}"
+        );
     }
 }
 
@@ -820,14 +826,16 @@ async fn users_file_names_people_and_limits_their_agents() {
     );
 }
 
+const IDP_KEY: &str = "idp-key-0123456789abcdef0123456789";
+
 #[tokio::test]
 async fn jwts_from_an_identity_provider_name_their_holder() {
     use jsonwebtoken::{EncodingKey, Header, encode};
     let gw = TestGateway::start_with(json!([agent("deployer", json!({"flow": "f"}))]), |c| {
         c.auth.jwt = Some(gateway::config::JwtSettings {
-            key: gateway::config::JwtKey::Secret("idp-key".into()),
+            key: gateway::config::JwtKey::Secret(IDP_KEY.into()),
             issuer: Some("https://idp.example".into()),
-            audience: None,
+            audience: "esprit-office".into(),
         });
     })
     .await;
@@ -837,8 +845,8 @@ async fn jwts_from_an_identity_provider_name_their_holder() {
         encode(&Header::default(), &claims, &EncodingKey::from_secret(key)).unwrap()
     };
     let bob = token(
-        json!({"sub": "bob", "role": "operator", "exp": exp, "iss": "https://idp.example"}),
-        b"idp-key",
+        json!({"sub": "bob", "role": "operator", "exp": exp, "iss": "https://idp.example", "aud": "esprit-office"}),
+        IDP_KEY.as_bytes(),
     );
     let (status, ack) = post(&gw, "/api/run/deployer", &bob, json!({})).await;
     assert_eq!(status, 202, "{ack}");
@@ -852,7 +860,7 @@ async fn jwts_from_an_identity_provider_name_their_holder() {
     .await;
     assert_eq!(run["started_by"], "bob");
     let forged = token(
-        json!({"sub": "bob", "role": "operator", "exp": exp, "iss": "https://idp.example"}),
+        json!({"sub": "bob", "role": "operator", "exp": exp, "iss": "https://idp.example", "aud": "esprit-office"}),
         b"guess",
     );
     assert_eq!(
@@ -860,8 +868,8 @@ async fn jwts_from_an_identity_provider_name_their_holder() {
         401
     );
     let other_issuer = token(
-        json!({"sub": "bob", "role": "operator", "exp": exp, "iss": "https://evil"}),
-        b"idp-key",
+        json!({"sub": "bob", "role": "operator", "exp": exp, "iss": "https://evil", "aud": "esprit-office"}),
+        IDP_KEY.as_bytes(),
     );
     assert_eq!(
         post(&gw, "/api/run/deployer", &other_issuer, json!({}))

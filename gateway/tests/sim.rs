@@ -210,11 +210,17 @@ async fn sims_refusals_become_errors_that_say_what_to_fix() {
         ]),
     )
     .await;
+    // The status and a fixed hint; Sim's own words go to the log only.
     let cases = [
-        ("missing", "Workflow not found", "workflowId"),
-        ("draft", "Workflow is not deployed", "deploy the workflow"),
+        ("missing", "404", "Workflow not found", "workflowId"),
+        (
+            "draft",
+            "403",
+            "Workflow is not deployed",
+            "deploy the workflow",
+        ),
     ];
-    for (agent, said, advice) in cases {
+    for (agent, status, said, advice) in cases {
         let (_, events) = run(&gw, agent, json!({})).await;
         let error = events
             .last()
@@ -222,7 +228,10 @@ async fn sims_refusals_become_errors_that_say_what_to_fix() {
             .field("error")
             .and_then(Value::as_str)
             .unwrap();
-        assert!(error.contains(said) && error.contains(advice), "{error}");
+        assert!(
+            error.contains(status) && error.contains(advice) && !error.contains(said),
+            "{error}"
+        );
     }
 
     let wrong_key =
@@ -242,7 +251,7 @@ async fn sims_refusals_become_errors_that_say_what_to_fix() {
         .and_then(Value::as_str)
         .unwrap();
     assert!(
-        error.contains("Invalid API key") && error.contains("AP_TOKEN"),
+        error.contains("401") && error.contains("AP_TOKEN"),
         "{error}"
     );
 }

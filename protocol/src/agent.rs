@@ -1,6 +1,7 @@
 //! Agents as the office sees them: who they are and what they are doing.
 
 use crate::event::EventKind;
+use crate::written::Question;
 use serde::{Deserialize, Serialize};
 
 /// What an agent is doing, derived from its latest run's events.
@@ -96,34 +97,30 @@ impl PendingQuestion {
         }
     }
 
+    /// `question`, as asked by event `event_id` of run `run_id` at `since`.
+    pub fn asked(question: &Question, run_id: &str, event_id: u64, since: &str) -> PendingQuestion {
+        PendingQuestion {
+            run_id: run_id.to_owned(),
+            event_id,
+            question: question.question.clone(),
+            options: question.options.clone(),
+            since: since.to_owned(),
+            timeout_secs: question.timeout_secs,
+        }
+    }
+
     /// The question an `awaiting` event asks.
     pub fn from_event(event: &crate::EventEnvelope) -> Option<PendingQuestion> {
         if event.kind != EventKind::Awaiting {
             return None;
         }
-        let text = |key: &str| event.field(key).and_then(serde_json::Value::as_str);
-        Some(PendingQuestion {
-            run_id: event.run_id.clone()?,
-            event_id: event.id,
-            question: text("question")
-                .or_else(|| text("message"))
-                .unwrap_or("waiting for you")
-                .to_owned(),
-            options: event
-                .field("options")
-                .and_then(serde_json::Value::as_array)
-                .map(|o| {
-                    o.iter()
-                        .filter_map(serde_json::Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
-            since: event.ts.clone(),
-            timeout_secs: event
-                .field("timeout_secs")
-                .and_then(serde_json::Value::as_f64),
-        })
+        let question = Question::from_fields(&event.fields);
+        Some(PendingQuestion::asked(
+            &question,
+            event.run_id.as_deref()?,
+            event.id,
+            &event.ts,
+        ))
     }
 }
 

@@ -6,19 +6,26 @@
 mod agent;
 mod error;
 mod event;
+mod fold;
 mod run;
 mod session;
+mod written;
 
 pub use agent::{AgentStatus, AgentSummary, PendingQuestion, Roster};
 pub use error::{ErrorBody, ErrorDetail};
 pub use event::{
     EventEnvelope, EventKind, HistoryPage, PublishAck, PublishEvent, UnknownEventKind,
 };
+pub use fold::{AgentState, FoldEvent};
 pub use run::{
     AnswerDelivery, Fields, RespondRequest, RunAck, RunCount, RunRequest, RunSummary, RunWebhook,
     RunsPage,
 };
 pub use session::{SessionInfo, SignInRequest};
+pub use written::{
+    GatewayEvent, Question, RosterChanged, RunAnswered, RunCancelled, RunEnded, RunEvent,
+    RunStarted,
+};
 
 /// An id (agent, npc, desk, token name): 1–64 of `a-z A-Z 0-9 _ -`, safe in
 /// URLs, SSE filters, file names and logs.

@@ -93,6 +93,9 @@ impl Serialize for RunWebhook {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AnswerDelivery {
     pub run_id: String,
+    /// The id of the `awaiting` event it answers.
+    #[serde(default)]
+    pub question_id: u64,
     pub decision: String,
     #[serde(default)]
     pub comment: Option<String>,
@@ -130,10 +133,13 @@ pub struct RunCount {
     pub started: u64,
 }
 
-/// `GET /api/runs`.
+/// `GET /api/runs`: newest first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunsPage {
     pub runs: Vec<RunSummary>,
+    /// Pass as `before=` to get the next older page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<String>,
 }
 
 /// Fields of a JSON object, for building event data.

@@ -5,7 +5,7 @@
 // web/dist), GATEWAY_BIN (default the debug build in the cargo target dir).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { createServer, get as httpGet } from "node:http";
 import { tmpdir } from "node:os";
@@ -17,6 +17,7 @@ import { PNG } from "pngjs";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const targetDir = process.env.CARGO_TARGET_DIR || join(process.env.HOME, ".cache/esprit-hub/target");
 const gatewayBin = process.env.GATEWAY_BIN || join(targetDir, "debug", "gateway");
+const fixtureBin = process.env.FIXTURE_BIN || join(targetDir, "debug", "fixture");
 const webDist = process.env.ESPRIT_WEB_DIST || join(root, "web/dist");
 const simToken = "sim-webhook-secret";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -30,39 +31,33 @@ async function freePort() {
   return port;
 }
 
-/** A stand-in for a deployed Sim workflow with a webhook trigger. */
-async function startStandInSim() {
-  const calls = [];
-  const server = createServer(async (req, res) => {
-    const chunks = [];
-    for await (const chunk of req) chunks.push(chunk);
-    const reply = (status, body) => {
-      res.writeHead(status, { "content-type": "application/json" });
-      res.end(JSON.stringify(body));
-    };
-    if (req.method !== "POST" || !req.url.startsWith("/api/webhooks/trigger/")) return reply(404, { error: "Not found" });
-    if (req.headers.authorization !== `Bearer ${simToken}`) return reply(401, { error: "Unauthorized" });
-    const body = JSON.parse(Buffer.concat(chunks).toString() || "{}");
-    calls.push({ headers: req.headers, body });
-    reply(200, { message: "Webhook processed" });
-    // The workflow's API blocks report progress to the gateway.
-    const posts = [
-      { type: "step", data: { message: "Reading the calendar" } },
-      { type: "step", data: { message: "Booking room 4" } },
-      { type: "done", data: { result: { eventId: "evt_1" } } },
-    ];
-    for (const post of posts) {
-      await sleep(700);
-      const answer = await fetch(body.callback_url, {
-        method: "POST",
-        headers: { authorization: `Bearer ${body.callback_token}`, "content-type": "application/json" },
-        body: JSON.stringify({ npc: body.npc, ...post }),
-      });
-      if (answer.status !== 202) calls.push({ refused: answer.status });
-    }
+/**
+ * A fixture started by the Rust test kit, as the Rust tests start it: resolves
+ * with the JSON line it printed (where to reach it), plus stop() and kill().
+ * It stops what it started when told, or when this process's end closes its input.
+ */
+async function startFixture(args, env = {}) {
+  const child = spawn(fixtureBin, args, { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, ...env } });
+  const exited = new Promise((r) => child.once("exit", r));
+  const line = await new Promise((resolve, reject) => {
+    let buffered = "";
+    child.stdout.on("data", (chunk) => {
+      buffered += chunk;
+      const at = buffered.indexOf("\n");
+      if (at >= 0) resolve(buffered.slice(0, at));
+    });
+    child.once("exit", (code) => reject(new Error(`fixture ${args[0]} exited (${code}) before it was ready`)));
   });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  return { server, calls, url: `http://127.0.0.1:${server.address().port}` };
+  const end = async (word) => { child.stdin.end(`${word}\n`); await exited; };
+  return { ...JSON.parse(line), stop: () => end("stop"), kill: () => end("kill") };
+}
+
+/** A stand-in for a deployed Sim workflow with a webhook trigger (posts its callbacks 700 ms apart). */
+async function startStandInSim() {
+  const sim = await startFixture(["sim", "--token", simToken, "--pace-ms", "700"]);
+  /** What the stand-in received: `calls` ({headers, body}) and the statuses of refused callbacks. */
+  sim.received = async () => (await fetch(sim.calls)).json();
+  return sim;
 }
 
 async function waitUntil(what, check, timeoutMs = 30_000) {
@@ -75,52 +70,27 @@ async function waitUntil(what, check, timeoutMs = 30_000) {
   }
 }
 
-async function startGateway({ port, dir, agents, extra = [], env = {} }) {
-  const child = spawn(gatewayBin, [
+function startGateway({ port, dir, agents, extra = [], env = {} }) {
+  return startFixture(["gateway", "--bin", gatewayBin, "--port", String(port), "--",
     ...extra,
-    "--port", String(port),
     "--agent-map-file", agents,
     "--flows-dir", join(root, "data/flows"),
     "--office-dir", join(root, "assets/office"),
     "--data-dir", join(dir, "db"),
     "--web-dist", webDist,
     "--log-level", "warn",
-  ], { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, ...env } });
-  const exited = new Promise((r) => child.once("exit", r));
-  await waitUntil("the gateway", async () => {
-    try { return (await fetch(`http://127.0.0.1:${port}/readyz`)).ok; } catch { return false; }
-  });
-  return {
-    child, exited,
-    stop: async () => { child.kill("SIGTERM"); await exited; },
-    kill: async () => { child.kill("SIGKILL"); await exited; },
-  };
+  ], env);
 }
 
 /** nginx with compose/nginx.conf, rendered for these gateways (host:port each). */
 async function startNginx(gateways) {
-  const nginxPort = await freePort();
-  const conf = execFileSync(join(root, "compose/render-nginx.sh"),
-    [`127.0.0.1:${nginxPort}`, gateways.join(","), sim.url.slice(7), sim.url.slice(7), `127.0.0.1:${await freePort()}`],
-    { input: readFileSync(join(root, "compose/nginx.conf")) });
-  const nginxDir = mkdtempSync(join(tmpdir(), "esprit-nginx-"));
-  writeFileSync(join(nginxDir, "nginx.conf"), conf);
-  const child = spawn(existsSync("/usr/sbin/nginx") ? "/usr/sbin/nginx" : "nginx",
-    ["-p", nginxDir, "-c", join(nginxDir, "nginx.conf"), "-g", `daemon off; pid ${nginxDir}/nginx.pid; error_log ${nginxDir}/error.log warn;`],
-    { stdio: ["ignore", "ignore", "inherit"] });
-  const base = `http://127.0.0.1:${nginxPort}`;
-  await waitUntil("nginx", async () => { try { return (await fetch(`${base}/healthz`)).ok; } catch { return false; } });
-  return { base, stop: () => child.kill("SIGTERM") };
+  const nginx = await startFixture(["nginx", "--gateways", gateways.join(","), "--sim", sim.url.slice("http://".length)]);
+  return { ...nginx, base: nginx.url };
 }
 
 /** A Redis of its own on a free loopback port, persisting every write. */
-async function startRedis() {
-  const redisPort = await freePort();
-  const redisDir = mkdtempSync(join(tmpdir(), "esprit-redis-"));
-  const child = spawn(process.env.REDIS_SERVER || "redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1",
-    "--dir", redisDir, "--appendonly", "yes", "--appendfsync", "always", "--save", ""], { stdio: "ignore" });
-  const exited = new Promise((r) => child.once("exit", r));
-  return { url: `redis://127.0.0.1:${redisPort}/0`, stop: async () => { child.kill("SIGTERM"); await exited; } };
+function startRedis() {
+  return startFixture(["redis"]);
 }
 
 function pixels(buffer) {
@@ -273,7 +243,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await gateway?.stop();
-  sim?.server.close();
+  await sim?.stop();
 });
 
 let office;
@@ -365,17 +335,18 @@ test("clicking an NPC opens its panel, and Run drives it through the Sim webhook
   await waitUntil("the run to start", async () => (await mirrorEntry(page, "scheduler"))?.status === "running");
   await waitUntil("the run to finish", async () => (await mirrorEntry(page, "scheduler"))?.status === "done", 30_000);
   const done = pixels(await page.screenshot());
-  assert.equal(sim.calls.length, 1, "the stand-in Sim received one webhook");
-  const call = sim.calls[0];
+  const received = await sim.received();
+  assert.equal(received.calls.length, 1, "the stand-in Sim received one webhook");
+  const call = received.calls[0];
   assert.equal(call.body.npc, "scheduler");
   assert.match(call.body.run_id, /\S/);
-  assert.ok(!sim.calls.some((c) => c.refused), "every callback was accepted");
+  assert.deepEqual(received.refused, [], "every callback was accepted");
   const changed = changedIn(opened, done, npcArea);
   assert.ok(changed > 40, `the NPC's pixels changed with its status (${changed})`);
   const live = await page.textContent("#mirror-live");
   assert.match(live, /Sage: running/);
   assert.match(live, /Sage: done/);
-  assert.match((await mirrorEntry(page, "scheduler")).label, /Booking room 4/);
+  assert.match((await mirrorEntry(page, "scheduler")).label, /Booking room/);
   // The README's picture: the office with the panel open, the mirror out of focus.
   await page.evaluate(() => document.activeElement?.blur());
   await sleep(300);
@@ -521,6 +492,22 @@ test("with access tokens the page asks for one, signs in with a cookie and shows
     await context.close();
   } finally {
     await secured.stop();
+  }
+});
+
+test("a ?gateway= the serving gateway does not list never hears from the page", { timeout: 60_000 }, async () => {
+  // Another server on loopback, recording whatever reaches it.
+  const heard = [];
+  const elsewhere = createServer((req, res) => { heard.push(`${req.method} ${req.url}`); res.writeHead(200); res.end("{}"); });
+  await new Promise((r) => elsewhere.listen(0, "127.0.0.1", r));
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${port}/?gateway=http://127.0.0.1:${elsewhere.address().port}`);
+    await waitUntil("the loader to give up", async () => /not answering/.test(await page.textContent("#loader")), 30_000);
+    assert.deepEqual(heard, [], "the page's own policy kept it from connecting anywhere else");
+    await page.close();
+  } finally {
+    elsewhere.close();
   }
 });
 
@@ -674,10 +661,11 @@ test("on a phone: the office fills the screen, a tap opens a bottom sheet, pinch
     const typedAt = Date.now();
     await waitUntil("the typed payload on screen", async () => changedIn(untyped, pixels(await page.screenshot({ scale: "css" })), editorArea) > 60, 10_000);
     console.log(`typed text on screen after ${Date.now() - typedAt} ms`);
-    const calls = sim.calls.length;
+    const calls = (await sim.received()).calls.length;
     const runNow = (await controlsOf(page)).run;
     await page.touchscreen.tap((runNow[0] + runNow[2]) / 2, (runNow[1] + runNow[3]) / 2);
-    const call = await waitUntil("the run with the typed payload", async () => sim.calls.slice(calls).find((c) => c.body?.npc === "scheduler"));
+    const call = await waitUntil("the run with the typed payload", async () =>
+      (await sim.received()).calls.slice(calls).find((c) => c.body?.npc === "scheduler"));
     assert.deepEqual(call.body.payload, { room: "4" });
     // The stand-in's callbacks are all in before the gateway stops.
     await waitUntil("the typed run to finish", async () => (await mirrorEntry(page, "scheduler"))?.status === "done", 30_000);
@@ -747,7 +735,7 @@ test("through the compose nginx.conf: page, wasm and stream load", { timeout: 18
       (await proxied.page.getAttribute("#mirror", "data-connection")) === "connected");
     await proxied.page.close();
   } finally {
-    nginx.stop();
+    await nginx.stop();
   }
 });
 
@@ -788,7 +776,7 @@ test("two gateways on Redis behind nginx: killing either one keeps the page work
     assert.deepEqual(problems.filter((p) => !/Failed to load resource|ERR_|502|net::/.test(p)), []);
     await page.close();
   } finally {
-    nginx?.stop();
+    await nginx?.stop();
     for (const gateway of gateways) await gateway.stop().catch(() => {});
     await redis.stop();
   }

@@ -1,6 +1,6 @@
 //! JSON Web Tokens from an identity provider, as Mercure takes them: the
 //! token names its `sub`, its `role` and, optionally, the `agents` it may act
-//! on; `exp` is required.
+//! on; `exp` and our audience (`aud`) are required, `nbf` is honoured.
 
 use super::{AgentScope, Identity, Role};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
@@ -36,11 +36,7 @@ pub struct Verified {
 
 impl JwtVerifier {
     /// HS256 with a shared secret.
-    pub fn shared_secret(
-        secret: &[u8],
-        issuer: Option<&str>,
-        audience: Option<&str>,
-    ) -> JwtVerifier {
+    pub fn shared_secret(secret: &[u8], issuer: Option<&str>, audience: &str) -> JwtVerifier {
         JwtVerifier::new(
             DecodingKey::from_secret(secret),
             &[Algorithm::HS256],
@@ -53,7 +49,7 @@ impl JwtVerifier {
     pub fn public_key(
         path: &std::path::Path,
         issuer: Option<&str>,
-        audience: Option<&str>,
+        audience: &str,
     ) -> Result<JwtVerifier, JwtConfigError> {
         let error = |message: String| JwtConfigError::Key {
             path: path.display().to_string(),
@@ -81,17 +77,16 @@ impl JwtVerifier {
         key: DecodingKey,
         algorithms: &[Algorithm],
         issuer: Option<&str>,
-        audience: Option<&str>,
+        audience: &str,
     ) -> JwtVerifier {
         let mut validation = Validation::new(algorithms[0]);
         validation.algorithms = algorithms.to_vec();
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+        validation.set_audience(&[audience]);
+        validation.validate_nbf = true;
         if let Some(issuer) = issuer {
             validation.set_issuer(&[issuer]);
-        }
-        match audience {
-            Some(audience) => validation.set_audience(&[audience]),
-            None => validation.validate_aud = false,
+            validation.required_spec_claims.insert("iss".into());
         }
         JwtVerifier { key, validation }
     }
@@ -142,10 +137,10 @@ mod tests {
 
     #[test]
     fn a_signed_token_names_its_person_role_and_agents() {
-        let verifier = JwtVerifier::shared_secret(b"k3y", Some("idp"), None);
+        let verifier = JwtVerifier::shared_secret(b"k3y", Some("idp"), "office");
         let verified = verifier
             .verify(&token(
-                json!({"sub": "alice", "role": "operator", "agents": ["deploy*"], "exp": in_an_hour(), "iss": "idp"}),
+                json!({"sub": "alice", "role": "operator", "agents": ["deploy*"], "exp": in_an_hour(), "iss": "idp", "aud": "office"}),
                 b"k3y",
             ))
             .unwrap();
@@ -157,33 +152,52 @@ mod tests {
 
     #[test]
     fn forged_expired_or_odd_tokens_are_refused() {
-        let verifier = JwtVerifier::shared_secret(b"k3y", None, None);
-        let good = json!({"sub": "alice", "role": "viewer", "exp": in_an_hour()});
+        let verifier = JwtVerifier::shared_secret(b"k3y", None, "office");
+        let good = json!({"sub": "alice", "role": "viewer", "exp": in_an_hour(), "aud": "office"});
         assert!(
             verifier.verify(&token(good.clone(), b"other")).is_none(),
             "wrong key"
         );
-        let expired = json!({"sub": "alice", "role": "viewer", "exp": 1_000_000});
+        let expired = json!({"sub": "alice", "role": "viewer", "exp": 1_000_000, "aud": "office"});
         assert!(
             verifier.verify(&token(expired, b"k3y")).is_none(),
             "expired"
         );
-        let no_exp = json!({"sub": "alice", "role": "viewer"});
+        let no_exp = json!({"sub": "alice", "role": "viewer", "aud": "office"});
         assert!(
             verifier.verify(&token(no_exp, b"k3y")).is_none(),
             "exp required"
         );
-        let wizard = json!({"sub": "alice", "role": "wizard", "exp": in_an_hour()});
+        let wizard =
+            json!({"sub": "alice", "role": "wizard", "exp": in_an_hour(), "aud": "office"});
         assert!(
             verifier.verify(&token(wizard, b"k3y")).is_none(),
             "unknown role"
         );
-        let odd_name = json!({"sub": "al ice\n", "role": "viewer", "exp": in_an_hour()});
+        let odd_name =
+            json!({"sub": "al ice\n", "role": "viewer", "exp": in_an_hour(), "aud": "office"});
         assert!(
             verifier.verify(&token(odd_name, b"k3y")).is_none(),
             "names are ids"
         );
         assert!(verifier.verify("not-a-jwt").is_none());
+        let elsewhere =
+            json!({"sub": "alice", "role": "viewer", "exp": in_an_hour(), "aud": "billing"});
+        assert!(
+            verifier.verify(&token(elsewhere, b"k3y")).is_none(),
+            "another service's audience"
+        );
+        let no_aud = json!({"sub": "alice", "role": "viewer", "exp": in_an_hour()});
+        assert!(
+            verifier.verify(&token(no_aud, b"k3y")).is_none(),
+            "aud required"
+        );
+        let early = json!({"sub": "alice", "role": "viewer", "exp": in_an_hour(), "aud": "office",
+            "nbf": jsonwebtoken::get_current_timestamp() + 1800});
+        assert!(
+            verifier.verify(&token(early, b"k3y")).is_none(),
+            "not before"
+        );
         assert!(verifier.verify(&token(good, b"k3y")).is_some());
     }
 }

@@ -312,17 +312,13 @@ impl Authenticator {
         })
     }
 
-    /// Whether a token-sourced session's token is still configured (rotation ends it).
-    pub fn still_valid(&self, source: &[u8; 32], via: Via) -> bool {
-        match via {
-            Via::Token => self
-                .tokens
-                .read()
-                .expect("token table lock")
-                .get_digest(source)
-                .is_some(),
-            Via::Jwt => true,
-        }
+    /// Who a configured token names now (a removed token names nobody): a
+    /// session opened with it takes its current role and agents on every use.
+    pub fn token_holder(&self, source: &[u8; 32]) -> Option<Arc<Identity>> {
+        self.tokens
+            .read()
+            .expect("token table lock")
+            .get_digest(source)
     }
 
     pub fn caller(&self, token: Option<&str>) -> Caller {

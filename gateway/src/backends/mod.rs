@@ -6,10 +6,10 @@
 //! and answers runs through the trait and never knows which one it holds.
 //!
 //! Every backend reports progress the same way a remote workflow does: through
-//! a [`RunReport`], which publishes `step`/`awaiting`/`done`/`error` through the
-//! core's validated publish path with the run's own scope. Backends learn how a
-//! run goes on (an answer, a cancel, the end) from committed events, which
-//! reach every gateway sharing the store.
+//! a [`RunReport`], which publishes typed [`RunEvent`]s (`step`, `awaiting`,
+//! `done`, `error`) through the core's validated publish path with the run's
+//! own scope. Backends learn how a run goes on (an answer, a cancel, the end)
+//! from committed events' facts, which reach every gateway sharing the store.
 
 pub mod flow;
 pub mod sim;
@@ -19,8 +19,7 @@ use crate::outbound::OutboundError;
 use crate::registry::{Agent, RunTarget};
 use crate::store::StoredEvent;
 use async_trait::async_trait;
-use protocol::{AnswerDelivery, EventEnvelope, EventKind, Fields, RunWebhook};
-use serde_json::{Value, json};
+use protocol::{AnswerDelivery, Question, RunEvent, RunWebhook};
 use std::sync::Arc;
 
 /// Which run, of which agent, at which npc.
@@ -52,12 +51,7 @@ pub struct Refused {
 /// The core's one door for backends: publish an event as the run itself.
 #[async_trait]
 pub trait Publisher: Send + Sync + 'static {
-    async fn publish_for_run(
-        &self,
-        run: &RunRef,
-        kind: EventKind,
-        data: Fields,
-    ) -> Result<u64, Refused>;
+    async fn publish_for_run(&self, run: &RunRef, event: &RunEvent) -> Result<u64, Refused>;
 }
 
 /// Tries of one run event while the store is unavailable (0.2 s, 0.4 s, … apart).
@@ -81,15 +75,12 @@ impl RunReport {
 
     /// Publishes one event of the run. A store that is briefly unavailable is
     /// retried; a refusal because the run is over is final.
-    pub async fn event(&self, kind: EventKind, data: Fields) -> Result<u64, Refused> {
+    pub async fn event(&self, event: RunEvent) -> Result<u64, Refused> {
+        let kind = event.kind();
         let mut wait = std::time::Duration::from_millis(200);
         let mut attempt = 1;
         loop {
-            match self
-                .publisher
-                .publish_for_run(&self.run, kind, data.clone())
-                .await
-            {
+            match self.publisher.publish_for_run(&self.run, &event).await {
                 Ok(id) => return Ok(id),
                 Err(refused) if !refused.run_over && attempt < REPORT_ATTEMPTS => {
                     tracing::warn!(run_id = %self.run.run_id, kind = %kind, reason = %refused, attempt, "run event not stored; retrying");
@@ -106,21 +97,14 @@ impl RunReport {
     }
 
     pub async fn step(&self, message: &str) -> Result<u64, Refused> {
-        self.event(EventKind::Step, fields(json!({ "message": message })))
-            .await
+        self.event(RunEvent::step(message)).await
     }
 
     pub async fn fail(&self, error: &str) -> Result<u64, Refused> {
-        self.event(EventKind::Error, fields(json!({ "error": error })))
-            .await
-    }
-}
-
-/// A JSON object's fields (`json!({...})` of an object literal).
-pub fn fields(value: Value) -> Fields {
-    match value {
-        Value::Object(map) => map,
-        _ => Fields::new(),
+        self.event(RunEvent::Failed {
+            error: error.to_owned(),
+        })
+        .await
     }
 }
 
@@ -143,7 +127,7 @@ pub trait RunBackend: Send + Sync + 'static {
     async fn answer(
         &self,
         agent: &Agent,
-        question: &EventEnvelope,
+        question: &Question,
         answer: &AnswerDelivery,
     ) -> Result<(), BackendError>;
 

@@ -6,8 +6,7 @@ use super::{BackendError, RunBackend, RunReport, RunStart};
 use crate::outbound::{Delivery, Origin, Outbound, redact};
 use crate::registry::{Agent, RunTarget};
 use async_trait::async_trait;
-use protocol::{AnswerDelivery, EventEnvelope};
-use serde_json::Value;
+use protocol::{AnswerDelivery, Question};
 use url::Url;
 
 pub struct WebhookBackend {
@@ -43,7 +42,7 @@ impl RunBackend for WebhookBackend {
                     tracing::info!(npc = %run.run.npc, run_id = %run.run.run_id, status = %delivered.status, attempts = delivered.attempts, "webhook delivered");
                 }
                 Err(failed) => {
-                    tracing::warn!(npc = %run.run.npc, run_id = %run.run.run_id, reason = %failed, "webhook failed");
+                    tracing::warn!(npc = %run.run.npc, run_id = %run.run.run_id, url = %redact(&delivery.url), reason = %failed, "webhook failed");
                     let _ = report.fail(&format!("webhook {failed}")).await;
                 }
             }
@@ -53,7 +52,7 @@ impl RunBackend for WebhookBackend {
     async fn answer(
         &self,
         agent: &Agent,
-        question: &EventEnvelope,
+        question: &Question,
         answer: &AnswerDelivery,
     ) -> Result<(), BackendError> {
         let RunTarget::Webhook(webhook) = &agent.target else {
@@ -78,10 +77,10 @@ pub async fn forward_answer(
     outbound: &Outbound,
     allowed: &Origin,
     agent: &Agent,
-    question: &EventEnvelope,
+    question: &Question,
     answer: &AnswerDelivery,
 ) -> Result<(), BackendError> {
-    let Some(resume_url) = question.field("resume_url").and_then(Value::as_str) else {
+    let Some(resume_url) = &question.resume_url else {
         return Ok(());
     };
     let url = Url::parse(resume_url).map_err(|e| BackendError::BadResumeUrl(e.to_string()))?;
@@ -92,7 +91,7 @@ pub async fn forward_answer(
             .into(),
         bearer: agent.webhook_token.clone(),
         secret: agent.secret.clone(),
-        message_id: format!("msg_{}_answer_{}", answer.run_id, question.id),
+        message_id: format!("msg_{}_answer_{}", answer.run_id, answer.question_id),
         url,
     };
     let delivered = outbound.deliver(&delivery, allowed).await?;

@@ -40,7 +40,7 @@ impl CommitListener for CommitFanout {
             let Some(run_id) = &event.run_id else {
                 continue;
             };
-            match (event.kind, event.callback_digest) {
+            match (event.kind, event.facts.callback_digest) {
                 (EventKind::Started, Some(digest)) => {
                     self.run_tokens.remember(digest, run_id, &event.npc);
                 }

@@ -9,7 +9,7 @@ mod publish;
 mod runs;
 mod sessions;
 
-pub use board::{NpcState, StatusBoard};
+pub use board::StatusBoard;
 pub use error::CoreError;
 pub use fanout::CommitFanout;
 pub use publish::{EventError, EventProblem, MAX_BATCH, ValidEvent};
@@ -22,16 +22,46 @@ use crate::backends::flow::FlowBackend;
 use crate::config::SimSettings;
 use crate::hub::{EventHub, Followed};
 use crate::registry::Registry;
-use crate::store::{EventStore, NpcFilter, StoreError};
+use crate::store::{NpcFilter, RunCursor, RunQuery, Stores};
 use futures_util::Stream;
-use protocol::{AgentSummary, EventKind, HistoryPage, Roster, RunSummary, RunsPage};
-use serde_json::json;
+use protocol::{AgentSummary, GatewayEvent, Roster, RunSummary, RunsPage};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-/// Largest history page and run list.
+/// Largest history page and run list, in entries.
 const MAX_HISTORY_PAGE: usize = 1000;
 const MAX_RUNS_PAGE: usize = 500;
+/// Bytes of JSON a list page holds at most (plus one entry, when a single
+/// one is larger): a reader that never reads its answer pins no more.
+pub const PAGE_BYTES: usize = 128 * 1024;
+
+/// A page of stored events: their JSON goes out as stored, never re-parsed.
+pub struct StoredPage {
+    pub events: Vec<Arc<crate::store::StoredEvent>>,
+    /// Pass as `before=` for the next older page.
+    pub next_before: Option<u64>,
+}
+
+impl StoredPage {
+    /// `{"events":[…],"next_before":N}`: the stored JSON, spliced.
+    pub fn to_json(&self) -> bytes::Bytes {
+        let size: usize = self.events.iter().map(|e| e.json.len() + 1).sum();
+        let mut out = Vec::with_capacity(size + 48);
+        out.extend_from_slice(b"{\"events\":[");
+        for (i, event) in self.events.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(event.json.as_bytes());
+        }
+        out.push(b']');
+        if let Some(next) = self.next_before {
+            out.extend_from_slice(format!(",\"next_before\":{next}").as_bytes());
+        }
+        out.push(b'}');
+        out.into()
+    }
+}
 
 /// What the core needs to know of the deployment.
 #[derive(Debug, Clone)]
@@ -65,7 +95,7 @@ fn resume_point(
 /// The parts a [`Service`] is built from (lib.rs wires them).
 pub struct ServiceParts {
     pub registry: Registry,
-    pub store: Arc<dyn EventStore>,
+    pub store: Stores,
     pub hub: Arc<EventHub>,
     pub board: Arc<StatusBoard>,
     pub auth: Authenticator,
@@ -75,7 +105,7 @@ pub struct ServiceParts {
 
 pub struct Service {
     registry: RwLock<Arc<Registry>>,
-    store: Arc<dyn EventStore>,
+    store: Stores,
     hub: Arc<EventHub>,
     board: Arc<StatusBoard>,
     auth: Authenticator,
@@ -137,26 +167,21 @@ impl Service {
     /// Restores statuses, open runs and run tokens from the store after a
     /// start, then has the store tell of every commit after what it read.
     pub async fn restore(&self) -> Result<(), CoreError> {
-        let last_id = self.store.last_id().await?;
-        for event in self.store.latest_per_npc().await? {
+        let last_id = self.store.log.last_id().await?;
+        for event in self.store.log.latest_per_npc().await? {
             self.board.apply(&event);
         }
         self.board.note_last_id(last_id);
-        for run in self.store.open_runs().await? {
-            let question = run
-                .question
-                .as_ref()
-                .and_then(|q| q.envelope().ok())
-                .and_then(|q| protocol::PendingQuestion::from_event(&q));
+        for run in self.store.runs.open_runs().await? {
+            let run_id = &run.summary.run_id;
+            let question = run.question.as_ref().map(|asked| asked.pending(run_id));
             self.board
-                .restore_open_run(&run.summary.npc, &run.summary.run_id, question);
+                .restore_open_run(&run.summary.npc, run_id, question);
             if let Some(digest) = run.meta.callback_digest {
-                self.auth
-                    .runs
-                    .remember(digest, &run.summary.run_id, &run.summary.npc);
+                self.auth.runs.remember(digest, run_id, &run.summary.npc);
             }
         }
-        self.store.start_feed(last_id);
+        self.store.log.start_feed(last_id);
         Ok(())
     }
 
@@ -178,7 +203,7 @@ impl Service {
                     run_id: state.run_id,
                     last_message: state.last_message,
                     last_event_at: state.last_event_at,
-                    last_event_id: state.last_event_id,
+                    last_event_id: (state.last_event_id > 0).then_some(state.last_event_id),
                     question: state.question,
                 }
             })
@@ -205,13 +230,14 @@ impl Service {
         Ok(NpcFilter::Only(npcs))
     }
 
-    /// A page of history, newest page first, events oldest first within it.
+    /// A page of history, newest page first, events oldest first within it:
+    /// at most `limit` events and [`PAGE_BYTES`] of them.
     pub async fn history(
         &self,
         npc: Option<&str>,
         before: Option<u64>,
         limit: Option<usize>,
-    ) -> Result<HistoryPage, CoreError> {
+    ) -> Result<StoredPage, CoreError> {
         let npc = npc.map(str::trim).filter(|s| !s.is_empty());
         if let Some(npc) = npc
             && !self.registry().has_npc(npc)
@@ -219,23 +245,27 @@ impl Service {
             return Err(CoreError::UnknownNpc(npc.to_owned()));
         }
         let limit = limit.unwrap_or(100).clamp(1, MAX_HISTORY_PAGE);
-        let events = self.store.history(npc, before, limit).await?;
-        let next_before = (events.len() == limit)
+        let events = self
+            .store
+            .log
+            .history(npc, before, limit, PAGE_BYTES)
+            .await?;
+        let bytes: usize = events.iter().map(|e| e.json.len()).sum();
+        let next_before = (events.len() == limit || bytes >= PAGE_BYTES)
             .then(|| events.first().map(|e| e.id))
             .flatten();
-        let events = events
-            .iter()
-            .map(|e| e.envelope())
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(HistoryPage {
+        Ok(StoredPage {
             events,
             next_before,
         })
     }
 
+    /// Runs newest first: at most `limit` and about [`PAGE_BYTES`] of them,
+    /// after `before` (the last page's `next_before`).
     pub async fn runs(
         &self,
         agent: Option<&str>,
+        before: Option<&str>,
         limit: Option<usize>,
     ) -> Result<RunsPage, CoreError> {
         if let Some(agent) = agent
@@ -243,9 +273,37 @@ impl Service {
         {
             return Err(CoreError::UnknownAgent(agent.to_owned()));
         }
+        let before = before
+            .map(|b| {
+                b.parse::<RunCursor>().map_err(|()| {
+                    CoreError::InvalidRequest(format!(
+                        "`before` `{}` is not a run list position (pass a page's `next_before`)",
+                        b.chars().take(40).collect::<String>()
+                    ))
+                })
+            })
+            .transpose()?;
         let limit = limit.unwrap_or(50).clamp(1, MAX_RUNS_PAGE);
+        let runs = self
+            .store
+            .runs
+            .runs(RunQuery {
+                agent,
+                before: before.as_ref(),
+                limit,
+                max_bytes: PAGE_BYTES,
+            })
+            .await?;
+        let bytes: usize = runs
+            .iter()
+            .map(|r| crate::store::summary_bytes(&r.summary))
+            .sum();
+        let next_before = (runs.len() == limit || bytes >= PAGE_BYTES)
+            .then(|| runs.last().map(|r| r.cursor().to_string()))
+            .flatten();
         Ok(RunsPage {
-            runs: self.store.runs(agent, limit).await?,
+            runs: runs.into_iter().map(|r| r.summary).collect(),
+            next_before,
         })
     }
 
@@ -261,12 +319,13 @@ impl Service {
         let since_ms = (moment.unix_timestamp_nanos() / 1_000_000) as i64;
         Ok(protocol::RunCount {
             since: since.to_owned(),
-            started: self.store.runs_started_since(since_ms).await?,
+            started: self.store.runs.runs_started_since(since_ms).await?,
         })
     }
 
     pub async fn run(&self, run_id: &str) -> Result<RunSummary, CoreError> {
         self.store
+            .runs
             .run(run_id)
             .await?
             .map(|r| r.summary)
@@ -289,12 +348,12 @@ impl Service {
         filter: NpcFilter,
         after: u64,
     ) -> impl Stream<Item = Followed> + Send + use<> {
-        self.hub.follow(self.store.clone(), filter, after)
+        self.hub.follow(self.store.log.clone(), filter, after)
     }
 
     /// Whether the store takes writes now (for `/readyz`).
     pub async fn ready(&self) -> Result<(), CoreError> {
-        Ok(self.store.check_writable().await?)
+        Ok(self.store.log.check_writable().await?)
     }
 
     /// Swaps in a new registry and tells every office.
@@ -308,9 +367,9 @@ impl Service {
         };
         if changed {
             tracing::info!(agents = count, "agent registry reloaded");
-            let data = crate::backends::fields(json!({ "agents": count }));
+            let changed = GatewayEvent::Roster(protocol::RosterChanged { agents: count });
             if let Err(e) = self
-                .record(EventKind::Roster, crate::store::BROADCAST_NPC, None, data)
+                .record(changed, crate::store::BROADCAST_NPC, None)
                 .await
             {
                 tracing::error!(error = %e, "cannot announce the roster change");
@@ -325,7 +384,7 @@ impl Service {
 
     /// Finishes pending writes; later appends fail.
     pub async fn close_store(&self) {
-        self.store.close().await;
+        self.store.log.close().await;
     }
 }
 

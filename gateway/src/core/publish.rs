@@ -4,7 +4,7 @@
 use super::{CoreError, Service, now_rfc3339};
 use crate::auth::Caller;
 use crate::registry::Registry;
-use crate::store::{NewEvent, RunMeta};
+use crate::store::{EventFacts, NewEvent, RunMeta};
 use protocol::{EventKind, PublishEvent};
 use serde_json::{Map, Value};
 
@@ -172,7 +172,12 @@ impl Service {
                 ValidEvent::parse(event, &registry, caller).map_err(|p| refuse(index, p))?;
             batch.push(self.to_new_event(valid, caller, &registry));
         }
-        let stored = self.store.append(batch).await.map_err(CoreError::from)?;
+        let stored = self
+            .store
+            .log
+            .append(batch)
+            .await
+            .map_err(CoreError::from)?;
         for event in &stored {
             tracing::debug!(npc = %event.npc, run_id = ?event.run_id, event_id = event.id, kind = %event.kind, "event stored");
         }
@@ -194,6 +199,7 @@ impl Service {
             deadline_ms: self.deadline_of(registry, &event.agent).as_millis() as u64,
         });
         NewEvent {
+            facts: EventFacts::published(event.kind, &event.fields),
             kind: event.kind,
             npc: event.npc,
             run_id,

@@ -5,12 +5,13 @@
 
 use super::{CoreError, Service, now_rfc3339};
 use crate::auth::{Caller, Right, RunTokens};
-use crate::backends::{Publisher, Refused, RunRef, RunReport, RunStart, fields};
+use crate::backends::{Publisher, Refused, RunRef, RunReport, RunStart};
 use crate::registry::Agent;
-use crate::store::{NewEvent, RunMeta, RunRecord, StoreError};
+use crate::store::{EventFacts, NewEvent, RunMeta, RunRecord, StoreError};
 use async_trait::async_trait;
 use protocol::{
-    AnswerDelivery, EventKind, Fields, PendingQuestion, RespondRequest, RunAck, RunWebhook,
+    AnswerDelivery, GatewayEvent, RespondRequest, RunAck, RunAnswered, RunCancelled, RunEnded,
+    RunEvent, RunStarted, RunWebhook,
 };
 use rand::Rng;
 use serde_json::{Value, json};
@@ -68,29 +69,22 @@ impl Service {
         let run_id = new_run_id();
         let by = caller.by();
         let (callback_token, digest) = RunTokens::mint();
-        let mut data = fields(json!({
-            "agent": agent.agent,
-            "message": format!("{} started by {by}", agent.name),
-            "by": by,
-        }));
-        if !payload.is_null() {
-            data.insert("payload".into(), payload.clone());
-        }
-        let started = NewEvent {
-            kind: EventKind::Started,
-            npc: agent.npc.clone(),
-            run_id: Some(run_id.clone()),
-            ts: now_rfc3339(),
-            fields: data,
-            run: Some(RunMeta {
-                agent: agent.agent.clone(),
-                by: Some(by.clone()),
-                callback_digest: Some(digest),
-                owner: backend.in_process().then(|| self.settings.instance.clone()),
-                deadline_ms: self.deadline_of(&self.registry(), &agent.agent).as_millis() as u64,
-            }),
-        };
-        let stored = match self.store.append(vec![started]).await {
+        let said = GatewayEvent::Started(RunStarted {
+            agent: agent.agent.clone(),
+            message: format!("{} started by {by}", agent.name),
+            by: by.clone(),
+            payload: (!payload.is_null()).then(|| payload.clone()),
+        });
+        let mut started = gateway_event(&said, &agent.npc, Some(&run_id));
+        started.run = Some(RunMeta {
+            agent: agent.agent.clone(),
+            by: Some(by.clone()),
+            callback_digest: Some(digest),
+            owner: backend.in_process().then(|| self.settings.instance.clone()),
+            deadline_ms: self.deadline_of(&self.registry(), &agent.agent).as_millis() as u64,
+        });
+        started.facts.callback_digest = Some(digest);
+        let stored = match self.store.log.append(vec![started]).await {
             Ok(mut stored) => stored.remove(0),
             Err(StoreError::Rule(crate::store::RunRuleError::Busy { run_id, .. })) => {
                 return Err(CoreError::AgentBusy {
@@ -134,6 +128,7 @@ impl Service {
     async fn open_run(&self, run_id: &str) -> Result<RunRecord, CoreError> {
         let run = self
             .store
+            .runs
             .run(run_id)
             .await?
             .ok_or_else(|| CoreError::UnknownRun(run_id.to_owned()))?;
@@ -149,13 +144,12 @@ impl Service {
         let run = self.open_run(run_id).await?;
         Self::check_may_operate(caller, &run.summary.agent)?;
         let by = caller.by();
-        let data = fields(json!({
-            "error": format!("cancelled by {by}"),
-            "cancelled": true,
-            "by": by,
-        }));
         let event = self
-            .record(EventKind::Error, &run.summary.npc, Some(run_id), data)
+            .record(
+                GatewayEvent::Cancelled(RunCancelled::by(&by)),
+                &run.summary.npc,
+                Some(run_id),
+            )
             .await?;
         tracing::info!(run_id, npc = %run.summary.npc, event_id = event, by = %by, "run cancelled");
         Ok(RunAck {
@@ -175,39 +169,39 @@ impl Service {
     ) -> Result<RunAck, CoreError> {
         let run = self.open_run(run_id).await?;
         Self::check_may_operate(caller, &run.summary.agent)?;
-        let Some(question) = &run.question else {
+        let Some(asked) = &run.question else {
             return Err(CoreError::NotAwaiting(run_id.to_owned()));
         };
-        let question = question.envelope()?;
-        let pending = PendingQuestion::from_event(&question)
-            .ok_or_else(|| CoreError::NotAwaiting(run_id.to_owned()))?;
         let decision = request.decision.trim();
         if decision.is_empty() {
             return Err(CoreError::InvalidRequest(
                 "`decision` must not be empty".into(),
             ));
         }
-        if !pending.options.is_empty() && !pending.options.iter().any(|o| o == decision) {
+        if !asked.question.allows(decision) {
             return Err(CoreError::InvalidRequest(format!(
                 "`{decision}` is not an option; choose one of: {}",
-                pending.options.join(", ")
+                asked.question.options.join(", ")
             )));
         }
         let by = caller.by();
-        let mut data = fields(json!({
-            "decision": decision,
-            "by": by,
-            "message": format!("{by} chose {decision}"),
-        }));
-        if let Some(comment) = &request.comment {
-            data.insert("comment".into(), json!(comment));
-        }
+        let answered = RunAnswered {
+            decision: decision.to_owned(),
+            by: by.clone(),
+            message: format!("{by} chose {decision}"),
+            comment: request.comment.clone(),
+        };
         let event = self
-            .record(EventKind::Response, &run.summary.npc, Some(run_id), data)
+            .record(
+                GatewayEvent::Answered(answered),
+                &run.summary.npc,
+                Some(run_id),
+            )
             .await?;
         let agent = self.agent_for(&run.summary.agent)?;
         let delivery = AnswerDelivery {
             run_id: run_id.to_owned(),
+            question_id: asked.event_id,
             decision: decision.to_owned(),
             comment: request.comment,
             by,
@@ -215,7 +209,7 @@ impl Service {
         if let Err(failed) = self
             .backends
             .for_agent(&agent)
-            .answer(&agent, &question, &delivery)
+            .answer(&agent, &asked.question, &delivery)
             .await
         {
             let reason = failed.to_string();
@@ -231,34 +225,21 @@ impl Service {
     /// Writes an event on the gateway's own authority.
     pub(super) async fn record(
         &self,
-        kind: EventKind,
+        event: GatewayEvent,
         npc: &str,
         run_id: Option<&str>,
-        data: Fields,
     ) -> Result<u64, CoreError> {
-        let event = NewEvent {
-            kind,
-            npc: npc.to_owned(),
-            run_id: run_id.map(str::to_owned),
-            ts: now_rfc3339(),
-            fields: data,
-            run: None,
-        };
-        let mut stored = self.store.append(vec![event]).await?;
+        let new = gateway_event(&event, npc, run_id);
+        let mut stored = self.store.log.append(vec![new]).await?;
         Ok(stored.remove(0).id)
     }
 
     /// Ends a run with an `error`, unless it has ended already.
     pub(super) async fn end_run(&self, npc: &str, run_id: &str, error: &str) {
-        match self
-            .record(
-                EventKind::Error,
-                npc,
-                Some(run_id),
-                fields(json!({ "error": error })),
-            )
-            .await
-        {
+        let ended = GatewayEvent::Ended(RunEnded {
+            error: error.to_owned(),
+        });
+        match self.record(ended, npc, Some(run_id)).await {
             Ok(_) | Err(CoreError::RunEnded(_)) => {}
             Err(e) => tracing::error!(run_id, error = %e, "cannot record the run's end"),
         }
@@ -267,11 +248,11 @@ impl Service {
     /// Ends open runs that have gone quiet past their deadline, and in-process
     /// runs whose gateway is gone.
     pub async fn sweep_runs(&self) -> Result<usize, CoreError> {
-        let runs = self.store.open_runs().await?;
+        let runs = self.store.runs.open_runs().await?;
         if runs.is_empty() {
             return Ok(0);
         }
-        let live = self.store.live_instances().await?;
+        let live = self.store.runs.live_instances().await?;
         let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
         let mut ended = 0;
         for run in runs {
@@ -368,28 +349,46 @@ fn deadline_while(run: &RunRecord) -> Duration {
     let asked = run
         .question
         .as_ref()
-        .and_then(|q| q.envelope().ok())
-        .and_then(|q| PendingQuestion::from_event(&q))
-        .and_then(|q| q.timeout_secs)
+        .and_then(|asked| asked.question.timeout_secs)
         .filter(|secs| secs.is_finite() && *secs > 0.0)
         .map(|secs| Duration::from_secs_f64(secs.min(86_400.0 * 30.0)) + QUESTION_GRACE);
     asked.map_or(deadline, |asked| asked.max(deadline))
 }
 
+/// The event a typed gateway event is stored as, with its facts.
+fn gateway_event(event: &GatewayEvent, npc: &str, run_id: Option<&str>) -> NewEvent {
+    let facts = match event {
+        GatewayEvent::Answered(answer) => EventFacts {
+            answer: Some(std::sync::Arc::new(answer.clone())),
+            ..EventFacts::default()
+        },
+        GatewayEvent::Cancelled(_) => EventFacts {
+            cancelled: true,
+            ..EventFacts::default()
+        },
+        _ => EventFacts::default(),
+    };
+    NewEvent {
+        kind: event.kind(),
+        npc: npc.to_owned(),
+        run_id: run_id.map(str::to_owned),
+        ts: now_rfc3339(),
+        fields: event.fields(),
+        run: None,
+        facts,
+    }
+}
+
 /// Backends report through the same validated publish path a callback takes.
 #[async_trait]
 impl Publisher for Service {
-    async fn publish_for_run(
-        &self,
-        run: &RunRef,
-        kind: EventKind,
-        data: Fields,
-    ) -> Result<u64, Refused> {
+    async fn publish_for_run(&self, run: &RunRef, event: &RunEvent) -> Result<u64, Refused> {
         let caller = Caller::Run {
             run_id: run.run_id.clone(),
             npc: run.npc.clone(),
         };
-        let event = protocol::PublishEvent::for_run(&run.npc, kind, &run.run_id, data);
+        let event =
+            protocol::PublishEvent::for_run(&run.npc, event.kind(), &run.run_id, event.fields());
         match self.publish(&caller, vec![event]).await {
             Ok(ids) => Ok(ids[0]),
             Err(error) => Err(Refused {

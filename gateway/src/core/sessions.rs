@@ -4,7 +4,7 @@
 //! them.
 
 use super::{CoreError, Service};
-use crate::auth::{AgentScope, Caller, Identity, Via, digest, random_token};
+use crate::auth::{AgentScope, Caller, Identity, Role, Via, digest, random_token};
 use crate::store::{SessionRecord, now_ms};
 use protocol::SessionInfo;
 use std::sync::Arc;
@@ -31,7 +31,8 @@ impl Service {
             let caller = self.auth.caller(Some(token));
             if caller == Caller::Anonymous {
                 // A run another gateway started, whose `started` this one has not read yet.
-                if let Ok(Some((run_id, npc))) = self.store.run_for_token(digest(token)).await {
+                if let Ok(Some((run_id, npc))) = self.store.runs.run_for_token(digest(token)).await
+                {
                     return Caller::Run { run_id, npc };
                 }
             }
@@ -45,23 +46,29 @@ impl Service {
         self.auth.caller(None)
     }
 
+    /// The person a session stands for, as they are now: a session opened
+    /// with a configured token takes that token's current role and agents (a
+    /// demotion or a removed token counts at once); one opened with a JWT
+    /// keeps the token's claims until it expires.
     async fn session(&self, session_id: &str) -> Option<Arc<Identity>> {
-        let record = match self.store.session(digest(session_id)).await {
+        let record = match self.store.sessions.session(digest(session_id)).await {
             Ok(record) => record?,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read a session");
                 return None;
             }
         };
-        let via = if record.via_jwt { Via::Jwt } else { Via::Token };
-        if !self.auth.still_valid(&record.source, via) {
-            return None;
-        }
-        Some(Arc::new(Identity {
-            subject: record.subject,
-            role: record.role.parse().ok()?,
-            agents: record.agents.map_or(AgentScope::All, AgentScope::Only),
-        }))
+        let identity = if record.via_jwt {
+            Arc::new(Identity {
+                subject: record.subject,
+                role: record.role.parse().ok()?,
+                agents: record.agents.map_or(AgentScope::All, AgentScope::Only),
+            })
+        } else {
+            self.auth.token_holder(&record.source)?
+        };
+        // Publishers are machines: they never hold a browser session.
+        (identity.role != Role::Publisher).then_some(identity)
     }
 
     /// Opens a session for a person's token or JWT.
@@ -70,6 +77,11 @@ impl Service {
             .auth
             .identify(token.trim())
             .ok_or(CoreError::NotSignedIn)?;
+        if credential.identity.role == Role::Publisher {
+            return Err(CoreError::Forbidden(
+                "open a browser session: publisher tokens are for machines posting events".into(),
+            ));
+        }
         let lifetime = self.settings.session_lifetime.as_millis() as i64;
         let mut expires_ms = now_ms() + lifetime;
         if let Some(expires) = credential.expires {
@@ -78,6 +90,7 @@ impl Service {
         let identity = credential.identity.clone();
         let session_id = random_token();
         self.store
+            .sessions
             .put_session(
                 digest(&session_id),
                 SessionRecord {
@@ -102,7 +115,7 @@ impl Service {
     }
 
     pub async fn sign_out(&self, session_id: &str) -> Result<(), CoreError> {
-        Ok(self.store.drop_session(digest(session_id)).await?)
+        Ok(self.store.sessions.drop_session(digest(session_id)).await?)
     }
 
     /// Who a caller is, as the office shows it.

@@ -46,6 +46,10 @@ pub struct Edge {
     operate: Limit,
     publish: Limit,
     sign_in: Limit,
+    /// Wrong tokens per client address; past the quota the address is
+    /// refused until `locked` says, before any token it sends is checked.
+    wrong_tokens: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    locked: Mutex<HashMap<IpAddr, std::time::Instant>>,
     streams: Mutex<HashMap<IpAddr, usize>>,
     open_streams: AtomicUsize,
     /// Made once: making a clock calibrates it.
@@ -67,6 +71,8 @@ impl Edge {
             operate: Limit::new(per_minute(settings.runs_per_minute), true),
             publish: Limit::new(per_second(settings.publishes_per_second), true),
             sign_in: Limit::new(per_minute(settings.sign_ins_per_minute), false),
+            wrong_tokens: per_minute(settings.auth_failures_per_minute).map(RateLimiter::keyed),
+            locked: Mutex::new(HashMap::new()),
             settings,
             streams: Mutex::new(HashMap::new()),
             open_streams: AtomicUsize::new(0),
@@ -83,6 +89,14 @@ impl Edge {
             loop {
                 every.tick().await;
                 let Some(edge) = edge.upgrade() else { break };
+                if let Some(l) = &edge.wrong_tokens {
+                    l.retain_recent();
+                }
+                let now = std::time::Instant::now();
+                edge.locked
+                    .lock()
+                    .expect("locked lock")
+                    .retain(|_, until| *until > now);
                 for limit in [&edge.operate, &edge.publish, &edge.sign_in] {
                     if let Some(l) = &limit.per_caller {
                         l.retain_recent();
@@ -187,6 +201,41 @@ impl Edge {
             )
             .retry_after(wait.as_secs().max(1))
         })
+    }
+
+    /// Before a presented token is checked: an address that sent too many
+    /// wrong ones waits (guessing stays slow on every route).
+    pub fn check_guessing(&self, client: IpAddr) -> Result<(), ApiError> {
+        let locked = self.locked.lock().expect("locked lock");
+        match locked.get(&client) {
+            Some(until) if *until > std::time::Instant::now() => {
+                let wait = until.duration_since(std::time::Instant::now()).as_secs() + 1;
+                crate::metrics::RATE_LIMITED.inc();
+                Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_failures",
+                    format!("too many wrong tokens from this address; try again in {wait} s"),
+                )
+                .retry_after(wait))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A presented token was wrong: counted against the address.
+    pub fn note_wrong_token(&self, client: IpAddr) {
+        crate::metrics::AUTH_FAILURES.inc();
+        let Some(limiter) = &self.wrong_tokens else {
+            return;
+        };
+        if let Err(not_until) = limiter.check_key(&client) {
+            let wait = not_until.wait_time_from(self.clock.now());
+            tracing::warn!(%client, wait_secs = wait.as_secs(), "too many wrong tokens; refusing the address for a while");
+            self.locked
+                .lock()
+                .expect("locked lock")
+                .insert(client, std::time::Instant::now() + wait);
+        }
     }
 
     /// A stream slot for this client, held until the stream ends.
@@ -294,6 +343,7 @@ mod tests {
                 runs_per_minute: 2,
                 publishes_per_second: 0,
                 sign_ins_per_minute: 1,
+                auth_failures_per_minute: 3,
                 streams_per_client: 2,
                 max_streams: 3,
             },
@@ -388,6 +438,32 @@ mod tests {
         assert!(
             edge.spend(Action::Publish, "p:alice", ip).is_ok(),
             "0 means no limit"
+        );
+    }
+
+    #[test]
+    fn wrong_tokens_lock_their_address_only() {
+        let edge = edge_with(None);
+        let (guesser, other): (IpAddr, IpAddr) =
+            ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        for _ in 0..3 {
+            assert!(edge.check_guessing(guesser).is_ok());
+            edge.note_wrong_token(guesser);
+        }
+        assert!(
+            edge.check_guessing(guesser).is_ok(),
+            "three per minute pass"
+        );
+        edge.note_wrong_token(guesser);
+        let locked = edge.check_guessing(guesser).unwrap_err();
+        assert_eq!(
+            (locked.status, locked.code),
+            (StatusCode::TOO_MANY_REQUESTS, "too_many_failures")
+        );
+        assert!(locked.retry_after.unwrap() >= 1);
+        assert!(
+            edge.check_guessing(other).is_ok(),
+            "another address is not locked"
         );
     }
 

@@ -47,7 +47,7 @@ pub fn routes(
                     .history(query.npc.as_deref(), query.before, query.limit)
                     .await
                     .map_err(reject)?;
-                Ok::<_, Rejection>(warp::reply::json(&page))
+                Ok::<_, Rejection>(super::json_bytes(page.to_json()))
             },
         );
     let agents = warp::path!("api" / "agents")

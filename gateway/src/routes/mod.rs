@@ -35,6 +35,10 @@ pub struct RouteSettings {
     pub body_timeout: Duration,
     /// How long a stream waits after an event for the next ones, to send them in one write.
     pub linger: Duration,
+    /// Other gateways the office page may talk to (`?gateway=`), as origins.
+    pub office_gateways: Vec<String>,
+    /// SHA-256 of the token `/metrics` asks for, when it asks for one.
+    pub metrics_token: Option<[u8; 32]>,
 }
 
 /// The browser session's cookie.
@@ -65,7 +69,7 @@ pub fn all(
             settings.clone(),
             edge.clone(),
         )),
-        erase(ops::routes(service.clone())),
+        erase(ops::routes(service.clone(), settings.metrics_token)),
         erase(web::routes(service, settings)),
     ]
     .into_iter()
@@ -114,12 +118,17 @@ fn caller_for(
                 let (service, edge) = (service.clone(), edge.clone());
                 async move {
                     let bearer = bearer(header.as_deref());
-                    let caller = service
-                        .caller_for(Credentials {
+                    let caller = identify(
+                        &service,
+                        &edge,
+                        client,
+                        Credentials {
                             bearer: bearer.as_deref(),
                             session: session.as_deref(),
-                        })
-                        .await;
+                        },
+                    )
+                    .await
+                    .map_err(reject)?;
                     let caller = authorise(caller, right)?;
                     if let Some(action) = action {
                         edge.spend(action, &rate_key(&caller), client)
@@ -129,6 +138,26 @@ fn caller_for(
                 }
             },
         )
+}
+
+/// Who presents these credentials. A bearer token nobody holds counts
+/// against the client's address, and an address that sent too many is
+/// refused before its token is even checked.
+async fn identify(
+    service: &Service,
+    edge: &Edge,
+    client: std::net::IpAddr,
+    credentials: Credentials<'_>,
+) -> Result<Caller, ApiError> {
+    let presented = credentials.bearer.is_some_and(|t| !t.is_empty());
+    if presented {
+        edge.check_guessing(client)?;
+    }
+    let caller = service.caller_for(credentials).await;
+    if presented && caller == Caller::Anonymous {
+        edge.note_wrong_token(client);
+    }
+    Ok(caller)
 }
 
 /// Whose budget a request spends.
@@ -273,6 +302,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 pub fn reject(error: impl Into<ApiError>) -> Rejection {
     warp::reject::custom(error.into())
+}
+
+/// `200 OK` with JSON already encoded.
+pub fn json_bytes(body: bytes::Bytes) -> warp::reply::Response {
+    let mut response = warp::reply::Response::new(body.into());
+    response.headers_mut().insert(
+        "content-type",
+        warp::http::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// `202 Accepted` with a JSON body.

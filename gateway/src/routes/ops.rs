@@ -1,4 +1,4 @@
-//! `GET /healthz`, `GET /readyz`, `GET /metrics`.
+//! `GET /healthz`, `GET /readyz`, `GET /metrics` (behind `METRICS_TOKEN` when set).
 
 use super::ApiError;
 use crate::core::Service;
@@ -7,6 +7,7 @@ use warp::{Filter, Rejection, Reply};
 
 pub fn routes(
     service: Arc<Service>,
+    metrics_token: Option<[u8; 32]>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     let health = warp::path!("healthz")
         .and(warp::get())
@@ -27,12 +28,24 @@ pub fn routes(
             Ok::<_, Rejection>(reply)
         }
     });
-    let metrics = warp::path!("metrics").and(warp::get()).map(|| {
-        warp::reply::with_header(
-            crate::metrics::render(),
-            "content-type",
-            "text/plain; version=0.0.4",
-        )
-    });
+    // Open unless METRICS_TOKEN is set; then only its bearer reads them.
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(warp::header::optional::<String>("authorization"))
+        .map(move |header: Option<String>| {
+            if let Some(expected) = metrics_token {
+                let given = super::bearer(header.as_deref()).map(|t| crate::auth::digest(&t));
+                // Answered here: a rejection would fall through to the office's pages.
+                if given != Some(expected) {
+                    return ApiError::unauthorized().into_response();
+                }
+            }
+            warp::reply::with_header(
+                crate::metrics::render(),
+                "content-type",
+                "text/plain; version=0.0.4",
+            )
+            .into_response()
+        });
     health.or(ready).or(metrics)
 }

@@ -45,7 +45,7 @@ pub fn routes(
         .and_then(
             |_: Caller, query: RunsQuery, service: Arc<Service>| async move {
                 let page = service
-                    .runs(query.agent.as_deref(), query.limit)
+                    .runs(query.agent.as_deref(), query.before.as_deref(), query.limit)
                     .await
                     .map_err(reject)?;
                 Ok::<_, Rejection>(warp::reply::json(&page))
@@ -112,6 +112,7 @@ pub fn routes(
 #[derive(Deserialize)]
 struct RunsQuery {
     agent: Option<String>,
+    before: Option<String>,
     limit: Option<usize>,
 }
 

@@ -3,7 +3,7 @@
 //! one write.
 
 use super::edge::{Edge, StreamSlot};
-use super::{ApiError, RouteSettings, SESSION_COOKIE, authorise_plain, bearer, reject};
+use super::{ApiError, RouteSettings, SESSION_COOKIE, authorise_plain, bearer, identify, reject};
 use crate::auth::Right;
 use crate::core::{Credentials, Service};
 use crate::hub::Followed;
@@ -12,7 +12,7 @@ use crate::server::{ClientAddr, StreamHandler};
 use crate::store::StoredEvent;
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::BoxStream;
-use futures_util::{Stream, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,10 +24,10 @@ const HELLO: &[u8] = b"retry: 1000\n: esprit-hub\n\n";
 const KEEPALIVE: &[u8] = b": keep-alive\n\n";
 const CUT_OFF: &[u8] = b"retry: 1000\n: fell behind: reconnect with Last-Event-ID\n\n";
 const RESTARTING: &[u8] = b"retry: 1000\n: gateway restarting\n\n";
-/// Frames ready at once that go out in one write, and the most a write
-/// gathers while it waits for more (bounded: a stalled reader pins one write).
-const BATCH: usize = 16;
+/// The most events and bytes one write gathers (always at least one event):
+/// a reader that stops reading pins one write and nothing more.
 const GATHER: usize = 32;
+const WRITE_BYTES: usize = 64 * 1024;
 
 /// Opens streams: for connections the server serves itself and for the
 /// warp route (a stream asked on a connection that already served requests).
@@ -74,22 +74,25 @@ impl StreamEndpoint {
             .filter_map(Result::ok)
             .find(|c| c.name() == SESSION_COOKIE)
             .map(|c| c.value().to_owned());
-        let caller = self
-            .service
-            .caller_for(Credentials {
+        let client = self.edge.client_ip(
+            head.extensions.get::<ClientAddr>().copied(),
+            header("x-forwarded-for"),
+        );
+        let caller = identify(
+            &self.service,
+            &self.edge,
+            client,
+            Credentials {
                 bearer: token.as_deref(),
                 session: session.as_deref(),
-            })
-            .await;
+            },
+        )
+        .await?;
         authorise_plain(caller, Right::View)?;
         let filter = self.service.npc_filter(query.npc.as_deref())?;
         let after = self
             .service
             .stream_start(header("last-event-id"), query.since)?;
-        let client = self.edge.client_ip(
-            head.extensions.get::<ClientAddr>().copied(),
-            header("x-forwarded-for"),
-        );
         let slot = self.edge.open_stream(client)?;
         Ok(sse(
             self.service.follow(filter, after),
@@ -196,25 +199,65 @@ impl StreamQuery {
     }
 }
 
-/// The wire frame of one event, encoded on first use.
+/// The wire frame of a live event, encoded on first use and shared.
 fn frame(event: &StoredEvent) -> Bytes {
-    event
-        .frame
-        .get_or_init(|| {
-            Bytes::from(format!(
-                "id: {}\nevent: {}\ndata: {}\n\n",
-                event.id,
-                event.kind.as_str(),
-                event.json
-            ))
-        })
-        .clone()
+    event.frame.get_or_init(|| encode_frame(event)).clone()
 }
 
-/// One write for everything ready; returns whether the stream should end.
+fn encode_frame(event: &StoredEvent) -> Bytes {
+    Bytes::from(format!(
+        "id: {}\nevent: {}\ndata: {}\n\n",
+        event.id,
+        event.kind.as_str(),
+        event.json
+    ))
+}
+
+/// What one write takes: whatever is ready, up to [`GATHER`] events and
+/// [`WRITE_BYTES`] of them.
+struct Batch {
+    items: Vec<Followed>,
+    bytes: usize,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            items: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    fn push(&mut self, followed: Followed) {
+        if let Followed::Event(event) | Followed::Replayed(event) = &followed {
+            self.bytes += event.json.len() + 48;
+        }
+        self.items.push(followed);
+    }
+
+    fn is_full(&self) -> bool {
+        self.items.len() >= GATHER || self.bytes >= WRITE_BYTES
+    }
+
+    /// Takes what the stream has ready without waiting; false once it ended.
+    fn take_ready(&mut self, events: &mut (impl Stream<Item = Followed> + Unpin)) -> bool {
+        while !self.is_full() {
+            match events.next().now_or_never() {
+                Some(Some(followed)) => self.push(followed),
+                Some(None) => return false,
+                None => break,
+            }
+        }
+        true
+    }
+}
+
+/// One write for a batch; returns whether the stream should end. A replayed
+/// event's frame is written here and kept nowhere else.
 fn encode(batch: &[Followed]) -> (Bytes, bool) {
     let piece = |followed: &Followed| match followed {
         Followed::Event(event) => frame(event),
+        Followed::Replayed(event) => encode_frame(event),
         Followed::CutOff => Bytes::from_static(CUT_OFF),
         Followed::ShuttingDown => Bytes::from_static(RESTARTING),
     };
@@ -223,7 +266,7 @@ fn encode(batch: &[Followed]) -> (Bytes, bool) {
         .any(|f| matches!(f, Followed::CutOff | Followed::ShuttingDown));
     let events = batch
         .iter()
-        .filter(|f| matches!(f, Followed::Event(_)))
+        .filter(|f| matches!(f, Followed::Event(_) | Followed::Replayed(_)))
         .count();
     metrics::DELIVERIES.inc_by(events as u64);
     if let [one] = batch {
@@ -231,9 +274,31 @@ fn encode(batch: &[Followed]) -> (Bytes, bool) {
     }
     let mut out = BytesMut::new();
     for followed in batch {
-        out.extend_from_slice(&piece(followed));
+        match followed {
+            Followed::Replayed(event) => {
+                use std::fmt::Write;
+                let _ = write!(
+                    FmtBytes(&mut out),
+                    "id: {}\nevent: {}\ndata: {}\n\n",
+                    event.id,
+                    event.kind.as_str(),
+                    event.json
+                );
+            }
+            other => out.extend_from_slice(&piece(other)),
+        }
     }
     (out.freeze(), ends)
+}
+
+/// `fmt::Write` into a byte buffer.
+struct FmtBytes<'a>(&'a mut BytesMut);
+
+impl std::fmt::Write for FmtBytes<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
 }
 
 /// The stream's bytes: a hello, then frames, keep-alives and, at the end, why.
@@ -246,7 +311,7 @@ fn sse(
     let body = async_stream::stream! {
         let _slot = slot;
         yield Bytes::from_static(HELLO);
-        let mut events = std::pin::pin!(events.ready_chunks(BATCH));
+        let mut events = std::pin::pin!(events);
         // Checked twice per keep-alive period; nothing to reset per event.
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + keepalive / 2, keepalive / 2);
         let mut wrote_at = tokio::time::Instant::now();
@@ -255,39 +320,47 @@ fn sse(
         let mut gap = linger * 2;
         loop {
             tokio::select! {
-                batch = events.next() => {
-                    let Some(mut batch) = batch else { break };
+                first = events.next() => {
+                    let Some(first) = first else { break };
+                    let mut batch = Batch::new();
+                    batch.push(first);
+                    let mut open = batch.take_ready(&mut events);
                     // When events come faster than the linger, wait for the ones
                     // right behind this one: one write for several costs the
                     // kernel far less. A quieter stream sends at once.
-                    if batch.len() < BATCH && gap < linger && !linger.is_zero() {
+                    if open && !batch.is_full() && gap < linger && !linger.is_zero() {
                         // Keep taking from the ring meanwhile, so waiting never lags it.
                         let deadline = tokio::time::sleep(linger);
                         tokio::pin!(deadline);
-                        loop {
+                        while !batch.is_full() {
                             tokio::select! {
                                 biased;
                                 more = events.next() => match more {
                                     Some(more) => {
-                                        batch.extend(more);
-                                        if batch.len() >= GATHER {
+                                        batch.push(more);
+                                        open = batch.take_ready(&mut events);
+                                        if !open {
                                             break;
                                         }
                                     }
-                                    None => break,
+                                    None => {
+                                        open = false;
+                                        break;
+                                    }
                                 },
                                 _ = &mut deadline => break,
                             }
                         }
                     }
                     let now = tokio::time::Instant::now();
-                    let each = (now - arrived_at) / batch.len().max(1) as u32;
+                    let each = (now - arrived_at) / batch.items.len().max(1) as u32;
                     gap = (gap * 3 + each.min(keepalive)) / 4;
                     arrived_at = now;
-                    let (bytes, ends) = encode(&batch);
+                    let (bytes, ends) = encode(&batch.items);
+                    drop(batch);
                     wrote_at = now;
                     yield bytes;
-                    if ends {
+                    if ends || !open {
                         break;
                     }
                 }
@@ -345,6 +418,35 @@ mod tests {
         assert!(text.starts_with("id: 1\n") && text.contains("id: 2\n"));
         assert!(text.ends_with("reconnect with Last-Event-ID\n\n"));
         assert!(ends, "a cut-off ends the stream");
+    }
+
+    #[test]
+    fn replayed_frames_are_not_kept_and_a_write_is_bounded_by_bytes() {
+        let big = Arc::new(StoredEvent::new(
+            1,
+            EventKind::Step,
+            "a".into(),
+            None,
+            "t".into(),
+            None,
+            Arc::from(format!(r#"{{"m":"{}"}}"#, "x".repeat(40_000)).as_str()),
+        ));
+        let (bytes, _) = encode(&[Followed::Replayed(big.clone())]);
+        assert!(bytes.starts_with(b"id: 1\nevent: step\ndata: {"));
+        assert!(
+            big.frame.get().is_none(),
+            "nothing cached for a replayed event"
+        );
+        let mut batch = Batch::new();
+        batch.push(Followed::Replayed(big.clone()));
+        assert!(!batch.is_full());
+        batch.push(Followed::Replayed(big));
+        assert!(batch.is_full(), "two 40 KB events fill a 64 KiB write");
+        let mut small = Batch::new();
+        for id in 0..GATHER as u64 {
+            small.push(event(id));
+        }
+        assert!(small.is_full(), "and so do {GATHER} small ones");
     }
 
     #[test]

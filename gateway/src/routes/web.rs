@@ -32,6 +32,8 @@ pub fn routes(
             async move { Ok::<_, Rejection>(serve_office_file(&dir, tail.as_str()).await) }
         });
     let dist = settings.web_dist.clone();
+    let policy = HeaderValue::from_str(&content_policy(&settings.office_gateways))
+        .expect("origins are checked at start");
     // Anything under /api that no route took is a JSON 404, never the office page.
     let not_api = warp::path::full()
         .and_then(|path: warp::path::FullPath| async move {
@@ -47,14 +49,38 @@ pub fn routes(
         .and(warp::path::full())
         .and(warp::header::optional::<String>("accept-encoding"))
         .and_then(move |path: warp::path::FullPath, accept: Option<String>| {
-            let dist = dist.clone();
+            let (dist, policy) = (dist.clone(), policy.clone());
             async move {
-                Ok::<_, Rejection>(
-                    serve_file(&dist, path.as_str(), accept.as_deref().unwrap_or("")).await,
-                )
+                let mut response =
+                    serve_file(&dist, path.as_str(), accept.as_deref().unwrap_or("")).await;
+                frame_guard(&mut response, policy);
+                Ok::<_, Rejection>(response)
             }
         });
     studio.or(office).or(files)
+}
+
+/// The page's Content-Security-Policy: its own origin, plus the gateways a
+/// `?gateway=` may name (`OFFICE_GATEWAYS`); no page may frame it.
+pub fn content_policy(gateways: &[String]) -> String {
+    let mut connect = String::from("'self'");
+    for origin in gateways {
+        connect.push(' ');
+        connect.push_str(origin);
+    }
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data: blob:; connect-src {connect} blob:; frame-ancestors 'self'; \
+         base-uri 'none'; form-action 'self'"
+    )
+}
+
+/// No other page may frame the office (a click inside it would approve a run).
+fn frame_guard(response: &mut warp::reply::Response, policy: HeaderValue) {
+    let headers = response.headers_mut();
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert("content-security-policy", policy);
+    headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
 }
 
 /// A file of the office map. Never cached: a map saved in Tiled shows on the

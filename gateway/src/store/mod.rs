@@ -1,132 +1,33 @@
-//! Durable event storage behind one small trait: the embedded SQLite store for
-//! one machine, Redis Streams for several gateways. Routes and the hub never
-//! know which one they have.
+//! Durable storage in three parts, each a small trait: the event log
+//! ([`EventLog`]: append, replay, history), the run book ([`RunBook`]: runs
+//! and who may report for them) and the sessions ([`SessionStore`]). The
+//! embedded SQLite store serves one machine, Redis Streams several gateways;
+//! each implements all three, one file per part. Routes, the hub and the
+//! core never know which one they have.
 //!
-//! A store also keeps the run records and enforces the run rules atomically
-//! with the append (see [`RunRuleError`]), so two gateways sharing one store
-//! agree on which run an agent is in.
+//! The log keeps the run records and enforces the run rules atomically with
+//! the append (see [`RunRuleError`]), so two gateways sharing one store agree
+//! on which run an agent is in; the run book reads what it wrote.
 
+mod event;
 mod open_runs;
 mod redis;
+mod run;
 mod sqlite;
 
+pub use event::{
+    BROADCAST_NPC, EventFacts, NewEvent, NpcFilter, StoredEvent, envelope_json, envelope_rest,
+    human_line,
+};
 pub use redis::{RedisSettings, RedisStore};
+pub use run::{
+    Asked, RunCursor, RunMeta, RunQuery, RunRecord, run_status_after, status_named, summary_bytes,
+};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
-use protocol::{EventKind, RunSummary};
-use serde_json::{Map, Value};
 use std::collections::HashSet;
-use std::sync::{Arc, OnceLock};
-
-/// An event validated at the edge, not yet stored.
-#[derive(Debug, Clone)]
-pub struct NewEvent {
-    pub kind: EventKind,
-    pub npc: String,
-    /// `None` for an npc-level event; the store attaches the npc's open run, if any.
-    pub run_id: Option<String>,
-    pub ts: String,
-    pub fields: Map<String, Value>,
-    /// Set on `started`: what the run's record keeps.
-    pub run: Option<RunMeta>,
-}
-
-/// What a run's record keeps beyond its events.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RunMeta {
-    pub agent: String,
-    /// Who started it.
-    pub by: Option<String>,
-    /// SHA-256 of the run's callback token, so it survives restarts and other gateways accept it.
-    pub callback_digest: Option<[u8; 32]>,
-    /// The gateway instance the run lives in, for runs that die with their process (embedded flows).
-    pub owner: Option<String>,
-    /// A run with no event for this long is ended by the gateway.
-    pub deadline_ms: u64,
-}
-
-/// A stored event, serialised once and shared by every subscriber.
-#[derive(Debug)]
-pub struct StoredEvent {
-    pub id: u64,
-    pub kind: EventKind,
-    pub npc: String,
-    pub run_id: Option<String>,
-    pub ts: String,
-    /// The human line (`message`, `error` or `question`), for the roster.
-    pub message: Option<String>,
-    /// The whole envelope as JSON: the SSE `data:` field and history's entries.
-    pub json: Arc<str>,
-    /// On `started`: the run's callback token digest (never sent to clients).
-    pub callback_digest: Option<[u8; 32]>,
-    /// The event's wire frame, encoded once by whoever sends it first.
-    pub frame: OnceLock<bytes::Bytes>,
-}
-
-impl StoredEvent {
-    pub fn new(
-        id: u64,
-        kind: EventKind,
-        npc: String,
-        run_id: Option<String>,
-        ts: String,
-        message: Option<String>,
-        json: Arc<str>,
-    ) -> StoredEvent {
-        StoredEvent {
-            id,
-            kind,
-            npc,
-            run_id,
-            ts,
-            message,
-            json,
-            callback_digest: None,
-            frame: OnceLock::new(),
-        }
-    }
-
-    pub fn envelope(&self) -> Result<protocol::EventEnvelope, StoreError> {
-        serde_json::from_str(&self.json).map_err(|e| StoreError::Corrupt(e.to_string()))
-    }
-}
-
-/// The npc every subscriber receives, whatever its filter (roster changes).
-pub const BROADCAST_NPC: &str = "*";
-
-/// Which npcs a reader wants.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NpcFilter {
-    All,
-    Only(HashSet<String>),
-}
-
-impl NpcFilter {
-    pub fn matches(&self, npc: &str) -> bool {
-        match self {
-            NpcFilter::All => true,
-            NpcFilter::Only(set) => npc == BROADCAST_NPC || set.contains(npc),
-        }
-    }
-}
-
-/// A run as stored.
-#[derive(Debug, Clone)]
-pub struct RunRecord {
-    pub summary: RunSummary,
-    pub meta: RunMeta,
-    /// Milliseconds since the epoch of the run's latest event.
-    pub last_event_ms: i64,
-    /// The `awaiting` event the run waits on, if it does.
-    pub question: Option<Arc<StoredEvent>>,
-}
-
-impl RunRecord {
-    pub fn is_open(&self) -> bool {
-        self.summary.ended_at.is_none()
-    }
-}
+use std::sync::Arc;
 
 /// A signed-in browser's session, kept by its id's digest.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,8 +56,9 @@ pub struct RetentionPolicy {
     pub max_age_secs: u64,
 }
 
+/// The event log: every event in id order, appended under the run rules.
 #[async_trait]
-pub trait EventStore: Send + Sync + 'static {
+pub trait EventLog: Send + Sync + 'static {
     /// Stores the events atomically, applying the run rules; returns them with
     /// their ids once durable. One broken rule refuses the whole batch.
     async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Arc<StoredEvent>>, StoreError>;
@@ -169,35 +71,20 @@ pub trait EventStore: Send + Sync + 'static {
         limit: usize,
         max_bytes: usize,
     ) -> Result<Vec<Arc<StoredEvent>>, StoreError>;
-    /// Events with id < `before`, the newest `limit` of them, oldest first.
+    /// Events with id < `before`, the newest `limit` of them, oldest first:
+    /// read newest first, and no more once `max_bytes` of JSON are read
+    /// (but always at least one).
     async fn history(
         &self,
         npc: Option<&str>,
         before: Option<u64>,
         limit: usize,
+        max_bytes: usize,
     ) -> Result<Vec<Arc<StoredEvent>>, StoreError>;
-    /// The newest runs first.
-    async fn runs(&self, agent: Option<&str>, limit: usize) -> Result<Vec<RunSummary>, StoreError>;
-    /// How many runs started at or after `since_ms` (Unix milliseconds).
-    async fn runs_started_since(&self, since_ms: i64) -> Result<u64, StoreError>;
-    async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
-    /// Runs that have not ended.
-    async fn open_runs(&self) -> Result<Vec<RunRecord>, StoreError>;
     /// The newest event of each npc, for the status board after a restart.
     async fn latest_per_npc(&self) -> Result<Vec<Arc<StoredEvent>>, StoreError>;
     /// The newest event id.
     async fn last_id(&self) -> Result<u64, StoreError>;
-    /// Gateway instances that are alive (own their in-process runs).
-    async fn live_instances(&self) -> Result<HashSet<String>, StoreError>;
-    /// The open run a callback token belongs to (a token another gateway
-    /// issued may arrive before this gateway has seen its run start).
-    async fn run_for_token(&self, digest: [u8; 32])
-    -> Result<Option<(String, String)>, StoreError>;
-    /// Keeps a session until it expires.
-    async fn put_session(&self, id: [u8; 32], session: SessionRecord) -> Result<(), StoreError>;
-    /// A session that has not expired.
-    async fn session(&self, id: [u8; 32]) -> Result<Option<SessionRecord>, StoreError>;
-    async fn drop_session(&self, id: [u8; 32]) -> Result<(), StoreError>;
     /// Proves the store can take a write (for `/readyz`).
     async fn check_writable(&self) -> Result<(), StoreError>;
     /// Deletes what the policy no longer keeps; returns how many events went.
@@ -207,6 +94,52 @@ pub trait EventStore: Send + Sync + 'static {
     fn start_feed(&self, _after: u64) {}
     /// Finishes pending writes; later appends fail.
     async fn close(&self);
+}
+
+/// The run book: the runs the log's events opened, asked and ended.
+#[async_trait]
+pub trait RunBook: Send + Sync + 'static {
+    /// The newest runs first (see [`RunQuery`]).
+    async fn runs(&self, query: RunQuery<'_>) -> Result<Vec<RunRecord>, StoreError>;
+    /// How many runs started at or after `since_ms` (Unix milliseconds).
+    async fn runs_started_since(&self, since_ms: i64) -> Result<u64, StoreError>;
+    async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
+    /// Runs that have not ended.
+    async fn open_runs(&self) -> Result<Vec<RunRecord>, StoreError>;
+    /// The open run a callback token belongs to (a token another gateway
+    /// issued may arrive before this gateway has seen its run start).
+    async fn run_for_token(&self, digest: [u8; 32])
+    -> Result<Option<(String, String)>, StoreError>;
+    /// Gateway instances that are alive (own their in-process runs).
+    async fn live_instances(&self) -> Result<HashSet<String>, StoreError>;
+}
+
+/// Browser sessions, shared by every gateway on the store.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Keeps a session until it expires.
+    async fn put_session(&self, id: [u8; 32], session: SessionRecord) -> Result<(), StoreError>;
+    /// A session that has not expired.
+    async fn session(&self, id: [u8; 32]) -> Result<Option<SessionRecord>, StoreError>;
+    async fn drop_session(&self, id: [u8; 32]) -> Result<(), StoreError>;
+}
+
+/// One store's three parts, as the core holds them.
+#[derive(Clone)]
+pub struct Stores {
+    pub log: Arc<dyn EventLog>,
+    pub runs: Arc<dyn RunBook>,
+    pub sessions: Arc<dyn SessionStore>,
+}
+
+impl Stores {
+    pub fn of<S: EventLog + RunBook + SessionStore>(store: Arc<S>) -> Stores {
+        Stores {
+            log: store.clone(),
+            runs: store.clone(),
+            sessions: store,
+        }
+    }
 }
 
 /// A run rule an append broke. Checked inside the store's transaction, so
@@ -261,11 +194,6 @@ impl StoreError {
 
 pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
-/// The status a run's record shows after an event of `kind`.
-pub fn run_status_after(kind: EventKind) -> protocol::AgentStatus {
-    protocol::AgentStatus::Idle.after(kind)
 }
 
 /// The store contract as a test suite, for each store's tests.

@@ -3,6 +3,7 @@
 //! reader, and stand-ins for Sim (webhook trigger and execute API) that are
 //! real HTTP servers.
 
+pub mod child;
 pub mod in_process;
 pub mod nginx;
 pub mod process;

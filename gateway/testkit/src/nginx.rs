@@ -1,13 +1,16 @@
 //! Debian's nginx in the foreground with `compose/nginx.conf`, its upstreams
-//! rendered to loopback ports by `compose/render-nginx.sh`; stopped on drop.
+//! rendered to loopback ports by `compose/render-nginx.sh`; stopped on drop
+//! as nginx expects (SIGTERM to the master, which ends its workers at once), and its
+//! whole process group killed if that takes too long.
 
+use crate::child::{ServerChild, Shape};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Nginx {
-    child: Child,
+    child: ServerChild,
     /// The office, its API and stream.
     pub addr: SocketAddr,
     /// Sim Studio, behind the office's sign-in.
@@ -63,17 +66,20 @@ impl Nginx {
             dir.path().join("nginx.pid").display(),
             dir.path().join("error.log").display()
         );
-        let child = Command::new(nginx)
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(&conf)
-            .arg("-g")
-            .arg(globals)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let child = ServerChild::spawn(
+            Command::new(nginx)
+                .arg("-p")
+                .arg(dir.path())
+                .arg("-c")
+                .arg(&conf)
+                .arg("-g")
+                .arg(globals)
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit()),
+            Shape::Forking,
+            libc::SIGTERM,
+        )
+        .unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(addr).is_err() {
             assert!(Instant::now() < deadline, "nginx did not start");
@@ -99,11 +105,14 @@ impl Nginx {
     pub fn error_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
     }
-}
 
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// The master's process id (its workers are in its process group).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stops nginx as it expects; dropping it does the same.
+    pub fn stop(&mut self) {
+        self.child.stop();
     }
 }

@@ -1,7 +1,9 @@
-//! The gateway binary as a child process, for tests that kill it.
+//! The gateway binary as a child process, for tests that kill it; stopped on
+//! drop, and dies with the test process.
 
+use crate::child::{ServerChild, Shape};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A port nobody listens on right now.
@@ -29,7 +31,7 @@ pub async fn wait_ready(base: &str) {
 
 /// A gateway binary on a port, with its files in `dir`; killed on drop.
 pub struct GatewayProcess {
-    pub child: Child,
+    pub child: ServerChild,
     pub port: u16,
 }
 
@@ -57,7 +59,8 @@ impl GatewayProcess {
             command.env(key, value);
         }
         GatewayProcess {
-            child: command.spawn().expect("the gateway binary starts"),
+            child: ServerChild::spawn(&mut command, Shape::Single, libc::SIGTERM)
+                .expect("the gateway binary starts"),
             port,
         }
     }
@@ -68,13 +71,10 @@ impl GatewayProcess {
 
     /// SIGTERM, then waits up to `within` for the exit; `None` if it did not stop.
     pub async fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
+        self.child.signal(libc::SIGTERM);
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
+            if let Some(status) = self.child.try_wait() {
                 return Some(status);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -84,13 +84,6 @@ impl GatewayProcess {
 
     /// SIGKILL: no flush, no goodbye.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for GatewayProcess {
-    fn drop(&mut self) {
-        self.kill();
+        self.child.kill();
     }
 }

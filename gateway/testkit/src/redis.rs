@@ -1,12 +1,14 @@
 //! Debian's redis-server on a free loopback port with its own directory,
-//! persisting with `appendfsync always` (or what the test asks); killed on drop.
+//! persisting with `appendfsync always` (or what the test asks); stopped on
+//! drop (SIGTERM, then its process group killed), and dies with the test.
 
+use crate::child::{ServerChild, Shape};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct RedisServer {
-    child: Option<Child>,
+    child: Option<ServerChild>,
     pub port: u16,
     dir: tempfile::TempDir,
     fsync: String,
@@ -45,30 +47,33 @@ impl RedisServer {
 
     /// Starts (again) on the same port and directory, and waits until it answers.
     pub fn restart(&mut self) {
-        let child = Command::new(binary())
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-            ])
-            .arg(self.dir.path())
-            .args([
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                &self.fsync,
-                "--save",
-                "",
-                "--daemonize",
-                "no",
-                "--loglevel",
-                "warning",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
+        let child = ServerChild::spawn(
+            Command::new(binary())
+                .args([
+                    "--port",
+                    &self.port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                ])
+                .arg(self.dir.path())
+                .args([
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    &self.fsync,
+                    "--save",
+                    "",
+                    "--daemonize",
+                    "no",
+                    "--loglevel",
+                    "warning",
+                ])
+                .stdout(Stdio::null()),
+            Shape::Single,
+            libc::SIGTERM,
+        )
+        .expect("redis-server starts");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -95,14 +100,7 @@ impl RedisServer {
     /// SIGKILL: what Redis acknowledged must be in its append-only file.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            child.kill();
         }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
     }
 }

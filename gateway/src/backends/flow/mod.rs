@@ -15,7 +15,7 @@ use crate::outbound::Outbound;
 use crate::registry::{Agent, RunTarget};
 use crate::store::StoredEvent;
 use async_trait::async_trait;
-use protocol::{AnswerDelivery, EventEnvelope, EventKind};
+use protocol::{AnswerDelivery, EventKind, Question, RunAnswered};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use runner::FlowRun;
@@ -25,19 +25,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
-/// A person's answer, as an `Ask` step sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
-    pub decision: String,
-    pub comment: Option<String>,
-    pub by: Option<String>,
-}
-
 /// A flow running in this process.
 struct Running {
     task: AbortHandle,
-    /// Set while the flow waits at an `Ask`.
-    waiting: Option<oneshot::Sender<Answer>>,
+    /// Set while the flow waits at an `Ask`: the answer a person gives.
+    waiting: Option<oneshot::Sender<Arc<RunAnswered>>>,
 }
 
 type RunningFlows = Arc<Mutex<HashMap<String, Running>>>;
@@ -185,7 +177,7 @@ impl RunBackend for FlowBackend {
     async fn answer(
         &self,
         _agent: &Agent,
-        _question: &EventEnvelope,
+        _question: &Question,
         _answer: &AnswerDelivery,
     ) -> Result<(), BackendError> {
         // The `response` event is the answer: the flow sees it where it runs.
@@ -201,30 +193,14 @@ impl RunBackend for FlowBackend {
                 flow.task.abort();
             }
         } else if event.kind == EventKind::Response
+            && let Some(answer) = &event.facts.answer
             && let Some(waiting) = running.get_mut(run_id).and_then(|r| r.waiting.take())
         {
-            let _ = waiting.send(answer_of(event));
+            let _ = waiting.send(answer.clone());
         }
     }
 
     fn in_process(&self) -> bool {
         true
-    }
-}
-
-/// The decision a `response` event records.
-fn answer_of(event: &StoredEvent) -> Answer {
-    let envelope = event.envelope().ok();
-    let text = |key: &str| {
-        envelope
-            .as_ref()
-            .and_then(|e| e.field(key))
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned)
-    };
-    Answer {
-        decision: text("decision").unwrap_or_default(),
-        comment: text("comment"),
-        by: text("by"),
     }
 }

@@ -1,15 +1,15 @@
 //! One flow run: its steps in order, each reported as a workflow's API blocks
 //! would report it.
 
+use super::RunningFlows;
 use super::definition::{Flow, Step};
 use super::template::{origin_of, render, render_value};
-use super::{Answer, RunningFlows};
-use crate::backends::{RunReport, RunStart, fields};
+use crate::backends::{RunReport, RunStart};
 use crate::outbound::{Origin, Outbound, describe, read_capped, sanitize};
-use protocol::EventKind;
+use protocol::{Question, RunAnswered, RunEvent};
 use rand::Rng;
 use rand::rngs::StdRng;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -64,10 +64,10 @@ impl FlowRun {
         }
         // A flow without a final Done still ends its run.
         let _ = self
-            .post(
-                EventKind::Done,
-                json!({ "message": "finished", "result": Value::Null }),
-            )
+            .post(RunEvent::Finished {
+                result: Value::Null,
+                message: Some("finished".into()),
+            })
             .await;
     }
 
@@ -75,8 +75,7 @@ impl FlowRun {
         match step {
             Step::Say(message) => {
                 let message = render(message, &self.scope);
-                self.post(EventKind::Step, json!({ "message": message }))
-                    .await
+                self.post(RunEvent::step(message)).await
             }
             Step::Wait { secs, jitter } => {
                 let extra = if *jitter > 0.0 {
@@ -96,8 +95,7 @@ impl FlowRun {
             } => {
                 if let Some(message) = message {
                     let message = render(message, &self.scope);
-                    self.post(EventKind::Step, json!({ "message": message }))
-                        .await?;
+                    self.post(RunEvent::step(message)).await?;
                 }
                 let answer = self.http(method, url, body.as_ref()).await;
                 match answer {
@@ -126,10 +124,10 @@ impl FlowRun {
                     "by": answer.by,
                 });
                 if stop_on.contains(&decision) {
-                    self.post(
-                        EventKind::Done,
-                        json!({ "message": format!("stopped: {decision}"), "result": { "decision": decision, "comment": answer.comment } }),
-                    )
+                    self.post(RunEvent::Finished {
+                        result: json!({ "decision": decision, "comment": answer.comment }),
+                        message: Some(format!("stopped: {decision}")),
+                    })
                     .await?;
                     return Err(Ended);
                 }
@@ -146,12 +144,11 @@ impl FlowRun {
                 Ok(())
             }
             Step::Done { result, message } => {
-                let mut data = Map::new();
-                data.insert("result".into(), render_value(result, &self.scope));
-                if let Some(message) = message {
-                    data.insert("message".into(), render(message, &self.scope).into());
-                }
-                self.post(EventKind::Done, Value::Object(data)).await?;
+                self.post(RunEvent::Finished {
+                    result: render_value(result, &self.scope),
+                    message: message.as_ref().map(|m| render(m, &self.scope)),
+                })
+                .await?;
                 Err(Ended)
             }
         }
@@ -179,7 +176,8 @@ impl FlowRun {
         if let Some(body) = body {
             request = request.json(&render_value(body, &self.scope));
         }
-        let shown = crate::outbound::redact(&url);
+        // People see the origin; the log keeps the path and the answer's words.
+        let shown = crate::outbound::shown(&url);
         let response = request
             .send()
             .await
@@ -190,9 +188,15 @@ impl FlowRun {
             .map_err(|e| format!("{method} {shown}: {e}"))?;
         let text = String::from_utf8_lossy(&text).into_owned();
         if !status.is_success() {
+            tracing::info!(
+                run_id = %self.report.run().run_id,
+                url = %crate::outbound::redact(&url),
+                %status,
+                body = %sanitize(&text, 300),
+                "a flow's request was refused"
+            );
             return Err(format!(
-                "{method} {shown} answered {status}: {}",
-                sanitize(&text, 200)
+                "{method} {shown} answered {status} (its answer is in the gateway's log)"
             ));
         }
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
@@ -205,7 +209,7 @@ impl FlowRun {
         question: &str,
         options: &[String],
         timeout_secs: f64,
-    ) -> Result<Answer, Ended> {
+    ) -> Result<Arc<RunAnswered>, Ended> {
         let (tx, rx) = oneshot::channel();
         let run_id = self.report.run().run_id.clone();
         // Waiting before asking, so an answer can never arrive first.
@@ -218,15 +222,12 @@ impl FlowRun {
             Some(running) => running.waiting = Some(tx),
             None => return Err(Ended),
         }
-        self.post(
-            EventKind::Awaiting,
-            json!({
-                "message": question,
-                "question": question,
-                "options": options,
-                "timeout_secs": timeout_secs,
-            }),
-        )
+        self.post(RunEvent::Asked(Question {
+            question: question.to_owned(),
+            options: options.to_vec(),
+            timeout_secs: Some(timeout_secs),
+            resume_url: None,
+        }))
         .await?;
         match tokio::time::timeout(Duration::from_secs_f64(timeout_secs), rx).await {
             Ok(Ok(answer)) => Ok(answer),
@@ -242,15 +243,14 @@ impl FlowRun {
     }
 
     async fn fail(&self, error: String) -> Result<(), Ended> {
-        self.post(EventKind::Error, json!({ "error": error }))
-            .await?;
+        self.post(RunEvent::Failed { error }).await?;
         Err(Ended)
     }
 
     /// Reports one event. A refusal (the run was cancelled or timed out) ends the flow.
-    async fn post(&self, kind: EventKind, data: Value) -> Result<(), Ended> {
+    async fn post(&self, event: RunEvent) -> Result<(), Ended> {
         self.report
-            .event(kind, fields(data))
+            .event(event)
             .await
             .map(|_| ())
             .map_err(|_| Ended)

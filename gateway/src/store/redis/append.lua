@@ -3,16 +3,23 @@
 -- counter, so they are global and increase in commit order on every gateway.
 --
 -- KEYS[1]  the key prefix
--- ARGV[1]  now (ms), ARGV[2] the number of events, then 13 values per event:
---          kind, npc, run ("" none), ts, rest (the envelope's JSON after its
---          opening brace, without id and run_id), message, agent, by, digest,
---          owner, deadline_ms, result (JSON or ""), error ("" none)
+-- ARGV[1]  now (ms), ARGV[2] the number of events, ARGV[3] values per event,
+--          then per event: kind, npc, run ("" none), ts, rest (the envelope's
+--          JSON after its opening brace, without id and run_id), message,
+--          agent, by, digest, owner, deadline_ms, result (JSON or ""), error
+--          ("" none), question (JSON or ""), answer (JSON or ""), cancelled
+--          ("1" or "")
 -- Returns  {"ok", id, run, id, run, ...} or {"rule", name, a, b, c}
+--
+-- Each event goes to the shared log and its npc's stream with named fields
+-- (gateway/src/store/redis/entry.rs reads them); a run's hash keeps the
+-- question it waits on as asked_id, asked_at and asked (the question's JSON).
 
 local p = KEYS[1]
 local now = ARGV[1]
 local n = tonumber(ARGV[2])
-local W = 13
+local W = tonumber(ARGV[3])
+local FIRST = 3
 
 local runs, open = {}, {}
 
@@ -54,7 +61,7 @@ end
 -- The rules, on an overlay of what this batch has done so far.
 local resolved = {}
 for i = 0, n - 1 do
-  local b = 2 + i * W
+  local b = FIRST + i * W
   local kind, npc, run = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   if kind == 'started' and run ~= '' then
     if run_state(run) then return { 'rule', 'RunExists', run, '', '' } end
@@ -82,24 +89,35 @@ for i = 0, n - 1 do
   resolved[i] = run
 end
 
+local function put(fields, name, value)
+  if value ~= '' then
+    fields[#fields + 1] = name
+    fields[#fields + 1] = value
+  end
+end
+
 -- Everything holds: write.
 local out = { 'ok' }
 for i = 0, n - 1 do
-  local b = 2 + i * W
+  local b = FIRST + i * W
   local kind, npc, ts, rest, message = ARGV[b + 1], ARGV[b + 2], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
   local agent, by, digest, owner, deadline = ARGV[b + 7], ARGV[b + 8], ARGV[b + 9], ARGV[b + 10], ARGV[b + 11]
   local result, err = ARGV[b + 12], ARGV[b + 13]
+  local question, answer, cancelled = ARGV[b + 14], ARGV[b + 15], ARGV[b + 16]
   local run = resolved[i]
   local id = redis.call('INCR', p .. ':seq')
+  -- The wire JSON, as gateway/src/store/event.rs `envelope_json` writes it.
   local head = '{"id":' .. id .. ','
   if run ~= '' then head = head .. '"run_id":' .. cjson.encode(run) .. ',' end
   local json = head .. rest
   local sid = '0-' .. id
-  local fields = { 'j', json, 'k', kind, 'n', npc, 'r', run, 'm', message, 't', now, 'ts', ts }
-  if kind == 'started' and digest ~= '' then
-    fields[#fields + 1] = 'd'
-    fields[#fields + 1] = digest
-  end
+  local fields = { 'json', json, 'kind', kind, 'npc', npc, 'stored_ms', now, 'ts', ts }
+  put(fields, 'run', run)
+  put(fields, 'message', message)
+  if kind == 'started' then put(fields, 'digest', digest) end
+  put(fields, 'question', question)
+  put(fields, 'answer', answer)
+  put(fields, 'cancelled', cancelled)
   redis.call('XADD', p .. ':log', sid, unpack(fields))
   redis.call('XADD', p .. ':npc:' .. npc, sid, unpack(fields))
   redis.call('SADD', p .. ':npcs', npc)
@@ -116,15 +134,18 @@ for i = 0, n - 1 do
     elseif kind == 'done' or kind == 'error' then
       redis.call('HSET', rk, 'status', after[kind], 'ended_at', ts, 'ended_ms', now, 'last_ms', now,
         'result', result, 'error', err)
-      redis.call('HDEL', rk, 'question')
+      redis.call('HDEL', rk, 'asked_id', 'asked_at', 'asked', 'question')
       if redis.call('HGET', p .. ':open', npc) == run then redis.call('HDEL', p .. ':open', npc) end
       local d = redis.call('HGET', rk, 'digest')
       if d and d ~= '' then redis.call('HDEL', p .. ':tokens', d) end
     elseif kind == 'awaiting' then
-      redis.call('HSET', rk, 'status', 'awaiting', 'last_ms', now, 'question', json)
+      redis.call('HSET', rk, 'status', 'awaiting', 'last_ms', now)
+      if question ~= '' then
+        redis.call('HSET', rk, 'asked_id', id, 'asked_at', ts, 'asked', question)
+      end
     else
       redis.call('HSET', rk, 'status', 'running', 'last_ms', now)
-      redis.call('HDEL', rk, 'question')
+      redis.call('HDEL', rk, 'asked_id', 'asked_at', 'asked', 'question')
     end
   end
   out[#out + 1] = id
