@@ -4,7 +4,8 @@
 //! page's loader). A question already pending when the office opened is not
 //! news: the roster, the banner and the mirror show it.
 
-use crate::npc::status::{Npc, NpcStatus};
+use crate::npc::status::NpcStatus;
+use crate::roster::Npc;
 use bevy::prelude::*;
 use std::collections::HashMap;
 
@@ -26,7 +27,7 @@ pub struct AttentionSettings {
 pub(super) fn plugin(app: &mut App) {
     app.add_message::<AttentionWanted>()
         .init_resource::<AttentionSettings>()
-        .add_systems(Update, notice_questions.after(crate::npc::RosterSystems));
+        .add_systems(Update, notice_questions.after(crate::roster::RosterSystems));
 }
 
 /// Each npc's last seen question (run and event), so a question counts once.

@@ -11,9 +11,9 @@
 
 use crate::art::TILE;
 use crate::npc::status::NpcStatus;
-use crate::npc::visuals_api::Selected;
 use crate::npc::walking::SeatAt;
 use crate::office::CurrentPlan;
+use crate::selection::Selected;
 use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll};
 use bevy::input::touch::Touches;
 use bevy::prelude::*;

@@ -20,9 +20,12 @@ pub mod on_demand;
 pub mod pointer;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod preferences;
+pub mod roster;
+pub mod selection;
 pub mod ui;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
+pub mod whiteboard;
 pub mod world_text;
 
 use bevy::prelude::*;
@@ -36,9 +39,12 @@ impl Plugin for OfficeCorePlugin {
     fn build(&self, app: &mut App) {
         app.add_plugins((
             gateway_link::plugin,
+            roster::plugin,
+            selection::plugin,
             npc::plugin,
             attention::plugin,
             office::plugin,
+            whiteboard::plugin,
             mirror::plugin,
         ));
     }

@@ -5,10 +5,12 @@
 //! this part is plain ECS so it is tested without a browser.
 
 use crate::gateway_link::{GatewayLink, LinkCommand, LinkState};
+use crate::npc::ShownBubbles;
 use crate::npc::behaviour::{Activity, Behaviour};
-use crate::npc::status::{Npc, NpcStatus, Shown};
-use crate::npc::visuals_api::{Selected, ShownBubbles};
-use crate::npc::{Connection, NpcIndex, RosterOrder, RosterSystems};
+use crate::npc::status::{NpcStatus, Shown};
+use crate::roster::Npc;
+use crate::roster::{Connection, NpcIndex, RosterOrder, RosterSystems};
+use crate::selection::Selected;
 use bevy::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
 use protocol::PendingQuestion;

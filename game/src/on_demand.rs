@@ -9,7 +9,7 @@
 //! patience going.
 
 use crate::camera::{CameraMode, OfficeCamera};
-use crate::gateway_link::Waker;
+use crate::gateway_link::{Waker, event_loop_waker};
 use crate::npc::animation::NpcAnimation;
 use bevy::platform::time::Instant;
 use bevy::prelude::*;
@@ -63,14 +63,6 @@ pub(super) fn plugin(app: &mut App) {
     } else {
         app.insert_resource(WinitSettings::continuous());
     }
-}
-
-/// A function that wakes the app's event loop from any thread (or task).
-pub fn event_loop_waker(proxy: &EventLoopProxyWrapper) -> Waker {
-    let proxy = (**proxy).clone();
-    std::sync::Arc::new(move || {
-        let _ = proxy.send_event(bevy::winit::WinitUserEvent::WakeUp);
-    })
 }
 
 /// Wakes the event loop at the next moment a picture changes.

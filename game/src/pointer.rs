@@ -5,8 +5,8 @@
 //! the office behind it.
 
 use crate::camera::{CameraMode, OfficeCamera, ViewInsets};
-use crate::npc::status::Npc;
-use crate::npc::visuals_api::{Hovered, Selected};
+use crate::roster::Npc;
+use crate::selection::{Hovered, Selected};
 use bevy::input::touch::Touches;
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;

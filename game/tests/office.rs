@@ -3,10 +3,11 @@
 use bevy::prelude::*;
 use game::OfficeCorePlugin;
 use game::gateway_link::{GatewayLink, LinkCommand, LinkEvent, LinkState};
-use game::npc::NpcIndex;
 use game::npc::animation::{NpcAnimation, Pose};
-use game::npc::status::{Npc, NpcLog, NpcStatus, Shown};
-use game::npc::visuals_api::Selected;
+use game::npc::status::{NpcLog, NpcStatus, Shown};
+use game::roster::Npc;
+use game::roster::NpcIndex;
+use game::selection::Selected;
 use protocol::{AgentStatus, AgentSummary, EventEnvelope, Roster};
 use serde_json::json;
 

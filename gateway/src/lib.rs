@@ -82,19 +82,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     let self_url = format!("http://{addr}");
     let instance = config.gateway_id.clone().unwrap_or_else(instance_id);
 
-    let outbound = Outbound::new(config.outbound.clone());
-    let flows = FlowBackend::new(
-        config.flows_dir.clone(),
-        outbound.clone(),
-        self_url.clone(),
-        config.flow_seed,
-    );
-    flows.load_all()?;
-    let backends = Arc::new(Backends::new(
-        WebhookBackend::new(outbound.clone()),
-        SimBackend::new(outbound, config.sim.clone()),
-        flows,
-    ));
+    let backends = Arc::new(backends(&config, &self_url)?);
     let hub = Arc::new(EventHub::new(config.subscriber_queue));
     let board = Arc::new(StatusBoard::default());
     let run_tokens = RunTokens::default();
@@ -104,39 +92,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         run_tokens.clone(),
         backends.clone(),
     ));
-    let store = match &config.store {
-        config::StoreKind::Sqlite => Stores::of(Arc::new(
-            SqliteStore::open(
-                &config.data_dir,
-                config.store_sync,
-                instance.clone(),
-                fanout,
-            )
-            .with_context(|| {
-                format!(
-                    "cannot open the event store in {}",
-                    config.data_dir.display()
-                )
-            })?,
-        )),
-        config::StoreKind::Redis {
-            url,
-            prefix,
-            instance_ttl,
-        } => Stores::of(Arc::new(
-            store::RedisStore::open(
-                store::RedisSettings {
-                    url: url.clone(),
-                    prefix: prefix.clone(),
-                    instance: instance.clone(),
-                    instance_ttl: *instance_ttl,
-                },
-                fanout,
-            )
-            .await
-            .context("cannot open the event store in Redis (STORE_URL)")?,
-        )),
-    };
+    let store = open_store(&config, &instance, fanout).await?;
     let service = Service::new(ServiceParts {
         registry,
         store: store.clone(),
@@ -145,10 +101,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         auth: authenticator(&config, run_tokens)?,
         backends,
         settings: CoreSettings {
-            public_url: config
-                .public_url
-                .clone()
-                .unwrap_or_else(|| self_url.clone()),
+            public_url: config.public_url.clone().unwrap_or(self_url),
             sim: config.sim.clone(),
             instance,
             run_deadline: config.run_deadline,
@@ -172,7 +125,81 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     if config.demo {
         service.spawn_demo();
     }
+    let (server, shutdown) = serve(listener, service.clone(), &config);
+    tracing::info!(%addr, agents = service.registry().agents().len(), "gateway listening");
+    Ok(Running {
+        addr,
+        service,
+        shutdown: Some(shutdown),
+        server,
+        _watcher: watcher,
+    })
+}
 
+/// The run backends: webhooks, Sim's API, and the embedded flows (loaded now).
+fn backends(config: &Config, self_url: &str) -> anyhow::Result<Backends> {
+    let outbound = Outbound::new(config.outbound.clone());
+    let flows = FlowBackend::new(
+        config.flows_dir.clone(),
+        outbound.clone(),
+        self_url.to_owned(),
+        config.flow_seed,
+    );
+    flows.load_all()?;
+    Ok(Backends::new(
+        WebhookBackend::new(outbound.clone()),
+        SimBackend::new(outbound, config.sim.clone()),
+        flows,
+    ))
+}
+
+/// The store the config names, telling `listener` of every commit.
+async fn open_store(
+    config: &Config,
+    instance: &str,
+    listener: Arc<CommitFanout>,
+) -> anyhow::Result<Stores> {
+    Ok(match &config.store {
+        config::StoreKind::Sqlite => Stores::of(Arc::new(
+            SqliteStore::open(
+                &config.data_dir,
+                config.store_sync,
+                instance.to_owned(),
+                listener,
+            )
+            .with_context(|| {
+                format!(
+                    "cannot open the event store in {}",
+                    config.data_dir.display()
+                )
+            })?,
+        )),
+        config::StoreKind::Redis {
+            url,
+            prefix,
+            instance_ttl,
+        } => Stores::of(Arc::new(
+            store::RedisStore::open(
+                store::RedisSettings {
+                    url: url.clone(),
+                    prefix: prefix.clone(),
+                    instance: instance.to_owned(),
+                    instance_ttl: *instance_ttl,
+                },
+                listener,
+            )
+            .await
+            .context("cannot open the event store in Redis (STORE_URL)")?,
+        )),
+    })
+}
+
+/// Serves the API and the office on `listener` until the sender is used.
+fn serve(
+    listener: tokio::net::TcpListener,
+    service: Arc<Service>,
+    config: &Config,
+) -> (tokio::task::JoinHandle<()>, oneshot::Sender<()>) {
     let settings = routes::RouteSettings {
         body_limit: config.body_limit,
         keepalive: config.keepalive,
@@ -187,12 +214,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     edge.spawn_housekeeping();
     let (tx, rx) = oneshot::channel::<()>();
     let streams = routes::StreamEndpoint::new(service.clone(), &settings, edge.clone());
-    let app = warp::service(routes::all(
-        service.clone(),
-        settings,
-        edge,
-        streams.clone(),
-    ));
+    let app = warp::service(routes::all(service, settings, edge, streams.clone()));
     let server = tokio::spawn(server::serve(
         listener,
         app,
@@ -202,14 +224,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
             let _ = rx.await;
         },
     ));
-    tracing::info!(%addr, agents = service.registry().agents().len(), "gateway listening");
-    Ok(Running {
-        addr,
-        service,
-        shutdown: Some(tx),
-        server,
-        _watcher: watcher,
-    })
+    (server, tx)
 }
 
 /// Configured tokens, the users file and the JWT key, checked now.

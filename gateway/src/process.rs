@@ -1,7 +1,7 @@
 //! The gateway process: command line → [`Config`](crate::Config) → serve until SIGTERM or
 //! Ctrl-C. It lives in the library, not in `main.rs`: a release binary
 //! that polls the server's futures itself re-instantiates their drop glue
-//! and spent half a minute of every build walking it.
+//! and builds much slower.
 
 use crate::Cli;
 use std::process::ExitCode;

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use url::Url;
 
 /// One agent: who it is in the office, and how a run reaches it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "RawAgent")]
 pub struct Agent {
     pub agent: String,
     pub npc: String,
@@ -90,14 +91,14 @@ struct RawAgent {
     deadline_secs: Option<Seconds>,
 }
 
-impl<'de> Deserialize<'de> for Agent {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let mut raw = RawAgent::deserialize(d)?;
+impl TryFrom<RawAgent> for Agent {
+    type Error = String;
+    fn try_from(mut raw: RawAgent) -> Result<Agent, String> {
         if raw.sim_outputs.is_some() && raw.workflow_id.is_none() {
-            return Err(de::Error::custom(format!(
+            return Err(format!(
                 "agent `{}`: `simOutputs` only applies to an agent with `workflowId`",
                 raw.agent.0
-            )));
+            ));
         }
         let target = match (raw.webhook_url, raw.flow, raw.workflow_id) {
             (Some(url), None, None) => RunTarget::Webhook(url.0),
@@ -113,16 +114,16 @@ impl<'de> Deserialize<'de> for Agent {
                     .collect(),
             },
             (None, None, None) => {
-                return Err(de::Error::custom(format!(
+                return Err(format!(
                     "agent `{}` needs one of `webhookUrl`, `flow` or `workflowId`",
                     raw.agent.0
-                )));
+                ));
             }
             _ => {
-                return Err(de::Error::custom(format!(
+                return Err(format!(
                     "agent `{}` has more than one of `webhookUrl`, `flow`, `workflowId`; keep one",
                     raw.agent.0
-                )));
+                ));
             }
         };
         Ok(Agent {
@@ -141,89 +142,97 @@ impl<'de> Deserialize<'de> for Agent {
 }
 
 /// An id: 1–64 of `a-z A-Z 0-9 _ -`, safe in URLs, SSE filters and file names.
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
 struct Id(String);
 
-impl<'de> Deserialize<'de> for Id {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+impl TryFrom<String> for Id {
+    type Error = String;
+    fn try_from(s: String) -> Result<Id, String> {
         if protocol::is_valid_id(&s) {
             Ok(Id(s))
         } else {
-            Err(de::Error::custom(format!(
+            Err(format!(
                 "`{s}` is not a valid id (1-64 letters, digits, `_` or `-`)"
-            )))
+            ))
         }
     }
 }
 
 /// A duration in seconds: positive, at most 30 days.
+#[derive(Deserialize)]
+#[serde(try_from = "f64")]
 struct Seconds(std::time::Duration);
 
-impl<'de> Deserialize<'de> for Seconds {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let secs = f64::deserialize(d)?;
+impl TryFrom<f64> for Seconds {
+    type Error = String;
+    fn try_from(secs: f64) -> Result<Seconds, String> {
         if secs.is_finite() && secs > 0.0 && secs <= 30.0 * 86_400.0 {
             Ok(Seconds(std::time::Duration::from_secs_f64(secs)))
         } else {
-            Err(de::Error::custom(format!(
+            Err(format!(
                 "{secs} is not a number of seconds between 0 and 2592000 (30 days)"
-            )))
+            ))
         }
     }
 }
 
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
 struct NonEmpty(String);
 
-impl<'de> Deserialize<'de> for NonEmpty {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+impl TryFrom<String> for NonEmpty {
+    type Error = &'static str;
+    fn try_from(s: String) -> Result<NonEmpty, &'static str> {
         if s.trim().is_empty() {
-            Err(de::Error::custom("must not be empty"))
+            Err("must not be empty")
         } else {
             Ok(NonEmpty(s))
         }
     }
 }
 
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
 struct HttpUrl(Url);
 
-impl<'de> Deserialize<'de> for HttpUrl {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        let url =
-            Url::parse(&s).map_err(|e| de::Error::custom(format!("`{s}` is not a URL: {e}")))?;
+impl TryFrom<String> for HttpUrl {
+    type Error = String;
+    fn try_from(s: String) -> Result<HttpUrl, String> {
+        let url = Url::parse(&s).map_err(|e| format!("`{s}` is not a URL: {e}"))?;
         match url.scheme() {
             "http" | "https" if url.host().is_some() => Ok(HttpUrl(url)),
-            _ => Err(de::Error::custom(format!(
-                "`{s}` must be an http(s) URL with a host"
-            ))),
+            _ => Err(format!("`{s}` must be an http(s) URL with a host")),
         }
     }
 }
 
 /// A Studio link: an absolute http(s) URL or a path on this origin.
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
 struct StudioUrl(String);
 
-impl<'de> Deserialize<'de> for StudioUrl {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        if s.starts_with('/') {
-            return Ok(StudioUrl(s));
+impl TryFrom<String> for StudioUrl {
+    type Error = String;
+    fn try_from(s: String) -> Result<StudioUrl, String> {
+        if !s.starts_with('/') {
+            HttpUrl::try_from(s.clone())?;
         }
-        HttpUrl::deserialize(de::value::StrDeserializer::<D::Error>::new(&s))?;
         Ok(StudioUrl(s))
     }
 }
 
 /// A secret that may name environment variables (`"${SCHEDULER_TOKEN}"`) so the file can be committed.
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
 struct Secret(String);
 
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        let value = expand_env(&s, |name| std::env::var(name).ok()).map_err(de::Error::custom)?;
+impl TryFrom<String> for Secret {
+    type Error = String;
+    fn try_from(s: String) -> Result<Secret, String> {
+        let value = expand_env(&s, |name| std::env::var(name).ok())?;
         if value.is_empty() {
-            return Err(de::Error::custom("must not be empty"));
+            return Err("must not be empty".into());
         }
         Ok(Secret(value))
     }

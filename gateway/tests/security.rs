@@ -783,47 +783,21 @@ async fn users_file_names_people_and_limits_their_agents() {
     )
     .await;
     gw.write_flow("f", r#"(steps: [Wait(secs: 5), Done()])"#);
-    assert_eq!(
-        post(&gw, "/api/run/scheduler", "dana-t", json!({})).await.0,
-        403
-    );
-    let (status, _) = post(&gw, "/api/run/deployer", "dana-t", json!({})).await;
-    assert_eq!(status, 202);
+    let step = |npc: &str| json!({"npc": npc, "type": "step"});
+    // (who, what, body, the answer)
+    let table = [
+        ("dana-t", "/api/run/scheduler", json!({}), 403),
+        ("dana-t", "/api/run/deployer", json!({}), 202),
+        ("ci-t", "/api/events", step("scheduler"), 403),
+        ("ci-t", "/api/events", step("deployer"), 202),
+        ("nobody", "/api/events", step("deployer"), 401),
+    ];
+    for (token, path, body, status) in table {
+        let (got, answer) = post(&gw, path, token, body).await;
+        assert_eq!(got, status, "{token} {path}: {answer}");
+    }
     let (_, runs) = send(&gw, reqwest::Method::GET, "/api/runs", Some("dana-t"), None).await;
     assert_eq!(runs["runs"][0]["started_by"], "dana");
-    assert_eq!(
-        post(
-            &gw,
-            "/api/events",
-            "ci-t",
-            json!({"npc": "scheduler", "type": "step"})
-        )
-        .await
-        .0,
-        403
-    );
-    assert_eq!(
-        post(
-            &gw,
-            "/api/events",
-            "ci-t",
-            json!({"npc": "deployer", "type": "step"})
-        )
-        .await
-        .0,
-        202
-    );
-    assert_eq!(
-        post(
-            &gw,
-            "/api/events",
-            "nobody",
-            json!({"npc": "deployer", "type": "step"})
-        )
-        .await
-        .0,
-        401
-    );
 }
 
 const IDP_KEY: &str = "idp-key-0123456789abcdef0123456789";

@@ -5,6 +5,9 @@ use serde_json::{Map, Value};
 use std::fmt;
 use std::str::FromStr;
 
+/// Fields of a JSON object, for building event data.
+pub type Fields = Map<String, Value>;
+
 /// The kind of an event, sent as the SSE `event:` field.
 ///
 /// The first five are the seed's contract and may be published by anyone with

@@ -14,12 +14,11 @@ mod written;
 pub use agent::{AgentStatus, AgentSummary, PendingQuestion, Roster};
 pub use error::{ErrorBody, ErrorDetail};
 pub use event::{
-    EventEnvelope, EventKind, HistoryPage, PublishAck, PublishEvent, UnknownEventKind,
+    EventEnvelope, EventKind, Fields, HistoryPage, PublishAck, PublishEvent, UnknownEventKind,
 };
 pub use fold::{AgentState, FoldEvent};
 pub use run::{
-    AnswerDelivery, Fields, RespondRequest, RunAck, RunCount, RunRequest, RunSummary, RunWebhook,
-    RunsPage,
+    AnswerDelivery, RespondRequest, RunAck, RunCount, RunRequest, RunSummary, RunWebhook, RunsPage,
 };
 pub use session::{SessionInfo, SignInRequest};
 pub use written::{

@@ -3,7 +3,7 @@
 use crate::agent::AgentStatus;
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// The body of `POST /api/run/:agent`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -141,9 +141,6 @@ pub struct RunsPage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_before: Option<String>,
 }
-
-/// Fields of a JSON object, for building event data.
-pub type Fields = Map<String, Value>;
 
 #[cfg(test)]
 mod tests {

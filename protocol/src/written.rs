@@ -4,8 +4,7 @@
 //! a question, the result). Their fields are the wire form: what the office,
 //! history and every other reader see.
 
-use crate::event::EventKind;
-use crate::run::Fields;
+use crate::event::{EventKind, Fields};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 

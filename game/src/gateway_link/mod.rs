@@ -202,12 +202,21 @@ pub fn start_link(
     settings: Res<GatewaySettings>,
     event_loop: Option<Res<bevy::winit::EventLoopProxyWrapper>>,
 ) {
-    let wake = event_loop.map(|proxy| crate::on_demand::event_loop_waker(&proxy));
+    let wake = event_loop.map(|proxy| event_loop_waker(&proxy));
     commands.insert_resource(GatewayLink::start(settings.clone(), wake));
 }
 
 /// Wakes the app's event loop from the link's task.
 pub type Waker = std::sync::Arc<dyn Fn() + Send + Sync>;
+
+/// A function that wakes the app's event loop from any thread (or task):
+/// the link calls it when it hands the office something.
+pub fn event_loop_waker(proxy: &bevy::winit::EventLoopProxyWrapper) -> Waker {
+    let proxy = (**proxy).clone();
+    std::sync::Arc::new(move || {
+        let _ = proxy.send_event(bevy::winit::WinitUserEvent::WakeUp);
+    })
+}
 
 /// The link's side of the event channel.
 #[derive(Clone)]

@@ -11,39 +11,18 @@ mod visuals;
 pub mod walking;
 
 use crate::gateway_link::{LinkEvent, LinkState};
+use crate::roster::{
+    Connection, Npc, NpcIndex, RosterChanged, RosterOrder, RosterSystems, SeatSystems,
+};
+use crate::selection::Selected;
 use animation::NpcAnimation;
 use behaviour::Behaviour;
 use bevy::prelude::*;
 use protocol::EventKind;
-use status::{Npc, NpcLog, NpcRuns, NpcStatus};
+use status::{NpcLog, NpcRuns, NpcStatus};
 use std::collections::HashMap;
 
-pub use visuals::Variant;
-
-/// Selection and hover, shared by the sprites, the panels and the page.
-pub mod visuals_api {
-    pub use super::visuals::{Bubble, Hovered, Selected, ShownBubble, ShownBubbles};
-}
-
-/// The npc id → entity map.
-#[derive(Resource, Default, Debug)]
-pub struct NpcIndex(pub HashMap<String, Entity>);
-
-/// The roster order (for layout and the roster panel).
-#[derive(Resource, Default, Debug, Clone)]
-pub struct RosterOrder(pub Vec<String>);
-
-/// Roster sync, event folding and animation, in that order.
-#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
-pub struct RosterSystems;
-
-/// Seating, behaviour and walking, after the office is laid out.
-#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SeatSystems;
-
-/// Sent when NPCs were added or removed, so the office lays out desks again.
-#[derive(Message, Clone, Debug)]
-pub struct RosterChanged;
+pub use visuals::{Bubble, ShownBubble, ShownBubbles, Variant};
 
 /// What the NPC said last, shown in a bubble for a few seconds.
 #[derive(Component, Clone, Debug, Default)]
@@ -63,16 +42,6 @@ impl Default for Tempo {
     }
 }
 
-/// The link's state, for the HUD and the offline look.
-#[derive(Resource, Clone, Debug)]
-pub struct Connection(pub LinkState);
-
-impl Default for Connection {
-    fn default() -> Self {
-        Connection(LinkState::Connecting { url: String::new() })
-    }
-}
-
 const SPEECH_SECONDS: f64 = 5.0;
 /// A question stays up longer: someone has to read it.
 const QUESTION_SECONDS: f64 = 12.0;
@@ -80,12 +49,7 @@ const QUESTION_SECONDS: f64 = 12.0;
 const SPEECH_CHARS: usize = 200;
 
 pub(super) fn plugin(app: &mut App) {
-    app.init_resource::<NpcIndex>()
-        .init_resource::<RosterOrder>()
-        .init_resource::<Connection>()
-        .init_resource::<Tempo>()
-        .add_message::<RosterChanged>()
-        .configure_sets(Update, SeatSystems.after(RosterSystems))
+    app.init_resource::<Tempo>()
         .add_systems(
             Update,
             (sync_roster, apply_link_events)
@@ -140,16 +104,9 @@ fn sync_roster(
                 desk: summary.desk.clone(),
                 studio_url: summary.studio_url.clone(),
             };
+            // The roster is a snapshot at `last_event_id`; newer events already applied win.
             let snapshot = |status: &mut NpcStatus| {
-                // The roster is a snapshot at `last_event_id`; newer events already applied win.
-                if summary.last_event_id.unwrap_or(0) > status.last_event_id {
-                    status.status = summary.status;
-                    status.question = summary.question.clone();
-                    status.run_id = summary.run_id.clone();
-                    status.last_message = summary.last_message.clone();
-                    status.last_event_id = summary.last_event_id.unwrap_or(0);
-                    status.changed_at = time.elapsed_secs_f64();
-                }
+                status.take_snapshot(summary, time.elapsed_secs_f64());
             };
             match index
                 .0
@@ -287,7 +244,7 @@ fn animate(mut npcs: Query<(&NpcStatus, &mut NpcAnimation)>, time: Res<Time>) {
 
 /// Selecting an NPC loads its agent's recent runs for the panel.
 fn request_runs_on_select(
-    selected: Res<visuals::Selected>,
+    selected: Res<Selected>,
     npcs: Query<&Npc>,
     link: Option<Res<crate::gateway_link::GatewayLink>>,
 ) {
@@ -306,7 +263,7 @@ fn request_runs_on_select(
 /// A run of the selected NPC ended: its recent runs change, so load them again.
 fn refresh_runs_when_a_run_ends(
     mut link_events: MessageReader<LinkEvent>,
-    selected: Res<visuals::Selected>,
+    selected: Res<Selected>,
     npcs: Query<&Npc>,
     link: Option<Res<crate::gateway_link::GatewayLink>>,
 ) {

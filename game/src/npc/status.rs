@@ -2,7 +2,9 @@
 //! (sprite, bubble, panel, roster) reads it from here.
 
 use bevy::prelude::*;
-use protocol::{AgentStatus, EventEnvelope, EventKind, PendingQuestion, RunSummary};
+use protocol::{
+    AgentState, AgentStatus, AgentSummary, EventEnvelope, EventKind, FoldEvent, RunSummary,
+};
 use std::collections::BTreeMap;
 
 /// What the office shows of an agent: the gateway's status, greyed out while
@@ -54,39 +56,31 @@ impl Shown {
     }
 }
 
-/// Who an NPC is.
-#[derive(Component, Clone, Debug, PartialEq)]
-pub struct Npc {
-    pub npc: String,
-    pub agent: String,
-    pub name: String,
-    pub role: Option<String>,
-    pub desk: Option<String>,
-    pub studio_url: String,
-}
-
-/// The NPC's current status and run.
+/// The NPC's current status and run: the one status fold of its events
+/// ([`AgentState`], shared with the gateway's roster), plus what only the
+/// office keeps (whether it can tell, and when things changed on its clock).
 #[derive(Component, Clone, Debug, Default)]
 pub struct NpcStatus {
     /// The gateway's view; shown unless the office is offline.
-    pub status: AgentStatus,
+    pub state: AgentState,
     pub offline: bool,
-    pub run_id: Option<String>,
-    pub last_message: Option<String>,
     /// Seconds (office clock) when the current run started.
     pub run_started_at: Option<f64>,
     /// Seconds when the status last changed.
     pub changed_at: f64,
-    /// The unanswered question of the current run.
-    pub question: Option<PendingQuestion>,
-    /// The newest event folded into this status.
-    pub last_event_id: u64,
+}
+
+impl std::ops::Deref for NpcStatus {
+    type Target = AgentState;
+    fn deref(&self) -> &AgentState {
+        &self.state
+    }
 }
 
 impl NpcStatus {
     pub fn shown(&self) -> Shown {
         Shown {
-            status: self.status,
+            status: self.state.status,
             offline: self.offline,
         }
     }
@@ -94,26 +88,40 @@ impl NpcStatus {
     /// Folds one event in; events at or below the last applied id are ignored.
     /// Returns whether it changed anything.
     pub fn apply(&mut self, event: &EventEnvelope, now: f64) -> bool {
-        if event.id <= self.last_event_id || event.kind == EventKind::Roster {
+        let before = self.state.status;
+        if !self.state.apply(FoldEvent::from(event)) {
             return false;
         }
-        self.last_event_id = event.id;
-        let before = self.status;
-        let next = self.status.after(event.kind);
-        self.status = next;
         if event.kind == EventKind::Started {
             self.run_started_at = Some(now);
         }
-        if event.run_id.is_some() {
-            self.run_id = event.run_id.clone();
-        }
-        if let Some(message) = event.message() {
-            self.last_message = Some(message.to_owned());
-        }
-        self.question = PendingQuestion::from_event(event);
-        if before != next {
+        if before != self.state.status {
             self.changed_at = now;
         }
+        true
+    }
+
+    /// Takes the roster's snapshot of the agent, unless newer events were
+    /// folded in already; returns whether it did.
+    pub fn take_snapshot(&mut self, summary: &AgentSummary, now: f64) -> bool {
+        let at = summary.last_event_id.unwrap_or(0);
+        if at <= self.state.last_event_id {
+            return false;
+        }
+        self.state = AgentState {
+            status: summary.status,
+            open_run: summary
+                .status
+                .is_busy()
+                .then(|| summary.run_id.clone())
+                .flatten(),
+            run_id: summary.run_id.clone(),
+            last_message: summary.last_message.clone(),
+            last_event_at: summary.last_event_at.clone(),
+            last_event_id: at,
+            question: summary.question.clone(),
+        };
+        self.changed_at = now;
         true
     }
 }

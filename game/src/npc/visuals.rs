@@ -2,15 +2,17 @@
 //! into sprites, and draws the name label, the shadow and the speech bubble.
 //! Thin adapters only; the bubble's geometry is in [`super::bubble`].
 
-use super::NpcIndex;
 use super::Speech;
 use super::animation::{Badge, Body, DeskLight, NpcAnimation};
 use super::bubble::{BubbleSpot, place_bubbles, wrap};
 use super::movement::tile_at;
-use super::status::{Npc, NpcStatus};
+use super::status::NpcStatus;
 use crate::art::{Art, CHAR_H, VARIANTS};
 use crate::office::map::{OfficeMap, Tile};
 use crate::office::{CurrentPlan, DeskFurniture, PlanChanged};
+use crate::roster::Npc;
+use crate::roster::NpcIndex;
+use crate::selection::{Hovered, Selected};
 use crate::world_text::WorldText;
 use bevy::prelude::*;
 use bevy::sprite::Anchor;
@@ -34,14 +36,6 @@ pub struct Bubble {
 }
 #[derive(Component)]
 struct BubbleText;
-
-/// The NPC under the pointer, for the tooltip.
-#[derive(Resource, Default, Debug)]
-pub struct Hovered(pub Option<Entity>);
-
-/// The selected NPC (panel open), shared by clicks, the roster and the page.
-#[derive(Resource, Default, Debug, Clone, Copy, PartialEq)]
-pub struct Selected(pub Option<Entity>);
 
 /// What each bubble shows and where (world units), for the page mirror.
 #[derive(Resource, Default, Debug, Clone)]
@@ -76,9 +70,7 @@ const BUBBLE_PAD: f32 = 3.0;
 const BUBBLE_DEPTH: f32 = 400.0;
 
 pub(super) fn plugin(app: &mut App) {
-    app.init_resource::<Hovered>()
-        .init_resource::<Selected>()
-        .init_resource::<ShownBubbles>()
+    app.init_resource::<ShownBubbles>()
         .init_resource::<RoomFloors>()
         .add_systems(
             Update,

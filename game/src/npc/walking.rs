@@ -2,13 +2,14 @@
 //! plan, orders from [`Behaviour`] turned into paths on the map, [`Walker`]s
 //! ticked, and the resulting [`Body`] handed to the animation. No rules here.
 
-use super::NpcIndex;
 use super::animation::{Body, NpcAnimation};
 use super::behaviour::{Activity, Behaviour, Goal, Options, Order};
 use super::movement::{HURRY, STROLL, Walker, seated_spot, standing_spot};
-use super::status::{Npc, NpcStatus};
+use super::status::NpcStatus;
 use crate::office::map::{Desk, Facing, OfficeMap, PlaceKind, Tile};
 use crate::office::{CurrentPlan, PlanChanged, depth, world};
+use crate::roster::Npc;
+use crate::roster::NpcIndex;
 use bevy::prelude::*;
 use std::collections::{HashMap, HashSet};
 
@@ -29,7 +30,7 @@ pub(super) fn plugin(app: &mut App) {
         Update,
         (seat_npcs, behave, walk, pose_bodies, place_sprites)
             .chain()
-            .in_set(super::SeatSystems),
+            .in_set(crate::roster::SeatSystems),
     );
 }
 

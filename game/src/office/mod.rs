@@ -1,25 +1,22 @@
 //! The office: a Tiled map ([`map`]) seated for the roster ([`plan`]),
-//! painted as one pixel-perfect texture, with a desk sprite per desk, the
-//! whiteboard's live numbers and the wall clock ([`fixtures`]).
+//! painted as one pixel-perfect texture, with a desk sprite per desk. What
+//! hangs on its walls is `whiteboard.rs`.
 //!
 //! The map in use starts as the built-in one; the gateway's copy (served at
 //! `/office/`, edited in Tiled) replaces it once loaded, or the HUD says why not.
 
-mod fixtures;
 pub mod map;
 pub mod plan;
 pub mod tiled;
 
 use crate::art::{Art, Canvas, DESK_H, DESK_W, TILE};
 use crate::gateway_link::LinkEvent;
-use crate::npc::status::Npc;
-use crate::npc::{NpcIndex, RosterChanged, RosterOrder};
+use crate::roster::Npc;
+use crate::roster::{NpcIndex, RosterChanged, RosterOrder};
 use bevy::prelude::*;
 use map::{OfficeMap, TILE_PX};
 use plan::{OfficePlan, plan};
 use std::sync::Arc;
-
-pub use fixtures::RunsToday;
 
 /// The map the office is drawn from, with its tileset image.
 #[derive(Resource, Clone)]
@@ -98,11 +95,15 @@ pub(super) fn plugin(app: &mut App) {
             Update,
             (take_served_map, relayout)
                 .chain()
-                .after(crate::npc::RosterSystems)
-                .before(crate::npc::SeatSystems),
+                .in_set(LayoutSystems)
+                .after(crate::roster::RosterSystems)
+                .before(crate::roster::SeatSystems),
         );
-    fixtures::plugin(app);
 }
+
+/// Taking the gateway's map and laying the office out for the roster.
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LayoutSystems;
 
 /// World position of a point in map pixels (x right, y down).
 pub fn world(px: Vec2) -> Vec2 {

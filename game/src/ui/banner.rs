@@ -4,9 +4,10 @@
 
 use super::Chrome;
 use crate::gateway_link::{GatewayLink, LinkCommand};
-use crate::npc::status::{Npc, NpcStatus};
-use crate::npc::visuals_api::Selected;
-use crate::npc::{NpcIndex, RosterOrder};
+use crate::npc::status::NpcStatus;
+use crate::roster::Npc;
+use crate::roster::{NpcIndex, RosterOrder};
+use crate::selection::Selected;
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 

@@ -1,8 +1,8 @@
 //! The HUD: connection indicator and counts, top of the screen.
 
 use crate::gateway_link::{GatewayLink, LinkCommand, LinkState, Session};
-use crate::npc::Connection;
 use crate::npc::status::{NpcStatus, Shown};
+use crate::roster::Connection;
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 use protocol::AgentStatus;

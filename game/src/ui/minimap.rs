@@ -6,10 +6,11 @@
 use super::Chrome;
 use crate::art::TILE;
 use crate::camera::{CameraMode, OfficeCamera};
-use crate::npc::status::{Npc, NpcStatus};
-use crate::npc::visuals_api::Selected;
+use crate::npc::status::NpcStatus;
 use crate::office::map::Tile;
 use crate::office::{CurrentPlan, floor_size};
+use crate::roster::Npc;
+use crate::selection::Selected;
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 use bevy_egui::{EguiContexts, egui};

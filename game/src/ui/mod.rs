@@ -12,9 +12,10 @@ mod keyboard;
 mod minimap;
 mod panel;
 mod roster;
+mod world_text;
 
 use crate::gateway_link::LinkEvent;
-use crate::npc::status::Npc;
+use crate::roster::Npc;
 use bevy::prelude::*;
 use bevy_egui::{EguiPrimaryContextPass, egui};
 
@@ -77,7 +78,7 @@ pub(super) fn plugin(app: &mut App) {
                 minimap::minimap,
                 tooltip,
                 cover_insets,
-                crate::world_text::paint,
+                world_text::paint,
             )
                 .chain(),
         );
@@ -146,7 +147,7 @@ fn collect_feedback(mut link: MessageReader<LinkEvent>, mut feedback: ResMut<Com
 /// Name, status and last message of the NPC under the pointer.
 fn tooltip(
     mut contexts: bevy_egui::EguiContexts,
-    hovered: Res<crate::npc::visuals_api::Hovered>,
+    hovered: Res<crate::selection::Hovered>,
     npcs: Query<(&Npc, &crate::npc::status::NpcStatus)>,
 ) -> Result {
     let Some(entity) = hovered.0 else {

@@ -3,8 +3,9 @@
 
 use super::{CommandFeedback, pill, screen_ui, title};
 use crate::gateway_link::{GatewayLink, GatewaySettings, LinkCommand};
-use crate::npc::status::{Npc, NpcLog, NpcRuns, NpcStatus, Shown};
-use crate::npc::visuals_api::Selected;
+use crate::npc::status::{NpcLog, NpcRuns, NpcStatus, Shown};
+use crate::roster::Npc;
+use crate::selection::Selected;
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 

@@ -2,9 +2,10 @@
 
 use super::{pill, screen_ui, title};
 use crate::gateway_link::{GatewayLink, LinkCommand, Session};
-use crate::npc::status::{Npc, NpcStatus};
-use crate::npc::visuals_api::Selected;
-use crate::npc::{NpcIndex, RosterOrder};
+use crate::npc::status::NpcStatus;
+use crate::roster::Npc;
+use crate::roster::{NpcIndex, RosterOrder};
+use crate::selection::Selected;
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 use protocol::AgentStatus;

@@ -9,7 +9,6 @@
 
 use super::{AgentScope, Identity, Role};
 use serde::Deserialize;
-use serde::de::{self, Deserializer};
 use std::path::{Path, PathBuf};
 
 #[derive(Deserialize)]
@@ -22,57 +21,65 @@ struct RawUser {
     agents: Option<Vec<Pattern>>,
 }
 
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
 struct Name(String);
-impl<'de> Deserialize<'de> for Name {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+
+impl TryFrom<String> for Name {
+    type Error = String;
+    fn try_from(s: String) -> Result<Name, String> {
         if protocol::is_valid_id(&s) {
             Ok(Name(s))
         } else {
-            Err(de::Error::custom(format!(
+            Err(format!(
                 "`{s}` is not a name (1-64 letters, digits, `_` or `-`)"
-            )))
+            ))
         }
     }
 }
 
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
 struct RoleName(Role);
-impl<'de> Deserialize<'de> for RoleName {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+
+impl TryFrom<String> for RoleName {
+    type Error = String;
+    fn try_from(s: String) -> Result<RoleName, String> {
         s.parse()
             .map(RoleName)
-            .map_err(|_| de::Error::custom(format!("`{s}` is not viewer, operator or publisher")))
+            .map_err(|_| format!("`{s}` is not viewer, operator or publisher"))
     }
 }
 
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
 struct Sha256Hex([u8; 32]);
-impl<'de> Deserialize<'de> for Sha256Hex {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+
+impl TryFrom<String> for Sha256Hex {
+    type Error = &'static str;
+    fn try_from(s: String) -> Result<Sha256Hex, &'static str> {
         hex::decode(s.trim())
             .ok()
             .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
             .map(Sha256Hex)
-            .ok_or_else(|| {
-                de::Error::custom(
-                    "not a SHA-256 in hex (64 characters; `printf %s TOKEN | sha256sum`)",
-                )
-            })
+            .ok_or("not a SHA-256 in hex (64 characters; `printf %s TOKEN | sha256sum`)")
     }
 }
 
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
 struct Pattern(String);
-impl<'de> Deserialize<'de> for Pattern {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+
+impl TryFrom<String> for Pattern {
+    type Error = String;
+    fn try_from(s: String) -> Result<Pattern, String> {
         let plain = s.replace(['*', '?'], "a");
         if protocol::is_valid_id(&plain) {
             Ok(Pattern(s))
         } else {
-            Err(de::Error::custom(format!(
+            Err(format!(
                 "`{s}` is not an agent id or pattern (`*` and `?` allowed)"
-            )))
+            ))
         }
     }
 }

@@ -93,212 +93,167 @@ fn stamps(chunk: &[u8], mut each: impl FnMut(u64)) {
     }
 }
 
-#[tokio::main]
-async fn main() {
-    let args = Args::parse();
-    if let Some(path) = &args.write_agents {
-        let agents: Vec<_> = (0..args.npcs)
-            .map(|i| json!({"agent": format!("npc{i}"), "npc": format!("npc{i}"), "webhookUrl": "http://127.0.0.1:9/none"}))
-            .collect();
-        std::fs::write(path, serde_json::to_string_pretty(&agents).unwrap()).unwrap();
-        return;
-    }
-    let latency = Arc::new(Mutex::new(
-        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap(),
-    ));
-    let delivered = Arc::new(AtomicU64::new(0));
-    let per_npc_published: Arc<Vec<AtomicU64>> =
-        Arc::new((0..args.npcs).map(|_| AtomicU64::new(0)).collect());
-    let stop = Arc::new(AtomicBool::new(false));
-    let connected = Arc::new(AtomicU64::new(0));
+/// What subscribers and publishers count, shared.
+struct Tally {
+    latency: Mutex<Histogram<u64>>,
+    delivered: AtomicU64,
+    connected: AtomicU64,
+    per_npc_published: Vec<AtomicU64>,
+    stop: AtomicBool,
+}
 
-    // Subscribers first, so every published event has an audience.
-    let mut subscriber_npcs = Vec::new();
-    let mut tasks = Vec::new();
-    for s in 0..args.subscribers {
-        let npc = s % args.npcs;
-        subscriber_npcs.push(npc);
-        let base = &args.url[s % args.url.len()];
-        let url = if args.subscribe_all {
-            format!("{base}/api/stream")
-        } else {
-            format!("{base}/api/stream?npc=npc{npc}")
-        };
-        let (latency, delivered, stop, connected) = (
-            latency.clone(),
-            delivered.clone(),
-            stop.clone(),
-            connected.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let client = reqwest::Client::new();
-            let response = match client.get(&url).send().await {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("subscriber failed to connect: {e}");
-                    return 0u64;
-                }
-            };
-            connected.fetch_add(1, Ordering::Relaxed);
-            let mut stream = response.bytes_stream();
-            let mut mine = 0u64;
-            let mut local = Vec::with_capacity(256);
-            // Frames can straddle chunks: only complete frames (ending in a blank line) are read.
-            let mut pending: Vec<u8> = Vec::new();
-            loop {
-                let next = tokio::time::timeout(Duration::from_millis(500), stream.next()).await;
-                match next {
-                    Ok(Some(Ok(chunk))) => {
-                        let now = now_micros();
-                        pending.extend_from_slice(&chunk);
-                        let Some(end) = pending.windows(2).rposition(|w| w == b"\n\n") else {
-                            continue;
-                        };
-                        stamps(&pending[..end], |t| {
-                            local.push(now.saturating_sub(t).max(1));
-                            mine += 1;
-                        });
-                        pending.drain(..end + 2);
-                        if local.len() >= 200 {
-                            let mut h = latency.lock().await;
-                            for v in local.drain(..) {
-                                let _ = h.record(v);
-                            }
-                        }
-                    }
-                    Ok(_) => break,
-                    Err(_) if stop.load(Ordering::Relaxed) => break,
-                    Err(_) => {}
-                }
-            }
-            let mut h = latency.lock().await;
-            for v in local.drain(..) {
-                let _ = h.record(v);
-            }
-            delivered.fetch_add(mine, Ordering::Relaxed);
-            mine
-        }));
+impl Tally {
+    fn new(npcs: usize) -> Tally {
+        Tally {
+            latency: Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap()),
+            delivered: AtomicU64::new(0),
+            connected: AtomicU64::new(0),
+            per_npc_published: (0..npcs).map(|_| AtomicU64::new(0)).collect(),
+            stop: AtomicBool::new(false),
+        }
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while connected.load(Ordering::Relaxed) < args.subscribers as u64 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    eprintln!(
-        "{} subscribers connected",
-        connected.load(Ordering::Relaxed)
-    );
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let total_cpu = |pids: &[u32]| pids.iter().map(|p| cpu_secs(*p)).sum::<Option<f64>>();
-    let cpu_before = total_cpu(&args.gateway_pid);
-    let started = Instant::now();
-    let run_for = Duration::from_secs(args.seconds);
-    let publishers: Vec<_> = (0..args.publishers)
-        .map(|p| {
-            let args = args.clone();
-            let per_npc = per_npc_published.clone();
-            tokio::spawn(async move {
-                let client = reqwest::Client::new();
-                let url = format!("{}/api/events", args.url[p % args.url.len()]);
-                let per_publisher_rate = args.rate as f64 / args.publishers as f64;
-                let interval = if args.rate == 0 { None } else { Some(Duration::from_secs_f64(args.batch as f64 / per_publisher_rate)) };
-                let mut next_at = Instant::now();
-                let mut seq = p;
-                let mut errors = 0u64;
-                while started.elapsed() < run_for {
-                    if let Some(interval) = interval {
-                        next_at += interval;
-                        if let Some(wait) = next_at.checked_duration_since(Instant::now()) {
-                            tokio::time::sleep(wait).await;
-                        }
-                    }
-                    let mut npcs = Vec::with_capacity(args.batch);
-                    let events: Vec<_> = (0..args.batch)
-                        .map(|_| {
-                            let npc = seq % args.npcs;
-                            seq += args.publishers;
-                            npcs.push(npc);
-                            json!({"npc": format!("npc{npc}"), "type": "step", "data": {"t": now_micros(), "message": "load"}})
-                        })
-                        .collect();
-                    match client.post(&url).json(&events).send().await {
-                        Ok(r) if r.status().as_u16() == 202 => {
-                            for npc in npcs {
-                                per_npc[npc].fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                        _ => errors += 1,
-                    }
-                }
-                errors
-            })
-        })
-        .collect();
-    let mut peak_rss = 0;
-    let sampler = {
-        let pids = args.gateway_pid.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let mut peak = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let rss: u64 = pids.iter().filter_map(|p| memory_kib(*p, "VmRSS:")).sum();
-                peak = peak.max(rss);
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            peak
-        })
+    async fn record(&self, latencies: &mut Vec<u64>) {
+        let mut h = self.latency.lock().await;
+        for v in latencies.drain(..) {
+            let _ = h.record(v);
+        }
+    }
+}
+
+/// One subscriber: reads its stream until told to stop, timing every event.
+async fn subscriber(url: String, tally: Arc<Tally>) -> u64 {
+    let client = reqwest::Client::new();
+    let response = match client.get(&url).send().await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("subscriber failed to connect: {e}");
+            return 0;
+        }
     };
-    let mut publish_errors = 0;
-    for p in publishers {
-        publish_errors += p.await.unwrap();
+    tally.connected.fetch_add(1, Ordering::Relaxed);
+    let mut stream = response.bytes_stream();
+    let mut mine = 0u64;
+    let mut local = Vec::with_capacity(256);
+    // Frames can straddle chunks: only complete frames (ending in a blank line) are read.
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_millis(500), stream.next()).await {
+            Ok(Some(Ok(chunk))) => {
+                let now = now_micros();
+                pending.extend_from_slice(&chunk);
+                let Some(end) = pending.windows(2).rposition(|w| w == b"\n\n") else {
+                    continue;
+                };
+                stamps(&pending[..end], |t| {
+                    local.push(now.saturating_sub(t).max(1));
+                    mine += 1;
+                });
+                pending.drain(..end + 2);
+                if local.len() >= 200 {
+                    tally.record(&mut local).await;
+                }
+            }
+            Ok(_) => break,
+            Err(_) if tally.stop.load(Ordering::Relaxed) => break,
+            Err(_) => {}
+        }
     }
-    let publish_secs = started.elapsed().as_secs_f64();
-    // Let the last events drain, then stop the subscribers.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let cpu_after = total_cpu(&args.gateway_pid);
-    stop.store(true, Ordering::Relaxed);
-    let mut got = Vec::new();
-    for t in tasks {
-        got.push(t.await.unwrap());
+    tally.record(&mut local).await;
+    tally.delivered.fetch_add(mine, Ordering::Relaxed);
+    mine
+}
+
+/// One publisher: posts batches at its share of the rate until the run ends.
+async fn publisher(p: usize, args: Args, tally: Arc<Tally>, started: Instant) -> u64 {
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/events", args.url[p % args.url.len()]);
+    let per_publisher_rate = args.rate as f64 / args.publishers as f64;
+    let interval =
+        (args.rate != 0).then(|| Duration::from_secs_f64(args.batch as f64 / per_publisher_rate));
+    let run_for = Duration::from_secs(args.seconds);
+    let mut next_at = Instant::now();
+    let mut seq = p;
+    let mut errors = 0u64;
+    while started.elapsed() < run_for {
+        if let Some(interval) = interval {
+            next_at += interval;
+            if let Some(wait) = next_at.checked_duration_since(Instant::now()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        let mut npcs = Vec::with_capacity(args.batch);
+        let events: Vec<_> = (0..args.batch)
+            .map(|_| {
+                let npc = seq % args.npcs;
+                seq += args.publishers;
+                npcs.push(npc);
+                json!({"npc": format!("npc{npc}"), "type": "step", "data": {"t": now_micros(), "message": "load"}})
+            })
+            .collect();
+        match client.post(&url).json(&events).send().await {
+            Ok(r) if r.status().as_u16() == 202 => {
+                for npc in npcs {
+                    tally.per_npc_published[npc].fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            _ => errors += 1,
+        }
     }
-    peak_rss = peak_rss.max(sampler.await.unwrap());
-    let published: u64 = per_npc_published
+    errors
+}
+
+/// The gateways' peak RSS, sampled every 200 ms until told to stop.
+async fn sample_rss(pids: Vec<u32>, tally: Arc<Tally>) -> u64 {
+    let mut peak = 0u64;
+    while !tally.stop.load(Ordering::Relaxed) {
+        let rss: u64 = pids.iter().filter_map(|p| memory_kib(*p, "VmRSS:")).sum();
+        peak = peak.max(rss);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    peak
+}
+
+/// What one load run measured.
+struct Measured {
+    publish_secs: f64,
+    publish_errors: u64,
+    cpu: Option<f64>,
+    peak_rss: u64,
+    /// Events the subscribers should have received, counting each audience.
+    expected: u64,
+}
+
+fn report(args: &Args, tally: &Tally, measured: &Measured, h: &Histogram<u64>) {
+    let published: u64 = tally
+        .per_npc_published
         .iter()
         .map(|c| c.load(Ordering::Relaxed))
         .sum();
-    let expected: u64 = if args.subscribe_all {
-        published * args.subscribers as u64
-    } else {
-        subscriber_npcs
-            .iter()
-            .map(|&n| per_npc_published[n].load(Ordering::Relaxed))
-            .sum()
-    };
-    let delivered = delivered.load(Ordering::Relaxed);
-    let h = latency.lock().await;
+    let delivered = tally.delivered.load(Ordering::Relaxed);
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let rate = if args.rate == 0 {
+        "max".to_string()
+    } else {
+        args.rate.to_string()
+    };
     println!(
-        "npcs={} subscribers={} publishers={} rate={} batch={} seconds={}",
-        args.npcs,
-        args.subscribers,
-        args.publishers,
-        if args.rate == 0 {
-            "max".to_string()
-        } else {
-            args.rate.to_string()
-        },
-        args.batch,
-        args.seconds
+        "npcs={} subscribers={} publishers={} rate={rate} batch={} seconds={}",
+        args.npcs, args.subscribers, args.publishers, args.batch, args.seconds
     );
     println!(
-        "published        {published} ({:.0}/s), publish errors {publish_errors}",
-        published as f64 / publish_secs
+        "published        {published} ({:.0}/s), publish errors {}",
+        published as f64 / measured.publish_secs,
+        measured.publish_errors
     );
     println!(
         "deliveries       {delivered} ({:.0}/s)",
-        delivered as f64 / publish_secs
+        delivered as f64 / measured.publish_secs
     );
-    println!("lost             {}", expected.saturating_sub(delivered));
+    println!(
+        "lost             {}",
+        measured.expected.saturating_sub(delivered)
+    );
     println!(
         "latency ms       p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
         ms(0.5),
@@ -306,8 +261,7 @@ async fn main() {
         ms(0.99),
         h.max() as f64 / 1000.0
     );
-    if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
-        let cpu = after - before;
+    if let Some(cpu) = measured.cpu {
         println!(
             "gateway CPU      {cpu:.2} s, {:.2} µs per delivery, {:.2} µs per event published",
             cpu * 1e6 / delivered.max(1) as f64,
@@ -322,8 +276,86 @@ async fn main() {
             .sum();
         println!(
             "gateway memory   peak RSS sampled {:.1} MiB, VmHWM {:.1} MiB (all gateways)",
-            peak_rss as f64 / 1024.0,
+            measured.peak_rss as f64 / 1024.0,
             high as f64 / 1024.0
         );
     }
+}
+
+fn write_agents(path: &std::path::Path, npcs: usize) {
+    let agents: Vec<_> = (0..npcs)
+        .map(|i| json!({"agent": format!("npc{i}"), "npc": format!("npc{i}"), "webhookUrl": "http://127.0.0.1:9/none"}))
+        .collect();
+    std::fs::write(path, serde_json::to_string_pretty(&agents).unwrap()).unwrap();
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if let Some(path) = &args.write_agents {
+        return write_agents(path, args.npcs);
+    }
+    let tally = Arc::new(Tally::new(args.npcs));
+    // Subscribers first, so every published event has an audience.
+    let subscriber_npcs: Vec<usize> = (0..args.subscribers).map(|s| s % args.npcs).collect();
+    let subscribers: Vec<_> = subscriber_npcs
+        .iter()
+        .enumerate()
+        .map(|(s, npc)| {
+            let base = &args.url[s % args.url.len()];
+            let url = if args.subscribe_all {
+                format!("{base}/api/stream")
+            } else {
+                format!("{base}/api/stream?npc=npc{npc}")
+            };
+            tokio::spawn(subscriber(url, tally.clone()))
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tally.connected.load(Ordering::Relaxed) < args.subscribers as u64
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "{} subscribers connected",
+        tally.connected.load(Ordering::Relaxed)
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let total_cpu = |pids: &[u32]| pids.iter().map(|p| cpu_secs(*p)).sum::<Option<f64>>();
+    let cpu_before = total_cpu(&args.gateway_pid);
+    let started = Instant::now();
+    let publishers: Vec<_> = (0..args.publishers)
+        .map(|p| tokio::spawn(publisher(p, args.clone(), tally.clone(), started)))
+        .collect();
+    let sampler = tokio::spawn(sample_rss(args.gateway_pid.clone(), tally.clone()));
+    let mut publish_errors = 0;
+    for p in publishers {
+        publish_errors += p.await.unwrap();
+    }
+    let publish_secs = started.elapsed().as_secs_f64();
+    // Let the last events drain, then stop the subscribers.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cpu_after = total_cpu(&args.gateway_pid);
+    tally.stop.store(true, Ordering::Relaxed);
+    for s in subscribers {
+        s.await.unwrap();
+    }
+    let published = |n: usize| tally.per_npc_published[n].load(Ordering::Relaxed);
+    let expected: u64 = if args.subscribe_all {
+        (0..args.npcs).map(published).sum::<u64>() * args.subscribers as u64
+    } else {
+        subscriber_npcs.iter().map(|&n| published(n)).sum()
+    };
+    let measured = Measured {
+        publish_secs,
+        publish_errors,
+        cpu: cpu_before
+            .zip(cpu_after)
+            .map(|(before, after)| after - before),
+        peak_rss: sampler.await.unwrap(),
+        expected,
+    };
+    report(&args, &tally, &measured, &*tally.latency.lock().await);
 }

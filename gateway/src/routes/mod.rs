@@ -81,9 +81,9 @@ pub fn all(
         .with(warp::trace::request())
 }
 
-/// A route group behind one pointer. One nested type for the whole API cost
-/// an eighth of this crate's release build (rustc walking its
-/// instantiations); the cost here is a pointer call and a box per request.
+/// A route group behind one pointer: one nested type for the whole API made
+/// rustc walk its instantiations for a long part of the release build; the
+/// cost here is a pointer call and a box per request.
 type Routes = warp::filters::BoxedFilter<(Box<dyn Reply>,)>;
 
 fn erase(

@@ -1,11 +1,11 @@
-//! Things on the walls that show live facts: the whiteboard (runs today,
-//! running, waiting, errors) and the clock (the local time).
+//! Things on the office's walls that show live facts: the whiteboard (runs
+//! today, running, waiting, errors) and the clock (the local time).
 
-use super::{CurrentPlan, PlanChanged, depth, world};
 use crate::art::{Art, clock_face};
 use crate::gateway_link::{GatewayLink, LinkCommand, LinkEvent, LinkState};
-use crate::npc::Connection;
 use crate::npc::status::NpcStatus;
+use crate::office::{CurrentPlan, PlanChanged, depth, world};
+use crate::roster::Connection;
 use crate::world_text::WorldText;
 use bevy::prelude::*;
 use bevy_egui::egui::Align2;
@@ -46,7 +46,7 @@ pub(super) fn plugin(app: &mut App) {
             tick_clock,
         )
             .chain()
-            .after(super::relayout),
+            .after(crate::office::LayoutSystems),
     );
 }
 
