@@ -10,8 +10,8 @@
 //! desks); a drag pans along the rest and the minimap shows the whole floor.
 
 use crate::art::TILE;
+use crate::npc::dispatch::SeatAt;
 use crate::npc::status::NpcStatus;
-use crate::npc::walking::SeatAt;
 use crate::office::CurrentPlan;
 use crate::selection::Selected;
 use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll};

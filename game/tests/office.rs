@@ -305,8 +305,8 @@ fn activity(h: &Harness, entity: Entity) -> game::npc::behaviour::Activity {
 fn an_idle_character_wanders_off_and_hurries_back_when_work_arrives() {
     use game::npc::animation::Badge;
     use game::npc::behaviour::Activity;
-    use game::npc::movement::{Walker, seated_spot};
-    use game::npc::walking::SeatAt;
+    use game::npc::dispatch::SeatAt;
+    use game::npc::walker::{Walker, seated_spot};
 
     let mut h = Harness::new();
     // A tenth of a second of game time per frame.

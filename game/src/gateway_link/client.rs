@@ -22,7 +22,26 @@ pub enum StreamItem {
     Opened,
     Event(EventEnvelope),
     /// The connection ended (cleanly or not); reconnect from the last id.
-    Ended(String),
+    Ended(LinkError),
+}
+
+/// Why something the link asked of the gateway did not happen.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LinkError {
+    /// No answer: the gateway is down or the network is.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The gateway no longer takes the office's credentials.
+    #[error("signed out: {0}")]
+    SignedOut(String),
+    /// The gateway refused, and said why.
+    #[error("{0}")]
+    Refused(String),
+    /// An answer the office cannot read.
+    #[error("unexpected answer: {0}")]
+    Unexpected(String),
+    #[error("the gateway closed the stream")]
+    Closed,
 }
 
 #[derive(Clone)]
@@ -42,9 +61,19 @@ impl Api {
         }
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, String> {
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, LinkError> {
+        self.get_with(path, &[]).await
+    }
+
+    /// A GET with query parameters, encoded by the HTTP client.
+    async fn get_with<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, LinkError> {
         let response = self
             .request(reqwest::Method::GET, path)
+            .query(query)
             .send()
             .await
             .map_err(describe)?;
@@ -55,7 +84,7 @@ impl Api {
         &self,
         path: &str,
         body: &impl serde::Serialize,
-    ) -> Result<T, String> {
+    ) -> Result<T, LinkError> {
         let response = self
             .request(reqwest::Method::POST, path)
             .json(body)
@@ -66,47 +95,41 @@ impl Api {
     }
 }
 
-/// Prefix of the messages of answers the gateway refused for want of credentials.
-const SIGNED_OUT: &str = "signed out: ";
-
-async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, String> {
+async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, LinkError> {
     let status = response.status();
-    let signed_out = if status == reqwest::StatusCode::UNAUTHORIZED {
-        SIGNED_OUT
-    } else {
-        ""
-    };
     let text = response.text().await.map_err(describe)?;
     if status.is_success() {
-        return serde_json::from_str(&text).map_err(|e| format!("unexpected answer: {e}"));
+        return serde_json::from_str(&text).map_err(|e| LinkError::Unexpected(e.to_string()));
     }
     // The gateway's errors are `{"error":{"code","message"}}`: show the message.
-    match serde_json::from_str::<protocol::ErrorBody>(&text) {
-        Ok(body) => Err(format!("{signed_out}{}", body.error.message)),
-        Err(_) => Err(format!(
-            "{signed_out}{status}: {}",
-            text.chars().take(160).collect::<String>()
-        )),
-    }
+    let said = match serde_json::from_str::<protocol::ErrorBody>(&text) {
+        Ok(body) => body.error.message,
+        Err(_) => format!("{status}: {}", text.chars().take(160).collect::<String>()),
+    };
+    Err(if status == reqwest::StatusCode::UNAUTHORIZED {
+        LinkError::SignedOut(said)
+    } else {
+        LinkError::Refused(said)
+    })
 }
 
 /// Tells the office when a failure means its credentials are no longer good.
-fn report_signed_out(events: &EventSink, error: &str) {
-    if let Some(reason) = error.strip_prefix(SIGNED_OUT) {
+fn report_signed_out(events: &EventSink, error: &LinkError) {
+    if let LinkError::SignedOut(reason) = error {
         let _ = events.send(LinkEvent::SignedOut {
-            reason: reason.to_owned(),
+            reason: reason.clone(),
         });
     }
 }
 
-fn describe(error: reqwest::Error) -> String {
+fn describe(error: reqwest::Error) -> LinkError {
     let mut message = error.to_string();
     let mut source = std::error::Error::source(&error);
     while let Some(inner) = source {
         message = inner.to_string();
         source = inner.source();
     }
-    message
+    LinkError::Unreachable(message)
 }
 
 /// Follows `/api/stream` from `after`: yields events, then `Ended` once.
@@ -132,30 +155,30 @@ pub fn follow_stream(
                             Ok(frame) if frame.data.is_empty() => None,
                             Ok(frame) => match serde_json::from_str::<EventEnvelope>(&frame.data) {
                                 Ok(event) => Some(StreamItem::Event(event)),
-                                Err(e) => Some(StreamItem::Ended(format!(
+                                Err(e) => Some(StreamItem::Ended(LinkError::Unexpected(format!(
                                     "bad event from the gateway: {e}"
-                                ))),
+                                )))),
                             },
-                            Err(e) => Some(StreamItem::Ended(e.to_string())),
+                            Err(e) => {
+                                Some(StreamItem::Ended(LinkError::Unreachable(e.to_string())))
+                            }
                         }
                     });
                 let opened = futures_util::stream::once(async { StreamItem::Opened });
-                let ended = futures_util::stream::once(async {
-                    StreamItem::Ended("the gateway closed the stream".into())
-                });
+                let ended =
+                    futures_util::stream::once(async { StreamItem::Ended(LinkError::Closed) });
                 opened.chain(events).chain(ended).left_stream()
             }
             Ok(response) => {
                 let status = response.status();
-                let message = decode::<serde_json::Value>(response)
-                    .await
-                    .err()
-                    .unwrap_or_default();
-                let ended = StreamItem::Ended(if message.starts_with(SIGNED_OUT) {
-                    message
-                } else {
-                    format!("{status}: {message}")
-                });
+                let refused = match decode::<serde_json::Value>(response).await {
+                    Err(LinkError::Refused(message)) => {
+                        LinkError::Refused(format!("{status}: {message}"))
+                    }
+                    Err(other) => other,
+                    Ok(_) => LinkError::Refused(status.to_string()),
+                };
+                let ended = StreamItem::Ended(refused);
                 futures_util::stream::once(futures_util::future::ready(ended)).right_stream()
             }
             Err(e) => {
@@ -190,7 +213,7 @@ pub async fn run(
     .await;
 }
 
-async fn load_roster(api: &Api, events: &EventSink) -> Result<Roster, String> {
+async fn load_roster(api: &Api, events: &EventSink) -> Result<Roster, LinkError> {
     let roster: Roster = api.get("/api/agents").await?;
     let _ = events.send(LinkEvent::Roster(roster.clone()));
     Ok(roster)
@@ -212,7 +235,7 @@ async fn load_office(api: &Api, events: &EventSink, last: &mut Option<(String, V
                 return Ok(None);
             }
             if !response.status().is_success() {
-                return Err(format!("HTTP {}", response.status()));
+                return Err(LinkError::Refused(format!("HTTP {}", response.status())));
             }
             response
                 .bytes()
@@ -267,10 +290,10 @@ async fn stream_loop(api: Api, events: EventSink) {
         let _ = events.send(LinkEvent::State(LinkState::Connecting { url: url.clone() }));
         load_office(&api, &events, &mut office).await;
         let error = match connect_once(&api, &events, &mut last_id, &mut attempt).await {
-            Ok(()) => "the gateway closed the stream".to_owned(),
+            Ok(()) => LinkError::Closed.to_string(),
             Err(e) => {
                 report_signed_out(&events, &e);
-                e
+                e.to_string()
             }
         };
         attempt += 1;
@@ -293,7 +316,7 @@ async fn connect_once(
     events: &EventSink,
     last_id: &mut Option<u64>,
     attempt: &mut u32,
-) -> Result<(), String> {
+) -> Result<(), LinkError> {
     let roster = load_roster(api, events).await?;
     if last_id.is_none() {
         for agent in &roster.agents {
@@ -331,8 +354,9 @@ async fn connect_once(
 }
 
 async fn load_history(api: &Api, events: &EventSink, npc: &str) {
+    let limit = HISTORY_PAGE.to_string();
     match api
-        .get::<HistoryPage>(&format!("/api/history?npc={npc}&limit={HISTORY_PAGE}"))
+        .get_with::<HistoryPage>("/api/history", &[("npc", npc), ("limit", &limit)])
         .await
     {
         Ok(page) => {
@@ -396,17 +420,16 @@ async fn command_loop(
                 let _ = events.send(LinkEvent::SignedOut {
                     reason: match result {
                         Ok(_) => "signed out".to_owned(),
-                        Err(e) => describe(e),
+                        Err(e) => describe(e).to_string(),
                     },
                 });
                 continue;
             }
             LinkCommand::CountRuns { since } => {
-                let mut url =
-                    reqwest::Url::parse("http://office/api/runs/count").expect("a constant URL");
-                url.query_pairs_mut().append_pair("since", &since);
-                let path = format!("/api/runs/count?{}", url.query().unwrap_or_default());
-                match api.get::<RunCount>(&path).await {
+                match api
+                    .get_with::<RunCount>("/api/runs/count", &[("since", &since)])
+                    .await
+                {
                     Ok(count) => {
                         let _ = events.send(LinkEvent::RunsToday {
                             since: count.since,
@@ -419,7 +442,7 @@ async fn command_loop(
             }
             LinkCommand::LoadRuns { agent } => {
                 let result = api
-                    .get::<RunsPage>(&format!("/api/runs?agent={agent}&limit=20"))
+                    .get_with::<RunsPage>("/api/runs", &[("agent", &agent), ("limit", "20")])
                     .await;
                 if let Ok(page) = &result {
                     let _ = events.send(LinkEvent::Runs {
@@ -430,9 +453,12 @@ async fn command_loop(
                 (agent, result.map(|_| ()))
             }
         };
-        if let Err(message) = result {
-            report_signed_out(&events, &message);
-            let _ = events.send(LinkEvent::Refused { agent, message });
+        if let Err(error) = result {
+            report_signed_out(&events, &error);
+            let _ = events.send(LinkEvent::Refused {
+                agent,
+                message: error.to_string(),
+            });
         }
     }
 }

@@ -5,10 +5,11 @@
 pub mod animation;
 pub mod behaviour;
 pub mod bubble;
-pub mod movement;
+pub mod dispatch;
+pub mod occupancy;
 pub mod status;
 mod visuals;
-pub mod walking;
+pub mod walker;
 
 use crate::gateway_link::{LinkEvent, LinkState};
 use crate::roster::{
@@ -61,7 +62,7 @@ pub(super) fn plugin(app: &mut App) {
             Update,
             (request_runs_on_select, refresh_runs_when_a_run_ends),
         );
-    walking::plugin(app);
+    dispatch::plugin(app);
     visuals::plugin(app);
 }
 

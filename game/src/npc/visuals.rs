@@ -5,8 +5,8 @@
 use super::Speech;
 use super::animation::{Badge, Body, DeskLight, NpcAnimation};
 use super::bubble::{BubbleSpot, place_bubbles, wrap};
-use super::movement::tile_at;
 use super::status::NpcStatus;
+use super::walker::tile_at;
 use crate::art::{Art, CHAR_H, VARIANTS};
 use crate::office::map::{OfficeMap, Tile};
 use crate::office::{CurrentPlan, DeskFurniture, PlanChanged};

@@ -48,7 +48,7 @@ pub(super) fn minimap(
     shown: Res<MinimapShown>,
     chrome: Res<Chrome>,
     plan: Option<Res<CurrentPlan>>,
-    npcs: Query<(Entity, &Npc, &NpcStatus, &GlobalTransform)>,
+    npcs: People,
     selected: Res<Selected>,
     window: Single<&Window, With<PrimaryWindow>>,
     mut camera: Single<(&mut Transform, &mut OfficeCamera)>,
@@ -93,72 +93,20 @@ pub(super) fn minimap(
                         let (rect, response) =
                             ui.allocate_exact_size(size, egui::Sense::click_and_drag());
                         placed.push(("minimap", super::corners(rect)));
-                        let painter = ui.painter_at(rect);
-                        let to_screen = |world: Vec2| {
-                            // World y points up; the map's rows go down.
-                            rect.min + egui::vec2(world.x, -world.y) * scale / TILE as f32
-                        };
-                        painter.rect_filled(rect, 0.0, egui::Color32::from_rgb(150, 120, 85));
-                        for room in &map.rooms {
-                            let min = rect.min + egui::vec2(room.x as f32, room.y as f32) * scale;
-                            painter.rect_stroke(
-                                egui::Rect::from_min_size(
-                                    min,
-                                    egui::vec2(room.w as f32, room.h as f32) * scale,
-                                ),
-                                0.0,
-                                egui::Stroke::new(1.0, egui::Color32::from_rgb(110, 120, 150)),
-                                egui::StrokeKind::Inside,
-                            );
-                        }
-                        for y in 0..map.height {
-                            for x in 0..map.width {
-                                if !map.walkable(Tile::new(x, y)) {
-                                    let min = rect.min + egui::vec2(x as f32, y as f32) * scale;
-                                    painter.rect_filled(
-                                        egui::Rect::from_min_size(min, egui::vec2(scale, scale)),
-                                        0.0,
-                                        egui::Color32::from_rgb(70, 66, 96),
-                                    );
-                                }
-                            }
-                        }
-                        let view =
-                            egui::Rect::from_two_pos(to_screen(seen.min), to_screen(seen.max));
-                        painter.rect_stroke(
-                            view,
-                            0.0,
-                            egui::Stroke::new(1.0, egui::Color32::WHITE),
-                            egui::StrokeKind::Middle,
-                        );
-                        for (entity, _, status, at) in &npcs {
-                            let [r, g, b] = status.shown().colour();
-                            let dot = to_screen(at.translation().truncate() + Vec2::Y * 8.0);
-                            let radius = if selected.0 == Some(entity) { 3.5 } else { 2.5 };
-                            painter.circle(
-                                dot,
-                                radius,
-                                egui::Color32::from_rgb(r, g, b),
-                                egui::Stroke::new(1.0, egui::Color32::BLACK),
-                            );
-                        }
-                        let hovered = npcs.iter().find(|(_, _, _, at)| {
-                            response.hover_pos().is_some_and(|p| {
-                                p.distance(to_screen(at.translation().truncate() + Vec2::Y * 8.0))
-                                    < 5.0
-                            })
-                        });
-                        let response = match hovered {
-                            Some((_, npc, _, _)) => response.on_hover_text(super::title(npc)),
+                        let sheet = Sheet { rect, scale };
+                        sheet.floor(ui, map);
+                        sheet.view(ui, seen);
+                        sheet.people(ui, &npcs, selected.0);
+                        let response = match sheet.who_is_at(&npcs, response.hover_pos()) {
+                            Some(npc) => response.on_hover_text(super::title(npc)),
                             None => response.on_hover_text("Click to look there (M hides the map)"),
                         };
                         if (response.clicked() || response.dragged())
                             && let Some(pointer) = response.interact_pointer_pos()
                         {
-                            let tiles = (pointer - rect.min) / scale;
-                            let world = Vec2::new(tiles.x, -tiles.y) * TILE as f32;
                             let (transform, office) = &mut *camera;
-                            transform.translation = world.extend(transform.translation.z);
+                            transform.translation =
+                                sheet.world_at(pointer).extend(transform.translation.z);
                             office.mode = CameraMode::Manual;
                         }
                         // The way back to the whole office (Home on a keyboard).
@@ -178,3 +126,101 @@ pub(super) fn minimap(
     controls.set_if_neq(super::MapControls(placed));
     Ok(())
 }
+
+/// The minimap's drawing: the floor scaled into `rect`.
+struct Sheet {
+    rect: egui::Rect,
+    /// Screen pixels per tile.
+    scale: f32,
+}
+
+impl Sheet {
+    /// A world point on the sheet (world y points up; the map's rows go down).
+    fn to_screen(&self, world: Vec2) -> egui::Pos2 {
+        self.rect.min + egui::vec2(world.x, -world.y) * self.scale / TILE as f32
+    }
+
+    /// The world point under a place on the sheet.
+    fn world_at(&self, pointer: egui::Pos2) -> Vec2 {
+        let tiles = (pointer - self.rect.min) / self.scale;
+        Vec2::new(tiles.x, -tiles.y) * TILE as f32
+    }
+
+    /// The floor, the rooms' walls and every blocked tile.
+    fn floor(&self, ui: &egui::Ui, map: &crate::office::map::OfficeMap) {
+        let painter = ui.painter_at(self.rect);
+        painter.rect_filled(self.rect, 0.0, egui::Color32::from_rgb(150, 120, 85));
+        let tiles = |x: i32, y: i32| self.rect.min + egui::vec2(x as f32, y as f32) * self.scale;
+        for room in &map.rooms {
+            painter.rect_stroke(
+                egui::Rect::from_min_size(
+                    tiles(room.x, room.y),
+                    egui::vec2(room.w as f32, room.h as f32) * self.scale,
+                ),
+                0.0,
+                egui::Stroke::new(1.0, egui::Color32::from_rgb(110, 120, 150)),
+                egui::StrokeKind::Inside,
+            );
+        }
+        for y in 0..map.height {
+            for x in 0..map.width {
+                if !map.walkable(Tile::new(x, y)) {
+                    painter.rect_filled(
+                        egui::Rect::from_min_size(tiles(x, y), egui::vec2(self.scale, self.scale)),
+                        0.0,
+                        egui::Color32::from_rgb(70, 66, 96),
+                    );
+                }
+            }
+        }
+    }
+
+    /// The camera's view as a frame.
+    fn view(&self, ui: &egui::Ui, seen: Rect) {
+        ui.painter_at(self.rect).rect_stroke(
+            egui::Rect::from_two_pos(self.to_screen(seen.min), self.to_screen(seen.max)),
+            0.0,
+            egui::Stroke::new(1.0, egui::Color32::WHITE),
+            egui::StrokeKind::Middle,
+        );
+    }
+
+    /// Where a character's dot goes: its middle, not its feet.
+    fn dot(&self, at: &GlobalTransform) -> egui::Pos2 {
+        self.to_screen(at.translation().truncate() + Vec2::Y * 8.0)
+    }
+
+    /// Every character as a dot in its status colour, the selected one larger.
+    fn people(&self, ui: &egui::Ui, npcs: &People, selected: Option<Entity>) {
+        let painter = ui.painter_at(self.rect);
+        for (entity, _, status, at) in npcs {
+            let [r, g, b] = status.shown().colour();
+            let radius = if selected == Some(entity) { 3.5 } else { 2.5 };
+            painter.circle(
+                self.dot(at),
+                radius,
+                egui::Color32::from_rgb(r, g, b),
+                egui::Stroke::new(1.0, egui::Color32::BLACK),
+            );
+        }
+    }
+
+    /// The character whose dot is under the pointer.
+    fn who_is_at<'a>(&self, npcs: &'a People, pointer: Option<egui::Pos2>) -> Option<&'a Npc> {
+        let pointer = pointer?;
+        npcs.iter()
+            .find(|(_, _, _, at)| pointer.distance(self.dot(at)) < 5.0)
+            .map(|(_, npc, _, _)| npc)
+    }
+}
+
+type People<'w, 's> = Query<
+    'w,
+    's,
+    (
+        Entity,
+        &'static Npc,
+        &'static NpcStatus,
+        &'static GlobalTransform,
+    ),
+>;

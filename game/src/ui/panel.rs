@@ -99,183 +99,23 @@ pub(super) fn panel(
     let mut placed: Vec<(&'static str, egui::Rect)> = Vec::new();
     let shown = panel.show(&mut root, |ui| {
         if compact {
-            // The handle: drag up to expand, down to close.
-            let (handle, response) =
-                ui.allocate_exact_size(egui::vec2(ui.available_width(), 20.0), egui::Sense::drag());
-            ui.painter().rect_filled(
-                egui::Rect::from_center_size(handle.center(), egui::vec2(48.0, 5.0)),
-                3.0,
-                ui.visuals().weak_text_color(),
-            );
-            if response.dragged() {
-                state.sheet = (state.sheet - response.drag_delta().y / free.height().max(1.0))
-                    .clamp(SHEET_MIN, SHEET_MAX);
-            } else if state.sheet < SHEET_CLOSE {
-                // Let go low: closed.
-                close = true;
-            }
+            close |= sheet_handle(ui, &mut state, free.height());
         }
-        ui.horizontal(|ui| {
-            ui.heading(title(npc));
-            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                close |= ui.button("×").on_hover_text("Close (Esc)").clicked();
-            });
-        });
-        ui.horizontal(|ui| {
-            pill(ui, status.shown());
-            if let Some(run_id) = &status.run_id {
-                ui.monospace(run_id);
-            }
-            if let (Some(started), true) = (status.run_started_at, status.shown().is_busy()) {
-                ui.label(format!("{:.0}s", time.elapsed_secs_f64() - started));
-            }
-        });
+        close |= header(ui, npc, status, time.elapsed_secs_f64());
         ui.add_space(4.0);
-
         if let Some(question) = &status.question {
-            egui::Frame::group(ui.style())
-                .fill(egui::Color32::from_rgb(60, 50, 20))
-                .show(ui, |ui| {
-                    ui.label(egui::RichText::new(&question.question).strong());
-                    let comment_field = ui.add(
-                        egui::TextEdit::singleline(&mut state.comment)
-                            .hint_text("comment (optional)"),
-                    );
-                    focus_on_lift(ui, &comment_field);
-                    ui.horizontal(|ui| {
-                        for option in question.choices() {
-                            if ui.button(&option).clicked() {
-                                let comment = (!state.comment.trim().is_empty())
-                                    .then(|| state.comment.clone());
-                                send(LinkCommand::Respond {
-                                    agent: npc.agent.clone(),
-                                    run_id: question.run_id.clone(),
-                                    decision: option,
-                                    comment,
-                                });
-                                state.comment.clear();
-                            }
-                        }
-                    });
-                });
+            ask(ui, npc, question, &mut state, &send);
         }
-
-        // The payload before Run: typing that lands in the same frame as a tap
-        // on Run is in the payload sent.
-        let payload = egui::CollapsingHeader::new("Payload (JSON)")
-            .default_open(false)
-            .show(ui, |ui| {
-                let editor = ui.add(
-                    egui::TextEdit::multiline(&mut state.payload)
-                        .code_editor()
-                        .desired_rows(3),
-                );
-                focus_on_lift(ui, &editor);
-                editor.rect
-            });
-        placed.push(("payload-toggle", payload.header_response.rect));
-        if let Some(editor) = payload.body_returned {
-            placed.push(("payload", editor));
-        }
-        ui.horizontal(|ui| {
-            let busy = status.shown().is_busy();
-            let run = ui.add_enabled(!busy, egui::Button::new("▶ Run"));
-            placed.push(("run", run.rect));
-            if run.clicked() {
-                match parse_payload(&state.payload) {
-                    Ok(payload) => {
-                        state.payload_error = None;
-                        send(LinkCommand::Run {
-                            agent: npc.agent.clone(),
-                            payload,
-                        });
-                    }
-                    Err(e) => state.payload_error = Some(e),
-                }
-            }
-            if busy && ui.button("■ Cancel").clicked() {
-                if let Some(run_id) = &status.run_id {
-                    send(LinkCommand::Cancel {
-                        agent: npc.agent.clone(),
-                        run_id: run_id.clone(),
-                    });
-                }
-            }
-            if ui.button("Open in Studio ↗").clicked() {
-                let url = settings
-                    .as_ref()
-                    .map(|s| s.absolute(&npc.studio_url))
-                    .unwrap_or(npc.studio_url.clone());
-                ui.ctx().open_url(egui::OpenUrl::new_tab(url));
-            }
-        });
-        if let Some(error) = &state.payload_error {
-            ui.colored_label(egui::Color32::from_rgb(225, 90, 90), error);
-        }
-        match feedback.0.get(&npc.agent) {
-            Some(Err(message)) => {
-                ui.colored_label(egui::Color32::from_rgb(225, 90, 90), message);
-            }
-            Some(Ok(message)) => {
-                ui.weak(message);
-            }
-            None => {}
-        }
-
+        let studio = settings
+            .as_ref()
+            .map(|s| s.absolute(&npc.studio_url))
+            .unwrap_or(npc.studio_url.clone());
+        run_controls(ui, npc, status, &mut state, &send, &studio, &mut placed);
+        said(ui, &state, feedback.0.get(&npc.agent));
         ui.separator();
-        ui.label(egui::RichText::new("Log").strong());
-        egui::ScrollArea::vertical()
-            .id_salt("log")
-            .max_height(ui.available_height() * 0.6)
-            .stick_to_bottom(true)
-            .auto_shrink([false, false])
-            .show(ui, |ui| {
-                if log.more_before {
-                    ui.weak("… older events in /api/history");
-                }
-                for event in log.entries.values() {
-                    let time = event.ts.get(11..19).unwrap_or(&event.ts);
-                    let line = format!(
-                        "{time} {:<8} {}",
-                        event.kind.as_str(),
-                        event.message().unwrap_or("")
-                    );
-                    let colour = match event.kind {
-                        protocol::EventKind::Error => egui::Color32::from_rgb(235, 110, 110),
-                        protocol::EventKind::Done => egui::Color32::from_rgb(110, 210, 130),
-                        protocol::EventKind::Awaiting => egui::Color32::from_rgb(240, 190, 80),
-                        _ => ui.visuals().text_color(),
-                    };
-                    ui.add(
-                        egui::Label::new(egui::RichText::new(line).monospace().color(colour))
-                            .selectable(true),
-                    );
-                }
-            });
-
+        log_view(ui, log);
         ui.separator();
-        ui.label(egui::RichText::new("Recent runs").strong());
-        egui::ScrollArea::vertical().id_salt("runs").show(ui, |ui| {
-            if runs.0.is_empty() {
-                ui.weak("no runs yet");
-            }
-            for run in &runs.0 {
-                let status = Shown::of(run.status);
-                ui.horizontal(|ui| {
-                    pill(ui, status);
-                    ui.monospace(run.started_at.get(11..19).unwrap_or(&run.started_at));
-                    if let Some(ms) = run.duration_ms {
-                        ui.label(format!("{:.1}s", ms as f64 / 1000.0));
-                    }
-                    if let Some(error) = &run.error {
-                        ui.colored_label(
-                            egui::Color32::from_rgb(235, 110, 110),
-                            crate::npc::truncate(error, 40),
-                        );
-                    }
-                });
-            }
-        });
+        recent_runs(ui, runs);
     });
     if compact {
         // The size asked for: the response's rect also spans content that overflows.
@@ -294,6 +134,212 @@ pub(super) fn panel(
             .collect(),
     ));
     Ok(())
+}
+
+/// The bottom sheet's handle: drag up to expand, down to close; true when let go low.
+fn sheet_handle(ui: &mut egui::Ui, state: &mut PanelState, free_height: f32) -> bool {
+    let (handle, response) =
+        ui.allocate_exact_size(egui::vec2(ui.available_width(), 20.0), egui::Sense::drag());
+    ui.painter().rect_filled(
+        egui::Rect::from_center_size(handle.center(), egui::vec2(48.0, 5.0)),
+        3.0,
+        ui.visuals().weak_text_color(),
+    );
+    if response.dragged() {
+        state.sheet = (state.sheet - response.drag_delta().y / free_height.max(1.0))
+            .clamp(SHEET_MIN, SHEET_MAX);
+        false
+    } else {
+        state.sheet < SHEET_CLOSE
+    }
+}
+
+/// Who, with a close button, and the status line; true when closed.
+fn header(ui: &mut egui::Ui, npc: &Npc, status: &NpcStatus, now: f64) -> bool {
+    let mut close = false;
+    ui.horizontal(|ui| {
+        ui.heading(title(npc));
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            close = ui.button("×").on_hover_text("Close (Esc)").clicked();
+        });
+    });
+    ui.horizontal(|ui| {
+        pill(ui, status.shown());
+        if let Some(run_id) = &status.run_id {
+            ui.monospace(run_id);
+        }
+        if let (Some(started), true) = (status.run_started_at, status.shown().is_busy()) {
+            ui.label(format!("{:.0}s", now - started));
+        }
+    });
+    close
+}
+
+/// The question the run waits on, one button per answer.
+fn ask(
+    ui: &mut egui::Ui,
+    npc: &Npc,
+    question: &protocol::PendingQuestion,
+    state: &mut PanelState,
+    send: &dyn Fn(LinkCommand),
+) {
+    egui::Frame::group(ui.style())
+        .fill(egui::Color32::from_rgb(60, 50, 20))
+        .show(ui, |ui| {
+            ui.label(egui::RichText::new(&question.question).strong());
+            let comment_field = ui.add(
+                egui::TextEdit::singleline(&mut state.comment).hint_text("comment (optional)"),
+            );
+            focus_on_lift(ui, &comment_field);
+            ui.horizontal(|ui| {
+                for option in question.choices() {
+                    if ui.button(&option).clicked() {
+                        let comment =
+                            (!state.comment.trim().is_empty()).then(|| state.comment.clone());
+                        send(LinkCommand::Respond {
+                            agent: npc.agent.clone(),
+                            run_id: question.run_id.clone(),
+                            decision: option,
+                            comment,
+                        });
+                        state.comment.clear();
+                    }
+                }
+            });
+        });
+}
+
+/// The payload, then Run, Cancel and Open in Studio (the payload first:
+/// typing that lands in the same frame as a tap on Run is in the payload sent).
+fn run_controls(
+    ui: &mut egui::Ui,
+    npc: &Npc,
+    status: &NpcStatus,
+    state: &mut PanelState,
+    send: &dyn Fn(LinkCommand),
+    studio: &str,
+    placed: &mut Vec<(&'static str, egui::Rect)>,
+) {
+    let payload = egui::CollapsingHeader::new("Payload (JSON)")
+        .default_open(false)
+        .show(ui, |ui| {
+            let editor = ui.add(
+                egui::TextEdit::multiline(&mut state.payload)
+                    .code_editor()
+                    .desired_rows(3),
+            );
+            focus_on_lift(ui, &editor);
+            editor.rect
+        });
+    placed.push(("payload-toggle", payload.header_response.rect));
+    if let Some(editor) = payload.body_returned {
+        placed.push(("payload", editor));
+    }
+    ui.horizontal(|ui| {
+        let busy = status.shown().is_busy();
+        let run = ui.add_enabled(!busy, egui::Button::new("▶ Run"));
+        placed.push(("run", run.rect));
+        if run.clicked() {
+            match parse_payload(&state.payload) {
+                Ok(payload) => {
+                    state.payload_error = None;
+                    send(LinkCommand::Run {
+                        agent: npc.agent.clone(),
+                        payload,
+                    });
+                }
+                Err(e) => state.payload_error = Some(e),
+            }
+        }
+        if busy
+            && ui.button("■ Cancel").clicked()
+            && let Some(run_id) = &status.run_id
+        {
+            send(LinkCommand::Cancel {
+                agent: npc.agent.clone(),
+                run_id: run_id.clone(),
+            });
+        }
+        if ui.button("Open in Studio ↗").clicked() {
+            ui.ctx().open_url(egui::OpenUrl::new_tab(studio));
+        }
+    });
+}
+
+/// What went wrong with the payload, and what the gateway last said about
+/// this agent's commands.
+fn said(ui: &mut egui::Ui, state: &PanelState, feedback: Option<&Result<String, String>>) {
+    if let Some(error) = &state.payload_error {
+        ui.colored_label(egui::Color32::from_rgb(225, 90, 90), error);
+    }
+    match feedback {
+        Some(Err(message)) => {
+            ui.colored_label(egui::Color32::from_rgb(225, 90, 90), message);
+        }
+        Some(Ok(message)) => {
+            ui.weak(message);
+        }
+        None => {}
+    }
+}
+
+/// The agent's events, newest last.
+fn log_view(ui: &mut egui::Ui, log: &NpcLog) {
+    ui.label(egui::RichText::new("Log").strong());
+    egui::ScrollArea::vertical()
+        .id_salt("log")
+        .max_height(ui.available_height() * 0.6)
+        .stick_to_bottom(true)
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            if log.more_before {
+                ui.weak("… older events in /api/history");
+            }
+            for event in log.entries.values() {
+                let time = event.ts.get(11..19).unwrap_or(&event.ts);
+                let line = format!(
+                    "{time} {:<8} {}",
+                    event.kind.as_str(),
+                    event.message().unwrap_or("")
+                );
+                let colour = match event.kind {
+                    protocol::EventKind::Error => egui::Color32::from_rgb(235, 110, 110),
+                    protocol::EventKind::Done => egui::Color32::from_rgb(110, 210, 130),
+                    protocol::EventKind::Awaiting => egui::Color32::from_rgb(240, 190, 80),
+                    _ => ui.visuals().text_color(),
+                };
+                ui.add(
+                    egui::Label::new(egui::RichText::new(line).monospace().color(colour))
+                        .selectable(true),
+                );
+            }
+        });
+}
+
+/// The agent's recent runs, newest first.
+fn recent_runs(ui: &mut egui::Ui, runs: &NpcRuns) {
+    ui.label(egui::RichText::new("Recent runs").strong());
+    egui::ScrollArea::vertical().id_salt("runs").show(ui, |ui| {
+        if runs.0.is_empty() {
+            ui.weak("no runs yet");
+        }
+        for run in &runs.0 {
+            let status = Shown::of(run.status);
+            ui.horizontal(|ui| {
+                pill(ui, status);
+                ui.monospace(run.started_at.get(11..19).unwrap_or(&run.started_at));
+                if let Some(ms) = run.duration_ms {
+                    ui.label(format!("{:.1}s", ms as f64 / 1000.0));
+                }
+                if let Some(error) = &run.error {
+                    ui.colored_label(
+                        egui::Color32::from_rgb(235, 110, 110),
+                        crate::npc::truncate(error, 40),
+                    );
+                }
+            });
+        }
+    });
 }
 
 /// A finger lifted on a text field focuses it, whichever frames the touch

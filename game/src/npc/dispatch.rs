@@ -1,17 +1,21 @@
-//! The adapters between the pure machines and the world: seats from the
-//! plan, orders from [`Behaviour`] turned into paths on the map, [`Walker`]s
-//! ticked, and the resulting [`Body`] handed to the animation. No rules here.
+//! Sends the characters where their behaviour says: seats from the plan,
+//! orders from [`Behaviour`] turned into paths on the map, [`Walker`]s
+//! ticked, and the resulting [`Body`] handed to the animation. Thin adapters
+//! between the pure machines (`behaviour.rs`, `occupancy.rs`, `walker.rs`)
+//! and the world; no rules here.
 
 use super::animation::{Body, NpcAnimation};
-use super::behaviour::{Activity, Behaviour, Goal, Options, Order};
-use super::movement::{HURRY, STROLL, Walker, seated_spot, standing_spot};
+use super::behaviour::{Activity, Behaviour, Goal, Order};
+use super::occupancy::{Occupancy, Occupant, beside};
 use super::status::NpcStatus;
+use super::walker::{HURRY, STROLL, Walker, seated_spot, standing_spot};
 use crate::office::map::{Desk, Facing, OfficeMap, PlaceKind, Tile};
 use crate::office::{CurrentPlan, PlanChanged, depth, world};
 use crate::roster::Npc;
 use crate::roster::NpcIndex;
 use bevy::prelude::*;
-use std::collections::{HashMap, HashSet};
+use protocol::AgentStatus;
+use std::collections::HashMap;
 
 /// The desk an NPC belongs at.
 #[derive(Component, Clone, Debug, PartialEq)]
@@ -171,19 +175,6 @@ fn route(
     })
 }
 
-/// A free tile beside a colleague's seat, to stand and chat.
-fn beside(map: &OfficeMap, desk: &Desk) -> Option<Tile> {
-    let seat = desk.seat();
-    [
-        Tile::new(seat.x - 1, seat.y),
-        Tile::new(seat.x + 2, seat.y),
-        Tile::new(seat.x, seat.y - 1),
-        Tile::new(seat.x + 1, seat.y - 1),
-    ]
-    .into_iter()
-    .find(|t| map.walkable(*t))
-}
-
 /// Statuses and the clock become orders; orders become walks.
 fn behave(
     mut commands: Commands,
@@ -202,44 +193,22 @@ fn behave(
     let now = time.elapsed_secs_f64();
     let map = &plan.0.map;
     // Who is where, and who is going where: nobody shares a resting tile.
-    let mut taken: HashSet<Tile> = HashSet::new();
-    let mut desks_of: HashMap<String, Desk> = HashMap::new();
-    let mut idle_at_desk: Vec<String> = Vec::new();
-    let mut hosts: HashSet<String> = HashSet::new();
-    for (_, npc, status, behaviour, _, seat, destination) in &npcs {
-        if let Some(d) = destination {
-            taken.insert(d.tile);
-        }
-        if let Some(seat) = seat {
-            desks_of.insert(npc.npc.clone(), seat.0.clone());
-            let idle = matches!(
-                status.status,
-                protocol::AgentStatus::Idle | protocol::AgentStatus::Done
-            );
-            if idle && !status.offline && behaviour.activity() == &Activity::AtDesk {
-                idle_at_desk.push(npc.npc.clone());
-            }
-        }
-        if let Activity::Walking {
-            goal: Goal::Colleague(host),
-            ..
-        }
-        | Activity::Away {
-            goal: Goal::Colleague(host),
-            ..
-        } = behaviour.activity()
-        {
-            hosts.insert(host.clone());
-        }
-    }
-    let free_places: Vec<usize> = map
-        .places
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| !taken.contains(&p.at))
-        .map(|(i, _)| i)
-        .collect();
-
+    let mut occupancy = Occupancy::of(
+        map,
+        npcs.iter()
+            .map(
+                |(_, npc, status, behaviour, _, seat, destination)| Occupant {
+                    npc: &npc.npc,
+                    heading_to: destination.map(|d| d.tile),
+                    desk: seat.map(|s| &s.0),
+                    idle_at_desk: matches!(status.status, AgentStatus::Idle | AgentStatus::Done)
+                        && !status.offline
+                        && behaviour.activity() == &Activity::AtDesk,
+                    activity: behaviour.activity(),
+                },
+            )
+            .collect::<Vec<_>>(),
+    );
     for (entity, npc, status, mut behaviour, walker, seat, _) in &mut npcs {
         let (Some(mut walker), Some(seat)) = (walker, seat) else {
             continue;
@@ -248,99 +217,80 @@ fn behave(
         if let Some(order) = behaviour.on_status(status.shown(), now) {
             orders.push(order);
         }
-        let options = || Options {
-            free_places: free_places.clone(),
-            colleagues: idle_at_desk
-                .iter()
-                .filter(|c| **c != npc.npc && !hosts.contains(*c))
-                .filter(|c| {
-                    desks_of
-                        .get(*c)
-                        .and_then(|d| beside(map, d))
-                        .is_some_and(|t| !taken.contains(&t))
-                })
-                .cloned()
-                .collect(),
-        };
-        if let Some(order) = behaviour.tick(now, options) {
+        if let Some(order) = behaviour.tick(now, || occupancy.options_for(map, &npc.npc)) {
             orders.push(order);
         }
         for order in orders {
-            match order {
-                Order::Freeze => walker.stop(),
-                Order::Thaw => {
-                    if let Activity::Walking { goal, hurry } = behaviour.activity().clone()
-                        && !walker.is_walking()
-                    {
-                        walk_or_give_up(
-                            &mut commands,
-                            map,
-                            &seat.0,
-                            &mut walker,
-                            &mut behaviour,
-                            &goal,
-                            hurry,
-                            &desks_of,
-                            entity,
-                            now,
-                        );
-                    }
+            let (goal, hurry) = match order {
+                Order::Freeze => {
+                    walker.stop();
+                    continue;
                 }
+                Order::Thaw => match behaviour.activity().clone() {
+                    Activity::Walking { goal, hurry } if !walker.is_walking() => (goal, hurry),
+                    _ => continue,
+                },
                 Order::Walk { goal, hurry } => {
                     if let Goal::Colleague(host) = &goal {
-                        hosts.insert(host.clone());
+                        occupancy.visiting(host);
                     }
-                    walk_or_give_up(
-                        &mut commands,
-                        map,
-                        &seat.0,
-                        &mut walker,
-                        &mut behaviour,
-                        &goal,
-                        hurry,
-                        &desks_of,
-                        entity,
-                        now,
-                    );
+                    (goal, hurry)
                 }
-            }
+            };
+            let ending = walk_or_give_up(WalkRequest {
+                map,
+                desk: &seat.0,
+                walker: &mut walker,
+                behaviour: &mut behaviour,
+                goal: &goal,
+                hurry,
+                desks_of: &occupancy.desks_of,
+                now,
+            });
+            match ending {
+                Some(destination) => commands.entity(entity).insert(destination),
+                None => commands.entity(entity).remove::<Destination>(),
+            };
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn walk_or_give_up(
-    commands: &mut Commands,
-    map: &OfficeMap,
-    desk: &Desk,
-    walker: &mut Walker,
-    behaviour: &mut Behaviour,
-    goal: &Goal,
+/// A walk to start: where, for whom, and what they know of the office.
+struct WalkRequest<'a> {
+    map: &'a OfficeMap,
+    desk: &'a Desk,
+    walker: &'a mut Walker,
+    behaviour: &'a mut Behaviour,
+    goal: &'a Goal,
     hurry: bool,
-    desks_of: &HashMap<String, Desk>,
-    entity: Entity,
+    desks_of: &'a HashMap<String, Desk>,
     now: f64,
-) {
+}
+
+/// Starts the walk; where there is no way, heads home, and if even that
+/// fails, sits down at once. Returns where the walk ends, if it walks.
+fn walk_or_give_up(request: WalkRequest<'_>) -> Option<Destination> {
+    let WalkRequest {
+        map,
+        desk,
+        walker,
+        behaviour,
+        goal,
+        hurry,
+        desks_of,
+        now,
+    } = request;
     if let Some(destination) = route(map, desk, walker, goal, hurry, desks_of) {
-        commands.entity(entity).insert(destination);
-        return;
+        return Some(destination);
     }
-    // No way there: head home, and if even that fails, sit down at once.
-    match behaviour.lost_way(now) {
-        Some(Order::Walk { goal, hurry }) => {
-            if let Some(destination) = route(map, desk, walker, &goal, hurry, desks_of) {
-                commands.entity(entity).insert(destination);
-                return;
-            }
-            behaviour.lost_way(now);
-            walker.place(seated_spot(desk));
-            commands.entity(entity).remove::<Destination>();
+    if let Some(Order::Walk { goal, hurry }) = behaviour.lost_way(now) {
+        if let Some(destination) = route(map, desk, walker, &goal, hurry, desks_of) {
+            return Some(destination);
         }
-        _ => {
-            walker.place(seated_spot(desk));
-            commands.entity(entity).remove::<Destination>();
-        }
+        behaviour.lost_way(now);
     }
+    walker.place(seated_spot(desk));
+    None
 }
 
 fn walk(
