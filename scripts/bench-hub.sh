@@ -18,8 +18,8 @@ trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 "$T/loadgen" --npcs 100 --write-agents "$work/agents100.json"
 mkdir -p "$work/flows"
 # The load generator is one address: the per-address limits would measure themselves.
-export PUBLISHES_PER_SECOND=0 STREAMS_PER_CLIENT=100000 LOG_LEVEL=warn
-load() { "$T/loadgen" "$@" 2>/dev/null | grep -E "^(published|deliveries|lost|latency|gateway)"; }
+export PUBLISHES_PER_SECOND=0 STREAMS_PER_CLIENT=100000 CONNECTIONS_PER_CLIENT=100000 LOG_LEVEL=warn
+load() { "$T/loadgen" "$@" 2>/dev/null | grep -E "^(published|first error|deliveries|lost|latency|gateway)"; }
 stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null || true; }
 
 for round in $(seq 1 "$rounds"); do

@@ -14,7 +14,7 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 "$T/loadgen" --npcs 10 --write-agents "$work/agents.json"
 mkdir -p "$work/flows"
-export PUBLISHES_PER_SECOND=0 STREAMS_PER_CLIENT=100000 LOG_LEVEL=warn
+export PUBLISHES_PER_SECOND=0 STREAMS_PER_CLIENT=100000 CONNECTIONS_PER_CLIENT=100000 LOG_LEVEL=warn
 
 redis() { # policy port
   rm -rf "$work/redis-$2" && mkdir -p "$work/redis-$2"

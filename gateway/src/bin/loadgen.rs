@@ -100,6 +100,8 @@ struct Tally {
     connected: AtomicU64,
     per_npc_published: Vec<AtomicU64>,
     stop: AtomicBool,
+    /// Why the first publish failed, so an error count never comes without a reason.
+    first_error: std::sync::OnceLock<String>,
 }
 
 impl Tally {
@@ -110,6 +112,7 @@ impl Tally {
             connected: AtomicU64::new(0),
             per_npc_published: (0..npcs).map(|_| AtomicU64::new(0)).collect(),
             stop: AtomicBool::new(false),
+            first_error: std::sync::OnceLock::new(),
         }
     }
 
@@ -197,7 +200,16 @@ async fn publisher(p: usize, args: Args, tally: Arc<Tally>, started: Instant) ->
                     tally.per_npc_published[npc].fetch_add(1, Ordering::Relaxed);
                 }
             }
-            _ => errors += 1,
+            Ok(r) => {
+                errors += 1;
+                let status = r.status();
+                let body = r.text().await.unwrap_or_default();
+                let _ = tally.first_error.set(format!("{status}: {body}"));
+            }
+            Err(e) => {
+                errors += 1;
+                let _ = tally.first_error.set(e.to_string());
+            }
         }
     }
     errors
@@ -246,6 +258,9 @@ fn report(args: &Args, tally: &Tally, measured: &Measured, h: &Histogram<u64>) {
         published as f64 / measured.publish_secs,
         measured.publish_errors
     );
+    if let Some(why) = tally.first_error.get() {
+        println!("first error      {why}");
+    }
     println!(
         "deliveries       {delivered} ({:.0}/s)",
         delivered as f64 / measured.publish_secs
