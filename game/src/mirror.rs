@@ -31,6 +31,8 @@ pub struct MirrorEntry {
     pub away: bool,
     /// Its speech bubble: the lines shown and where (window pixels: left, top, right, bottom).
     pub bubble: Option<(Vec<String>, [i32; 4])>,
+    /// Why its source is out of reach ("Sim unreachable since 14:02").
+    pub out_of_reach: Option<String>,
 }
 
 /// What the page shows; changes only when something shown changed.
@@ -159,9 +161,10 @@ fn update_mirror(
                 message: status.last_message.clone(),
                 selected: selected.0 == Some(entity),
                 screen,
-                question: status.question.clone().filter(|_| !status.offline),
+                question: status.question.clone().filter(|_| !status.shown().offline),
                 away: behaviour.is_some_and(|b| b.activity() != &Activity::AtDesk),
                 bubble,
+                out_of_reach: status.out_of_reach(),
             })
         })
         .collect();
@@ -261,6 +264,7 @@ fn apply_requests(
                         run_id: question.run_id.clone(),
                         decision,
                         comment: None,
+                        input: None,
                     });
                 }
             }
@@ -284,6 +288,7 @@ mod tests {
             question: None,
             away: false,
             bubble: None,
+            out_of_reach: None,
         }
     }
 

@@ -304,6 +304,11 @@ fn new_entry(document: &Document, entry: &MirrorEntry) -> Option<Element> {
 
 fn fill_entry(item: &Element, entry: &MirrorEntry) {
     let mut text = format!("{}: {}", entry.name, entry.status.label());
+    if let Some(why) = &entry.out_of_reach {
+        text.push_str(" (");
+        text.push_str(why);
+        text.push(')');
+    }
     if let Some(message) = &entry.message {
         text.push_str(" — ");
         text.push_str(message);

@@ -65,6 +65,7 @@ fn summary(npc: &str, status: AgentStatus, last_event_id: Option<u64>) -> AgentS
         last_event_at: None,
         last_event_id,
         question: None,
+        offline: None,
     }
 }
 
@@ -107,9 +108,13 @@ fn the_roster_spawns_npcs_at_distinct_desks_and_removes_them_again() {
     positions.dedup();
     assert_eq!(positions.len(), 3, "every NPC at its own desk");
 
+    // Out of the roster at once, out of the room through the front door.
+    h.app
+        .insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(
+            std::time::Duration::from_millis(100),
+        ));
+    let mailops = h.npc("mailops");
     h.send(roster(&["scheduler", "deployer"]));
-    let world = h.app.world_mut();
-    assert_eq!(world.query::<&Npc>().iter(world).count(), 2);
     assert!(
         !h.app
             .world()
@@ -117,6 +122,26 @@ fn the_roster_spawns_npcs_at_distinct_desks_and_removes_them_again() {
             .0
             .contains_key("mailops")
     );
+    h.app.update();
+    let walker = h
+        .app
+        .world()
+        .get::<game::npc::walker::Walker>(mailops)
+        .expect("still in the room");
+    assert!(walker.is_walking(), "walking out");
+    assert!(
+        h.app
+            .world()
+            .get::<game::npc::leaving::Leaving>(mailops)
+            .is_some()
+    );
+    let gone = (0..400).find(|_| {
+        h.app.update();
+        h.app.world().get_entity(mailops).is_err()
+    });
+    assert!(gone.is_some(), "gone once out of the door");
+    let world = h.app.world_mut();
+    assert_eq!(world.query::<&Npc>().iter(world).count(), 2);
 }
 
 #[test]
@@ -373,6 +398,8 @@ fn a_new_question_asks_for_attention_once_and_a_pending_one_does_not() {
         options: vec![],
         since: "2025-11-07T11:00:00Z".into(),
         timeout_secs: None,
+        details: vec![],
+        form: vec![],
     });
     h.send(LinkEvent::Roster(Roster {
         agents: vec![summary("scheduler", AgentStatus::Idle, None), pending],

@@ -18,8 +18,10 @@ mod properties;
 pub mod registry;
 mod routes;
 pub mod server;
+pub mod sim;
 pub mod store;
 pub mod watch;
+pub mod workspace;
 
 pub use config::{Cli, Config};
 
@@ -82,7 +84,9 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     let self_url = format!("http://{addr}");
     let instance = config.gateway_id.clone().unwrap_or_else(instance_id);
 
-    let backends = Arc::new(backends(&config, &self_url)?);
+    let outbound = Outbound::new(config.outbound.clone());
+    let sim_link = sim::SimLink::new(&outbound, &config.sim);
+    let backends = Arc::new(backends(&config, &self_url, outbound, sim_link.clone())?);
     let hub = Arc::new(EventHub::new(config.subscriber_queue));
     let board = Arc::new(StatusBoard::default());
     let run_tokens = RunTokens::default();
@@ -92,7 +96,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         run_tokens.clone(),
         backends.clone(),
     ));
-    let store = open_store(&config, &instance, fanout).await?;
+    let store = open_store(&config, &instance, fanout.clone()).await?;
     let service = Service::new(ServiceParts {
         registry,
         store: store.clone(),
@@ -108,10 +112,34 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
             session_lifetime: config.auth.session_lifetime,
         },
     });
+    fanout.on_roster({
+        let service = Arc::downgrade(&service);
+        // Commits are told on the store's own thread: the reload runs here.
+        let runtime = tokio::runtime::Handle::current();
+        move || {
+            if let Some(service) = service.upgrade() {
+                runtime.spawn(async move {
+                    if let Err(e) = service.reload_synced().await {
+                        tracing::warn!(error = %e, "cannot read the synced Sim roster");
+                    }
+                });
+            }
+        }
+    });
     service.restore().await?;
     // Runs left open by a process that is gone end now, not after their deadline.
     service.sweep_runs().await?;
     service.spawn_sweeper(config.run_sweep);
+    if let Some(link) = sim_link.filter(|link| link.mirrors()) {
+        workspace::spawn(
+            service.clone(),
+            link,
+            workspace::MirrorSettings {
+                poll: config.sim.poll,
+                roster: config.sim.roster_every,
+            },
+        );
+    }
 
     let watcher = watch::RegistryWatcher::start(
         service.clone(),
@@ -137,8 +165,12 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
 }
 
 /// The run backends: webhooks, Sim's API, and the embedded flows (loaded now).
-fn backends(config: &Config, self_url: &str) -> anyhow::Result<Backends> {
-    let outbound = Outbound::new(config.outbound.clone());
+fn backends(
+    config: &Config,
+    self_url: &str,
+    outbound: Outbound,
+    sim_link: Option<Arc<sim::SimLink>>,
+) -> anyhow::Result<Backends> {
     let flows = FlowBackend::new(
         config.flows_dir.clone(),
         outbound.clone(),
@@ -148,7 +180,7 @@ fn backends(config: &Config, self_url: &str) -> anyhow::Result<Backends> {
     flows.load_all()?;
     Ok(Backends::new(
         WebhookBackend::new(outbound.clone()),
-        SimBackend::new(outbound, config.sim.clone()),
+        SimBackend::new(outbound, config.sim.clone(), sim_link),
         flows,
     ))
 }

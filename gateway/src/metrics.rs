@@ -38,6 +38,15 @@ pub static AUTH_FAILURES: LazyLock<IntCounter> = LazyLock::new(|| {
         .unwrap(),
     )
 });
+pub static SIM_REQUESTS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "esprit_sim_requests_total",
+            "Requests the workspace mirror and answers sent to Sim's API",
+        )
+        .unwrap(),
+    )
+});
 pub static SUBSCRIBERS_CUT_OFF: LazyLock<IntCounter> = LazyLock::new(|| {
     register(
         IntCounter::new(
@@ -142,6 +151,7 @@ pub fn init() {
     LazyLock::force(&RATE_LIMITED);
     LazyLock::force(&TAIL_LAG_SECONDS);
     LazyLock::force(&REDIS_SECONDS);
+    LazyLock::force(&SIM_REQUESTS);
 }
 
 pub fn render() -> String {

@@ -29,6 +29,19 @@ pub struct Agent {
     pub secret: Option<String>,
     /// A run with no event for this long ends (`deadlineSecs`); else the gateway's default.
     pub deadline: Option<std::time::Duration>,
+    /// Left out of the office (`"hidden": true`): a synced workflow it names is not shown.
+    pub hidden: bool,
+    /// Where the agent comes from: agents.json, or a synced Sim workspace.
+    pub source: AgentSource,
+}
+
+/// Where an agent comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AgentSource {
+    #[default]
+    File,
+    /// A workflow of this Sim workspace (listed, or named in agents.json and listed).
+    Sim { workspace: String },
 }
 
 /// Where a run goes.
@@ -48,17 +61,30 @@ pub enum RunTarget {
 }
 
 impl Agent {
-    /// "Open in Studio": `studioUrl`, else the workflow's page in Sim, else `/studio/`.
+    /// "Open in Studio": `studioUrl`, else the workflow's page in Sim (in
+    /// its synced workspace, else the first of `AP_PROJECT`), else `/studio/`.
     pub fn resolved_studio_url(&self, sim: &SimSettings) -> String {
         if let Some(url) = &self.studio_url {
             return url.clone();
         }
+        let workspace = match &self.source {
+            AgentSource::Sim { workspace } => Some(workspace),
+            AgentSource::File => sim.workspaces.first(),
+        };
         if let (RunTarget::SimWorkflow { id, .. }, Some(base), Some(ws)) =
-            (&self.target, &sim.public_url, &sim.workspace_id)
+            (&self.target, &sim.public_url, workspace)
         {
             return format!("{base}/workspace/{ws}/w/{id}");
         }
         "/studio/".to_owned()
+    }
+
+    /// The Sim workflow it runs, if it runs one.
+    pub fn workflow_id(&self) -> Option<&str> {
+        match &self.target {
+            RunTarget::SimWorkflow { id, .. } => Some(id),
+            _ => None,
+        }
     }
 }
 
@@ -89,6 +115,8 @@ struct RawAgent {
     secret: Option<Secret>,
     #[serde(default)]
     deadline_secs: Option<Seconds>,
+    #[serde(default)]
+    hidden: bool,
 }
 
 impl TryFrom<RawAgent> for Agent {
@@ -137,6 +165,8 @@ impl TryFrom<RawAgent> for Agent {
             webhook_token: raw.webhook_token.map(|s| s.0),
             secret: raw.secret.map(|s| s.0),
             deadline: raw.deadline_secs.map(|s| s.0),
+            hidden: raw.hidden,
+            source: AgentSource::File,
         })
     }
 }
@@ -263,6 +293,7 @@ pub struct Registry {
     agents: Vec<Agent>,
     by_agent: HashMap<String, usize>,
     by_npc: HashMap<String, usize>,
+    by_workflow: HashMap<String, usize>,
 }
 
 impl Registry {
@@ -282,6 +313,14 @@ impl Registry {
         self.by_npc.contains_key(npc)
     }
 
+    /// The shown agent that runs Sim workflow `workflow_id`.
+    pub fn by_workflow(&self, workflow_id: &str) -> Option<&Agent> {
+        self.by_workflow
+            .get(workflow_id)
+            .map(|&i| &self.agents[i])
+            .filter(|a| !a.hidden)
+    }
+
     pub fn from_agents(agents: Vec<Agent>) -> Result<Registry, String> {
         let mut registry = Registry::default();
         for agent in agents {
@@ -297,6 +336,12 @@ impl Registry {
             let index = registry.agents.len();
             registry.by_agent.insert(agent.agent.clone(), index);
             registry.by_npc.insert(agent.npc.clone(), index);
+            if let Some(workflow) = agent.workflow_id() {
+                registry
+                    .by_workflow
+                    .entry(workflow.to_owned())
+                    .or_insert(index);
+            }
             registry.agents.push(agent);
         }
         Ok(registry)
@@ -543,7 +588,7 @@ mod tests {
     fn studio_links_prefer_explicit_then_workflow_then_default() {
         let sim = SimSettings {
             public_url: Some("https://sim.example".into()),
-            workspace_id: Some("ws1".into()),
+            workspaces: vec!["ws1".into()],
             ..Default::default()
         };
         let registry = parse(

@@ -338,6 +338,7 @@ async fn sim_runs_outlast_the_request_timeout() {
     sim.add_workflow(
         "wf",
         Workflow {
+            name: "Workflow".into(),
             deployed: true,
             blocks: vec![Block::start(), long],
         },

@@ -16,7 +16,7 @@ async fn gateway_for(sim: &StandInSimApi, agents: Value) -> TestGateway {
     TestGateway::start_with(agents, move |config| {
         config.sim.api_base = Some(format!("{base}/").parse().unwrap());
         config.sim.api_key = Some(key);
-        config.sim.workspace_id = Some(WORKSPACE.into());
+        config.sim.workspaces = vec![WORKSPACE.into()];
         config.sim.public_url = Some("https://sim.example".into());
     })
     .await
@@ -33,6 +33,7 @@ async fn one_workflow(
     sim.add_workflow(
         "wf",
         Workflow {
+            name: "Workflow".into(),
             deployed: true,
             blocks,
         },
@@ -57,8 +58,14 @@ fn three_blocks() -> Vec<Block> {
     ]
 }
 
+/// A run's own events (the workspace mirror may tell of roster changes meanwhile).
 async fn run(gw: &TestGateway, agent: &str, payload: Value) -> (String, Vec<EventEnvelope>) {
-    gw.run_to_end(agent, payload).await
+    let (run_id, events) = gw.run_to_end(agent, payload).await;
+    let own = events
+        .into_iter()
+        .filter(|e| e.run_id.as_deref() == Some(run_id.as_str()))
+        .collect();
+    (run_id, own)
 }
 
 #[tokio::test]
@@ -198,6 +205,7 @@ async fn sims_refusals_become_errors_that_say_what_to_fix() {
     sim.add_workflow(
         "draft",
         Workflow {
+            name: "Workflow".into(),
             deployed: false,
             blocks: three_blocks(),
         },

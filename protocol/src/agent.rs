@@ -68,6 +68,18 @@ pub struct AgentSummary {
     /// The question the agent's run waits on, so a page opened later can answer it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub question: Option<PendingQuestion>,
+    /// Its source cannot be reached: the office greys it out and says why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline: Option<Offline>,
+}
+
+/// Why an agent's source is out of reach, and since when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offline {
+    /// "Sim unreachable", "Sim refused the API key".
+    pub reason: String,
+    /// RFC 3339.
+    pub since: String,
 }
 
 /// An `awaiting` event that nobody has answered yet.
@@ -84,12 +96,21 @@ pub struct PendingQuestion {
     pub since: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<crate::form::Detail>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub form: Vec<crate::form::FormField>,
 }
 
 impl PendingQuestion {
-    /// The answers a person is offered: its options, or a plain "ok" when any
-    /// text is allowed.
+    /// The answers a person is offered: its options, a form's one-tap
+    /// answers, or a plain "ok" when any text is allowed.
     pub fn choices(&self) -> Vec<String> {
+        if !self.form.is_empty() {
+            return crate::form::quick_answers(&self.form)
+                .map(|quick| quick.into_iter().map(|q| q.label).collect())
+                .unwrap_or_default();
+        }
         if self.options.is_empty() {
             vec!["ok".to_owned()]
         } else {
@@ -106,6 +127,8 @@ impl PendingQuestion {
             options: question.options.clone(),
             since: since.to_owned(),
             timeout_secs: question.timeout_secs,
+            details: question.details.clone(),
+            form: question.form.clone(),
         }
     }
 

@@ -125,6 +125,8 @@ mod tests {
             options: vec!["yes".into(), "no".into()],
             since: "2026-01-01T00:00:00Z".into(),
             timeout_secs: None,
+            details: Vec::new(),
+            form: Vec::new(),
         }
     }
 

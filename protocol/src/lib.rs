@@ -7,20 +7,24 @@ mod agent;
 mod error;
 mod event;
 mod fold;
+pub mod form;
 mod run;
 mod session;
+mod usage;
 mod written;
 
-pub use agent::{AgentStatus, AgentSummary, PendingQuestion, Roster};
+pub use agent::{AgentStatus, AgentSummary, Offline, PendingQuestion, Roster};
 pub use error::{ErrorBody, ErrorDetail};
 pub use event::{
     EventEnvelope, EventKind, Fields, HistoryPage, PublishAck, PublishEvent, UnknownEventKind,
 };
 pub use fold::{AgentState, FoldEvent};
+pub use form::{Detail, FieldKind, FormField, QuickAnswer, SimPause};
 pub use run::{
     AnswerDelivery, RespondRequest, RunAck, RunCount, RunRequest, RunSummary, RunWebhook, RunsPage,
 };
 pub use session::{SessionInfo, SignInRequest};
+pub use usage::Usage;
 pub use written::{
     GatewayEvent, Question, RosterChanged, RunAnswered, RunCancelled, RunEnded, RunEvent,
     RunStarted,

@@ -25,9 +25,14 @@ pub struct RunAck {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RespondRequest {
+    /// One of the question's options (or a form's one-tap answer).
+    #[serde(default)]
     pub decision: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// A form's fields, for a question with a form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<serde_json::Map<String, Value>>,
 }
 
 /// The body every run's webhook receives.
@@ -101,6 +106,9 @@ pub struct AnswerDelivery {
     pub comment: Option<String>,
     /// Who answered.
     pub by: String,
+    /// A form's answer, field by field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<serde_json::Map<String, Value>>,
 }
 
 /// One past or current run.
@@ -122,6 +130,9 @@ pub struct RunSummary {
     pub result: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What it cost, as its source reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::usage::Usage>,
 }
 
 /// `GET /api/runs/count?since=`: how many runs started since a moment

@@ -5,6 +5,8 @@
 //! history and every other reader see.
 
 use crate::event::{EventKind, Fields};
+use crate::form::{self, Detail, FormField, SimPause};
+use crate::usage::Usage;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -35,6 +37,9 @@ pub struct RunAnswered {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// A form's answer, field by field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Map<String, Value>>,
 }
 
 /// `error` for a run a person cancelled.
@@ -113,6 +118,15 @@ pub struct Question {
     /// Where a webhook workflow takes its answer (on the agent's own origin only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_url: Option<String>,
+    /// What it shows beside the question ("Amount: 120.50").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<Detail>,
+    /// What a person fills in to answer (else one of `options`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub form: Vec<FormField>,
+    /// A Sim execution paused at a Human in the Loop block: resumed through Sim's API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<SimPause>,
 }
 
 impl Question {
@@ -138,6 +152,11 @@ impl Question {
                 .unwrap_or_default(),
             timeout_secs: fields.get("timeout_secs").and_then(Value::as_f64),
             resume_url: text("resume_url").map(str::to_owned),
+            details: form::details_from(fields.get("details")),
+            form: form::form_from(fields.get("form")),
+            pause: fields
+                .get("pause")
+                .and_then(|p| serde_json::from_value(p.clone()).ok()),
         }
     }
 
@@ -162,6 +181,46 @@ impl Question {
     pub fn allows(&self, decision: &str) -> bool {
         self.options.is_empty() || self.options.iter().any(|o| o == decision)
     }
+
+    /// A person's answer, checked: a decision among the options, or for a
+    /// question with a form, its fields filled in (or one of its one-tap
+    /// answers named as the decision). Returns the decision and input to record.
+    pub fn check_answer(
+        &self,
+        decision: &str,
+        input: Option<&Map<String, Value>>,
+    ) -> Result<(String, Option<Map<String, Value>>), String> {
+        let decision = decision.trim();
+        if self.form.is_empty() {
+            if input.is_some_and(|i| !i.is_empty()) {
+                return Err("this question has no form; answer with `decision`".into());
+            }
+            if decision.is_empty() {
+                return Err("`decision` must not be empty".into());
+            }
+            if !self.allows(decision) {
+                return Err(format!(
+                    "`{decision}` is not an option; choose one of: {}",
+                    self.options.join(", ")
+                ));
+            }
+            return Ok((decision.to_owned(), None));
+        }
+        let input = match input {
+            Some(input) => input.clone(),
+            None => form::quick_answers(&self.form)
+                .and_then(|quick| quick.into_iter().find(|q| q.label == decision))
+                .map(|quick| quick.input)
+                .ok_or_else(|| "this question has a form; send its fields as `input`".to_owned())?,
+        };
+        form::check_input(&self.form, &input)?;
+        let decision = if decision.is_empty() {
+            "submitted"
+        } else {
+            decision
+        };
+        Ok((decision.to_owned(), Some(input)))
+    }
 }
 
 /// What a run's backend reports, as a workflow's callbacks would.
@@ -176,9 +235,11 @@ pub enum RunEvent {
     Finished {
         result: Value,
         message: Option<String>,
+        usage: Option<Usage>,
     },
     Failed {
         error: String,
+        usage: Option<Usage>,
     },
 }
 
@@ -212,13 +273,25 @@ impl RunEvent {
                 }
             }
             RunEvent::Asked(question) => return question.fields(),
-            RunEvent::Finished { result, message } => {
+            RunEvent::Finished {
+                result,
+                message,
+                usage,
+            } => {
                 put("result", result.clone());
                 if let Some(message) = message {
                     put("message", Value::String(message.clone()));
                 }
+                if let Some(usage) = usage {
+                    put("usage", Value::Object(fields_of(usage)));
+                }
             }
-            RunEvent::Failed { error } => put("error", Value::String(error.clone())),
+            RunEvent::Failed { error, usage } => {
+                put("error", Value::String(error.clone()));
+                if let Some(usage) = usage {
+                    put("usage", Value::Object(fields_of(usage)));
+                }
+            }
         }
         fields
     }
@@ -268,15 +341,71 @@ mod tests {
     }
 
     #[test]
+    fn answers_are_checked_against_the_options_or_the_form() {
+        let yes_no = Question {
+            question: "Ship?".into(),
+            options: vec!["yes".into(), "no".into()],
+            ..Question::default()
+        };
+        assert_eq!(
+            yes_no.check_answer(" yes ", None).unwrap(),
+            ("yes".into(), None)
+        );
+        assert!(
+            yes_no
+                .check_answer("maybe", None)
+                .unwrap_err()
+                .contains("not an option")
+        );
+        let input = json!({"approved": true}).as_object().unwrap().clone();
+        assert!(
+            yes_no
+                .check_answer("yes", Some(&input))
+                .unwrap_err()
+                .contains("no form")
+        );
+        let form = Question {
+            question: "Refund?".into(),
+            form: form::form_from(Some(
+                &json!([{"name": "approved", "type": "boolean", "required": true}]),
+            )),
+            ..Question::default()
+        };
+        assert_eq!(
+            form.check_answer("", Some(&input)).unwrap(),
+            ("submitted".into(), Some(input.clone()))
+        );
+        let (decision, tapped) = form.check_answer("no", None).unwrap();
+        assert_eq!(
+            (decision.as_str(), tapped.unwrap().get("approved")),
+            ("no", Some(&json!(false)))
+        );
+        assert!(
+            form.check_answer("", None)
+                .unwrap_err()
+                .contains("send its fields")
+        );
+        let wrong = json!({"approved": "sure"}).as_object().unwrap().clone();
+        assert!(form.check_answer("", Some(&wrong)).is_err());
+    }
+
+    #[test]
     fn run_events_write_what_a_workflow_would_post() {
         let done = RunEvent::Finished {
             result: json!({"ok": true}),
             message: Some("workflow finished".into()),
+            usage: Some(Usage {
+                input_tokens: 10,
+                output_tokens: 2,
+                cost_usd: 0.5,
+                model: None,
+            }),
         };
         assert_eq!(done.kind(), EventKind::Done);
         assert_eq!(
             Value::Object(done.fields()),
-            json!({"result": {"ok": true}, "message": "workflow finished"})
+            json!({"result": {"ok": true}, "message": "workflow finished",
+                "usage": {"input_tokens": 10, "output_tokens": 2, "cost_usd": 0.5}})
         );
         let step = RunEvent::Step {
             message: "Agent 1 finished in 1.2 s".into(),

@@ -781,3 +781,84 @@ test("two gateways on Redis behind nginx: killing either one keeps the page work
     await redis.stop();
   }
 });
+
+test("a Sim workspace walks in: its pauses are answered from the page and the phone banner, and an unreachable Sim greys it out", { timeout: 300_000 }, async () => {
+  const key = "sk-sim-browser-test";
+  const workspace = await startFixture(["sim-workspace", "--key", key]);
+  const simDir = mkdtempSync(join(tmpdir(), "esprit-web-sim-"));
+  const emptyAgents = join(simDir, "agents.json");
+  writeFileSync(emptyAgents, "[]");
+  const simPort = await freePort();
+  const simGateway = await startGateway({
+    port: simPort, dir: simDir, agents: emptyAgents,
+    env: { AP_BASE: workspace.url, AP_TOKEN: key, AP_PROJECT: workspace.workspace, SIM_POLL_SECS: "0.3", SIM_ROSTER_SECS: "0.5" },
+  });
+  const base = `http://127.0.0.1:${simPort}`;
+  const events = async (runId) => (await (await fetch(`${base}/api/history?limit=200`)).json()).events.filter((e) => e.run_id === runId);
+  const startInSim = async (workflow) => (await (await fetch(`${workspace.url}/_test/start/${workflow}/schedule`, { method: "POST" })).json()).executionId;
+  let phone;
+  try {
+    // With an empty agents.json, the workspace's deployed workflows are the roster.
+    const { page, problems } = await openOffice(browser, `${base}/`);
+    const names = await waitUntil("the workflows as characters", async () => {
+      const all = await allEntries(page);
+      return all.length === 2 ? all.map((e) => e.label.split(":")[0]).sort() : null;
+    });
+    assert.deepEqual(names, ["Mail triage", "Refunds"]);
+
+    // Started in Sim, paused at its Human in the Loop block: answered from the page.
+    const first = await startInSim("wf-refunds");
+    const entry = await waitUntil("the pause in the page", async () => {
+      const e = await mirrorEntry(page, "wf-refunds");
+      return e?.question ? e : null;
+    }, 60_000);
+    assert.equal(entry.question, "Refunds asks: Refund order 42?");
+    assert.deepEqual(entry.answers, ["yes", "no"], "the approve switch as one-tap answers");
+    await page.$eval('#mirror-npc-wf-refunds button[data-decision="no"]', (b) => b.click());
+    await waitUntil("the run to finish in Sim", async () => (await events(first)).some((e) => e.type === "done"), 60_000);
+    const answer = (await events(first)).find((e) => e.type === "response");
+    assert.deepEqual(answer.input, { approved: false }, JSON.stringify(answer));
+
+    // On a phone, the banner answers the next pause in one tap.
+    phone = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: [...chromiumArgs, "--force-device-scale-factor=3"] });
+    const context = await phone.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true, deviceScaleFactor: 3 });
+    const onPhone = await openOffice(phone, `${base}/`, { context });
+    await waitUntil("the phone layout", async () => (await onPhone.page.getAttribute("#mirror", "data-layout")) === "phone");
+    const second = await startInSim("wf-refunds");
+    await waitUntil("the pause on the phone", async () => (await mirrorEntry(onPhone.page, "wf-refunds"))?.question, 60_000);
+    const withBanner = await waitUntil("the banner", async () => {
+      const v = await viewOf(onPhone.page);
+      return v.bottom < 844 - 60 ? v : null;
+    });
+    const shot = pixels(await onPhone.page.screenshot({ scale: "css" }));
+    const banner = boxOf(shot, [60, 50, 20], 2, { x0: 0, y0: withBanner.bottom, x1: 390, y1: 844 });
+    assert.ok(banner, "the banner below the office");
+    let buttonX = null;
+    const row = banner.y1 - 30;
+    for (let x = banner.x0 + 2; x < banner.x1; x++) {
+      const i = (row * shot.width + x) * 4;
+      if (Math.abs(shot.data[i] - 60) + Math.abs(shot.data[i + 1] - 50) + Math.abs(shot.data[i + 2] - 20) > 40) { buttonX = x; break; }
+    }
+    assert.ok(buttonX !== null, "an answer button in the banner");
+    await onPhone.page.touchscreen.tap(buttonX + 20, row);
+    const tapped = await waitUntil("the banner's answer", async () => (await events(second)).find((e) => e.type === "response"), 30_000);
+    assert.deepEqual(tapped.input, { approved: true }, "the first button is yes");
+    assert.deepEqual(onPhone.problems, []);
+
+    // Sim goes down: its characters grey out and say since when.
+    await fetch(`${workspace.url}/_test/mood/down`, { method: "POST" });
+    const grey = await waitUntil("the characters greyed out", async () => {
+      const e = await mirrorEntry(page, "wf-mail");
+      return e?.status === "offline" ? e : null;
+    }, 30_000);
+    assert.match(grey.label, /^Mail triage: offline \(Sim unreachable since \d\d:\d\d\)/);
+    await fetch(`${workspace.url}/_test/mood/fine`, { method: "POST" });
+    await waitUntil("back in colour", async () => (await mirrorEntry(page, "wf-mail"))?.status !== "offline", 60_000);
+    assert.deepEqual(problems, []);
+    await page.close();
+  } finally {
+    await phone?.close();
+    await simGateway.stop();
+    await workspace.stop();
+  }
+});

@@ -394,8 +394,13 @@ async fn command_loop(
                 run_id,
                 decision,
                 comment,
+                input,
             } => {
-                let body = RespondRequest { decision, comment };
+                let body = RespondRequest {
+                    decision,
+                    comment,
+                    input,
+                };
                 (
                     agent,
                     api.post::<RunAck>(&format!("/api/runs/{run_id}/respond"), &body)

@@ -102,6 +102,8 @@ pub enum LinkCommand {
         run_id: String,
         decision: String,
         comment: Option<String>,
+        /// A form's fields, for a question with a form.
+        input: Option<serde_json::Map<String, serde_json::Value>>,
     },
     Cancel {
         agent: String,

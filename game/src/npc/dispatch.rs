@@ -32,7 +32,14 @@ pub struct Destination {
 pub(super) fn plugin(app: &mut App) {
     app.add_systems(
         Update,
-        (seat_npcs, behave, walk, pose_bodies, place_sprites)
+        (
+            seat_npcs,
+            behave,
+            super::leaving::walk_out,
+            walk,
+            pose_bodies,
+            place_sprites,
+        )
             .chain()
             .in_set(crate::roster::SeatSystems),
     );
@@ -175,19 +182,23 @@ fn route(
     })
 }
 
-/// Statuses and the clock become orders; orders become walks.
+/// Statuses and the clock become orders; orders become walks (not for
+/// those on their way out).
 fn behave(
     mut commands: Commands,
     plan: Res<CurrentPlan>,
-    mut npcs: Query<(
-        Entity,
-        &Npc,
-        &NpcStatus,
-        &mut Behaviour,
-        Option<&mut Walker>,
-        Option<&SeatAt>,
-        Option<&Destination>,
-    )>,
+    mut npcs: Query<
+        (
+            Entity,
+            &Npc,
+            &NpcStatus,
+            &mut Behaviour,
+            Option<&mut Walker>,
+            Option<&SeatAt>,
+            Option<&Destination>,
+        ),
+        Without<super::leaving::Leaving>,
+    >,
     time: Res<Time>,
 ) {
     let now = time.elapsed_secs_f64();

@@ -6,6 +6,7 @@ pub mod animation;
 pub mod behaviour;
 pub mod bubble;
 pub mod dispatch;
+pub mod leaving;
 pub mod occupancy;
 pub mod status;
 mod visuals;
@@ -88,10 +89,15 @@ fn sync_roster(
             .collect();
         let before = index.0.len();
         let mut removed = false;
+        let now = time.elapsed_secs_f64();
         index.0.retain(|npc, entity| {
             let keep = wanted.contains_key(npc.as_str());
             if !keep {
-                commands.entity(*entity).despawn();
+                // Out of the roster at once; out of the room through the door.
+                commands
+                    .entity(*entity)
+                    .insert(leaving::Leaving::since(now))
+                    .remove::<dispatch::SeatAt>();
                 removed = true;
             }
             keep
@@ -105,9 +111,13 @@ fn sync_roster(
                 desk: summary.desk.clone(),
                 studio_url: summary.studio_url.clone(),
             };
-            // The roster is a snapshot at `last_event_id`; newer events already applied win.
+            // The roster is a snapshot at `last_event_id`; newer events already
+            // applied win. Whether its source is in reach is always the roster's word.
             let snapshot = |status: &mut NpcStatus| {
                 status.take_snapshot(summary, time.elapsed_secs_f64());
+                if status.source != summary.offline {
+                    status.source = summary.offline.clone();
+                }
             };
             match index
                 .0

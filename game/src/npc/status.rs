@@ -63,7 +63,10 @@ impl Shown {
 pub struct NpcStatus {
     /// The gateway's view; shown unless the office is offline.
     pub state: AgentState,
+    /// The office cannot reach the gateway.
     pub offline: bool,
+    /// The gateway cannot reach the agent's source (a Sim workspace), and why.
+    pub source: Option<protocol::Offline>,
     /// Seconds (office clock) when the current run started.
     pub run_started_at: Option<f64>,
     /// Seconds when the status last changed.
@@ -81,8 +84,19 @@ impl NpcStatus {
     pub fn shown(&self) -> Shown {
         Shown {
             status: self.state.status,
-            offline: self.offline,
+            offline: self.offline || self.source.is_some(),
         }
+    }
+
+    /// Why it is greyed out, as a person reads it: "Sim unreachable since 14:02".
+    pub fn out_of_reach(&self) -> Option<String> {
+        let source = self.source.as_ref()?;
+        let since = chrono::DateTime::parse_from_rfc3339(&source.since)
+            .map(|at| at.with_timezone(&chrono::Local).format("%H:%M").to_string());
+        Some(match since {
+            Ok(at) => format!("{} since {at}", source.reason),
+            Err(_) => source.reason.clone(),
+        })
     }
 
     /// Folds one event in; events at or below the last applied id are ignored.
@@ -194,6 +208,26 @@ mod tests {
         assert!(status.question.is_none());
         status.offline = true;
         assert_eq!(status.shown().label(), "offline");
+        status.offline = false;
+        status.source = Some(protocol::Offline {
+            reason: "Sim refused the API key".into(),
+            since: "not a time".into(),
+        });
+        assert!(
+            status.shown().offline,
+            "its source out of reach greys it out"
+        );
+        assert_eq!(
+            status.out_of_reach().as_deref(),
+            Some("Sim refused the API key")
+        );
+        status.source.as_mut().unwrap().since = chrono::Local::now().to_rfc3339();
+        assert!(
+            status
+                .out_of_reach()
+                .unwrap()
+                .starts_with("Sim refused the API key since ")
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The phone layout's approval banner: when an agent waits for the person,
 //! its question and one button per answer sit at the bottom of the screen,
-//! answerable in one tap without opening anything.
+//! answerable in one tap without opening anything (a form with more to fill
+//! in opens the agent's sheet).
 
 use super::Chrome;
+use super::form::FormDraft;
 use crate::gateway_link::{GatewayLink, LinkCommand};
 use crate::npc::status::NpcStatus;
 use crate::roster::Npc;
@@ -16,7 +18,7 @@ pub(super) fn banner(
     order: Res<RosterOrder>,
     index: Res<NpcIndex>,
     npcs: Query<(&Npc, &NpcStatus)>,
-    selected: Res<Selected>,
+    mut selected: ResMut<Selected>,
     link: Option<Res<GatewayLink>>,
     mut chrome: ResMut<Chrome>,
 ) -> Result {
@@ -39,6 +41,7 @@ pub(super) fn banner(
         return Ok(());
     };
     let ctx = contexts.ctx_mut()?;
+    let mut opened = None;
     let mut root = super::screen_ui(ctx, "approval-banner-root");
     let shown = egui::Panel::bottom("approval-banner")
         .resizable(false)
@@ -56,22 +59,37 @@ pub(super) fn banner(
                 }
             });
             ui.horizontal_wrapped(|ui| {
-                for choice in question.choices() {
+                let buttons = FormDraft::buttons(question);
+                // A form to fill opens the agent's sheet; one tap answers the rest.
+                if buttons == ["Send"] {
+                    let button = egui::Button::new(egui::RichText::new("Answer…").strong())
+                        .min_size(egui::vec2(88.0, super::TOUCH_TARGET));
+                    if ui.add(button).clicked() {
+                        opened = index.0.get(&npc.npc).copied();
+                    }
+                    return;
+                }
+                for choice in buttons {
                     let button = egui::Button::new(egui::RichText::new(&choice).strong())
                         .min_size(egui::vec2(88.0, super::TOUCH_TARGET));
                     if ui.add(button).clicked()
                         && let Some(link) = &link
+                        && let Ok(answer) = FormDraft::default().answer(question, &choice)
                     {
                         link.send(LinkCommand::Respond {
                             agent: npc.agent.clone(),
                             run_id: question.run_id.clone(),
-                            decision: choice,
+                            decision: answer.decision,
                             comment: None,
+                            input: answer.input,
                         });
                     }
                 }
             });
         });
     chrome.bottom = ctx.viewport_rect().bottom() - shown.response.rect.top();
+    if let Some(entity) = opened {
+        selected.0 = Some(entity);
+    }
     Ok(())
 }

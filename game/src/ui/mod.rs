@@ -6,6 +6,7 @@
 //! banner that answers a waiting agent in one tap.
 
 mod banner;
+pub mod form;
 mod hud;
 #[cfg(any(target_arch = "wasm32", test))]
 mod keyboard;

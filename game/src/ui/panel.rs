@@ -1,6 +1,7 @@
 //! The NPC panel: who, status, the question it waits on, Run with a payload,
 //! Cancel, Open in Studio, its live log and its recent runs.
 
+use super::form::FormDraft;
 use super::{CommandFeedback, pill, screen_ui, title};
 use crate::gateway_link::{GatewayLink, GatewaySettings, LinkCommand};
 use crate::npc::status::{NpcLog, NpcRuns, NpcStatus, Shown};
@@ -14,6 +15,8 @@ use bevy_egui::{EguiContexts, egui};
 pub struct PanelState {
     pub payload: String,
     pub comment: String,
+    /// What is filled in for the question the run waits on.
+    pub draft: FormDraft,
     pub payload_error: Option<String>,
     /// The phone layout's bottom sheet: its share of the free height.
     pub sheet: f32,
@@ -24,6 +27,7 @@ impl Default for PanelState {
         PanelState {
             payload: "{}".into(),
             comment: String::new(),
+            draft: FormDraft::default(),
             payload_error: None,
             sheet: SHEET_DEFAULT,
         }
@@ -172,10 +176,13 @@ fn header(ui: &mut egui::Ui, npc: &Npc, status: &NpcStatus, now: f64) -> bool {
             ui.label(format!("{:.0}s", now - started));
         }
     });
+    if let Some(why) = status.out_of_reach() {
+        ui.colored_label(egui::Color32::from_rgb(190, 190, 200), why);
+    }
     close
 }
 
-/// The question the run waits on, one button per answer.
+/// The question the run waits on: what it shows, its form, one button per answer.
 fn ask(
     ui: &mut egui::Ui,
     npc: &Npc,
@@ -183,30 +190,111 @@ fn ask(
     state: &mut PanelState,
     send: &dyn Fn(LinkCommand),
 ) {
+    state.draft.follow(question);
     egui::Frame::group(ui.style())
         .fill(egui::Color32::from_rgb(60, 50, 20))
         .show(ui, |ui| {
             ui.label(egui::RichText::new(&question.question).strong());
-            let comment_field = ui.add(
-                egui::TextEdit::singleline(&mut state.comment).hint_text("comment (optional)"),
-            );
-            focus_on_lift(ui, &comment_field);
+            if !question.details.is_empty() {
+                egui::Grid::new("question-details")
+                    .num_columns(2)
+                    .show(ui, |ui| {
+                        for detail in &question.details {
+                            ui.weak(&detail.label);
+                            ui.label(&detail.value);
+                            ui.end_row();
+                        }
+                    });
+            }
+            for field in FormDraft::shown_fields(question) {
+                form_field(ui, field, &mut state.draft);
+            }
+            if question.form.is_empty() {
+                let comment_field = ui.add(
+                    egui::TextEdit::singleline(&mut state.comment).hint_text("comment (optional)"),
+                );
+                focus_on_lift(ui, &comment_field);
+            }
             ui.horizontal(|ui| {
-                for option in question.choices() {
-                    if ui.button(&option).clicked() {
-                        let comment =
-                            (!state.comment.trim().is_empty()).then(|| state.comment.clone());
-                        send(LinkCommand::Respond {
-                            agent: npc.agent.clone(),
-                            run_id: question.run_id.clone(),
-                            decision: option,
-                            comment,
-                        });
-                        state.comment.clear();
+                for choice in FormDraft::buttons(question) {
+                    if !ui.button(&choice).clicked() {
+                        continue;
+                    }
+                    match state.draft.answer(question, &choice) {
+                        Ok(answer) => {
+                            let comment =
+                                (!state.comment.trim().is_empty()).then(|| state.comment.clone());
+                            send(LinkCommand::Respond {
+                                agent: npc.agent.clone(),
+                                run_id: question.run_id.clone(),
+                                decision: answer.decision,
+                                comment,
+                                input: answer.input,
+                            });
+                            state.comment.clear();
+                            state.draft.problem = None;
+                        }
+                        Err(problem) => state.draft.problem = Some(problem),
                     }
                 }
             });
+            if let Some(problem) = &state.draft.problem {
+                ui.colored_label(egui::Color32::from_rgb(255, 140, 120), problem);
+            }
         });
+}
+
+/// One field of a question's form: yes/no and choices picked, the rest typed.
+fn form_field(ui: &mut egui::Ui, field: &protocol::FormField, draft: &mut FormDraft) {
+    let label = if field.required {
+        format!("{} *", field.shown_name())
+    } else {
+        field.shown_name().to_owned()
+    };
+    ui.horizontal_wrapped(|ui| {
+        ui.label(&label);
+        match field.kind {
+            protocol::FieldKind::Boolean => {
+                let mut value = draft.flag(&field.name);
+                ui.selectable_value(&mut value, Some(true), "yes");
+                ui.selectable_value(&mut value, Some(false), "no");
+                if !field.required {
+                    ui.selectable_value(&mut value, None, "—");
+                }
+                draft.set_flag(&field.name, value);
+            }
+            protocol::FieldKind::Text if !field.options.is_empty() => {
+                let chosen = draft.text(&field.name);
+                egui::ComboBox::from_id_salt(("form-choice", &field.name))
+                    .selected_text(chosen.as_str())
+                    .show_ui(ui, |ui| {
+                        for option in &field.options {
+                            ui.selectable_value(chosen, option.clone(), option);
+                        }
+                    });
+            }
+            kind => {
+                let hint = field.placeholder.as_deref().unwrap_or(match kind {
+                    protocol::FieldKind::Number => "a number",
+                    protocol::FieldKind::Json => "JSON",
+                    _ => "",
+                });
+                let text = draft.text(&field.name);
+                let editor = if kind == protocol::FieldKind::Json {
+                    egui::TextEdit::multiline(text)
+                        .code_editor()
+                        .desired_rows(2)
+                } else {
+                    egui::TextEdit::singleline(text)
+                };
+                let edited = ui.add(editor.hint_text(hint));
+                focus_on_lift(ui, &edited);
+            }
+        }
+    });
+    if let Some(description) = &field.description {
+        ui.weak(description);
+    }
 }
 
 /// The payload, then Run, Cancel and Open in Studio (the payload first:

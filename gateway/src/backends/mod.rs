@@ -51,7 +51,13 @@ pub struct Refused {
 /// The core's one door for backends: publish an event as the run itself.
 #[async_trait]
 pub trait Publisher: Send + Sync + 'static {
-    async fn publish_for_run(&self, run: &RunRef, event: &RunEvent) -> Result<u64, Refused>;
+    /// `ts`: when it happened at the source, if not now.
+    async fn publish_for_run(
+        &self,
+        run: &RunRef,
+        event: &RunEvent,
+        ts: Option<&str>,
+    ) -> Result<u64, Refused>;
 }
 
 /// Tries of one run event while the store is unavailable (0.2 s, 0.4 s, … apart).
@@ -76,11 +82,21 @@ impl RunReport {
     /// Publishes one event of the run. A store that is briefly unavailable is
     /// retried; a refusal because the run is over is final.
     pub async fn event(&self, event: RunEvent) -> Result<u64, Refused> {
+        self.event_at(event, None).await
+    }
+
+    /// Publishes one event that happened at `ts` at its source (a watched
+    /// run told late keeps its own times).
+    pub async fn event_at(&self, event: RunEvent, ts: Option<String>) -> Result<u64, Refused> {
         let kind = event.kind();
         let mut wait = std::time::Duration::from_millis(200);
         let mut attempt = 1;
         loop {
-            match self.publisher.publish_for_run(&self.run, &event).await {
+            match self
+                .publisher
+                .publish_for_run(&self.run, &event, ts.as_deref())
+                .await
+            {
                 Ok(id) => return Ok(id),
                 Err(refused) if !refused.run_over && attempt < REPORT_ATTEMPTS => {
                     tracing::warn!(run_id = %self.run.run_id, kind = %kind, reason = %refused, attempt, "run event not stored; retrying");
@@ -103,6 +119,7 @@ impl RunReport {
     pub async fn fail(&self, error: &str) -> Result<u64, Refused> {
         self.event(RunEvent::Failed {
             error: error.to_owned(),
+            usage: None,
         })
         .await
     }
@@ -115,6 +132,12 @@ pub enum BackendError {
     Answer(#[from] OutboundError),
     #[error("the question's resume_url is not a URL: {0}")]
     BadResumeUrl(String),
+    /// Someone answered first (in Sim's portal, its API, another office).
+    #[error("this question was already answered in Sim ({0})")]
+    AnsweredElsewhere(String),
+    /// The answer could not reach its workflow now; asking again may work.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 #[async_trait]

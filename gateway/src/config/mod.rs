@@ -130,6 +130,8 @@ pub enum ConfigError {
     BadToken(String),
     #[error("AP_BASE `{0}` must be an http(s) URL")]
     BadApBase(String),
+    #[error("{0} `{1}` must be a number of seconds from 0.1 to 3600")]
+    BadSeconds(&'static str, f64),
     #[error("STORE_URL `{0}` must be `redis://host:port/db` (or unset for the embedded store)")]
     BadStoreUrl(String),
     #[error(

@@ -15,6 +15,9 @@ pub struct CommitFanout {
     hub: Arc<EventHub>,
     run_tokens: RunTokens,
     backends: Arc<Backends>,
+    /// Told of a roster change (agents.json reloaded, or a synced workspace
+    /// changed, perhaps on another gateway).
+    on_roster: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl CommitFanout {
@@ -29,12 +32,23 @@ impl CommitFanout {
             hub,
             run_tokens,
             backends,
+            on_roster: std::sync::OnceLock::new(),
         }
+    }
+
+    /// What to do when a roster change commits (set once, after the core exists).
+    pub fn on_roster(&self, then: impl Fn() + Send + Sync + 'static) {
+        let _ = self.on_roster.set(Box::new(then));
     }
 }
 
 impl CommitListener for CommitFanout {
     fn committed(&self, events: &[Arc<StoredEvent>]) {
+        if events.iter().any(|e| e.kind == EventKind::Roster)
+            && let Some(then) = self.on_roster.get()
+        {
+            then();
+        }
         for event in events {
             self.board.apply(event);
             let Some(run_id) = &event.run_id else {

@@ -5,13 +5,16 @@
 mod board;
 mod error;
 mod fanout;
+mod observed;
 mod publish;
 mod runs;
 mod sessions;
+mod synced;
 
 pub use board::StatusBoard;
 pub use error::CoreError;
 pub use fanout::CommitFanout;
+pub use observed::{Observed, ObservedStart};
 pub use publish::{EventError, EventProblem, MAX_BATCH, ValidEvent};
 pub use runs::{human_duration, new_run_id};
 pub use sessions::{Credentials, SignedIn};
@@ -104,7 +107,10 @@ pub struct ServiceParts {
 }
 
 pub struct Service {
+    /// What the office shows: `file_registry` merged with `synced`.
     registry: RwLock<Arc<Registry>>,
+    file_registry: RwLock<Arc<Registry>>,
+    synced: RwLock<std::collections::BTreeMap<String, synced::SyncedWorkspace>>,
     store: Stores,
     hub: Arc<EventHub>,
     board: Arc<StatusBoard>,
@@ -121,8 +127,11 @@ pub fn now_rfc3339() -> String {
 
 impl Service {
     pub fn new(parts: ServiceParts) -> Arc<Service> {
+        let file = Arc::new(parts.registry);
         Arc::new(Service {
-            registry: RwLock::new(Arc::new(parts.registry)),
+            registry: RwLock::new(file.clone()),
+            file_registry: RwLock::new(file),
+            synced: RwLock::new(Default::default()),
             store: parts.store,
             hub: parts.hub,
             board: parts.board,
@@ -167,6 +176,7 @@ impl Service {
     /// Restores statuses, open runs and run tokens from the store after a
     /// start, then has the store tell of every commit after what it read.
     pub async fn restore(&self) -> Result<(), CoreError> {
+        self.reload_synced().await?;
         let last_id = self.store.log.last_id().await?;
         for event in self.store.log.latest_per_npc().await? {
             self.board.apply(&event);
@@ -205,6 +215,7 @@ impl Service {
                     last_event_at: state.last_event_at,
                     last_event_id: (state.last_event_id > 0).then_some(state.last_event_id),
                     question: state.question,
+                    offline: self.offline(&agent.source),
                 }
             })
             .collect();
@@ -356,15 +367,11 @@ impl Service {
         Ok(self.store.log.check_writable().await?)
     }
 
-    /// Swaps in a new registry and tells every office.
+    /// Swaps in a reloaded `agents.json` and tells every office.
     pub async fn replace_registry(&self, registry: Registry) {
-        let count = registry.agents().len();
-        let changed = {
-            let mut current = self.registry.write().expect("registry lock");
-            let changed = **current != registry;
-            *current = Arc::new(registry);
-            changed
-        };
+        *self.file_registry.write().expect("registry lock") = Arc::new(registry);
+        let changed = self.remerge();
+        let count = self.registry().agents().len();
         if changed {
             tracing::info!(agents = count, "agent registry reloaded");
             let changed = GatewayEvent::Roster(protocol::RosterChanged { agents: count });

@@ -49,6 +49,8 @@ pub enum EventProblem {
     BadData,
     #[error("`data.{0}` is reserved; put it at the top level")]
     ReservedField(String),
+    #[error("{0}")]
+    BadUsage(String),
     #[error("no events in the batch")]
     EmptyBatch,
     #[error("a batch holds at most {MAX_BATCH} events")]
@@ -139,6 +141,9 @@ impl ValidEvent {
         };
         if let Some(key) = fields.keys().find(|k| RESERVED.contains(&k.as_str())) {
             return Err(EventProblem::ReservedField(key.clone()));
+        }
+        if let Some(usage) = fields.get("usage") {
+            protocol::Usage::parse(usage).map_err(EventProblem::BadUsage)?;
         }
         Ok(ValidEvent {
             kind,

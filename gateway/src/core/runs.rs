@@ -5,7 +5,7 @@
 
 use super::{CoreError, Service, now_rfc3339};
 use crate::auth::{Caller, Right, RunTokens};
-use crate::backends::{Publisher, Refused, RunRef, RunReport, RunStart};
+use crate::backends::{BackendError, Publisher, Refused, RunRef, RunReport, RunStart};
 use crate::registry::Agent;
 use crate::store::{EventFacts, NewEvent, RunMeta, RunRecord, StoreError};
 use async_trait::async_trait;
@@ -14,7 +14,7 @@ use protocol::{
     RunEvent, RunStarted, RunWebhook,
 };
 use rand::Rng;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -172,24 +172,27 @@ impl Service {
         let Some(asked) = &run.question else {
             return Err(CoreError::NotAwaiting(run_id.to_owned()));
         };
-        let decision = request.decision.trim();
-        if decision.is_empty() {
-            return Err(CoreError::InvalidRequest(
-                "`decision` must not be empty".into(),
-            ));
-        }
-        if !asked.question.allows(decision) {
-            return Err(CoreError::InvalidRequest(format!(
-                "`{decision}` is not an option; choose one of: {}",
-                asked.question.options.join(", ")
-            )));
-        }
+        let (decision, input) = asked
+            .question
+            .check_answer(&request.decision, request.input.as_ref())
+            .map_err(CoreError::InvalidRequest)?;
         let by = caller.by();
         let answered = RunAnswered {
-            decision: decision.to_owned(),
+            message: answer_line(&by, &decision, input.as_ref()),
+            decision: decision.clone(),
             by: by.clone(),
-            message: format!("{by} chose {decision}"),
             comment: request.comment.clone(),
+            input: input.clone(),
+        };
+        let agent = self.agent_for(&run.summary.agent)?;
+        let backend = self.backends.for_agent(&agent);
+        let delivery = AnswerDelivery {
+            run_id: run_id.to_owned(),
+            question_id: asked.event_id,
+            decision,
+            comment: request.comment,
+            by,
+            input,
         };
         let event = self
             .record(
@@ -198,28 +201,43 @@ impl Service {
                 Some(run_id),
             )
             .await?;
-        let agent = self.agent_for(&run.summary.agent)?;
-        let delivery = AnswerDelivery {
-            run_id: run_id.to_owned(),
-            question_id: asked.event_id,
-            decision: decision.to_owned(),
-            comment: request.comment,
-            by,
-        };
-        if let Err(failed) = self
-            .backends
-            .for_agent(&agent)
-            .answer(&agent, &asked.question, &delivery)
-            .await
-        {
-            let reason = failed.to_string();
-            self.end_run(&run.summary.npc, run_id, &reason).await;
-            return Err(failed.into());
-        }
-        Ok(RunAck {
+        let ack = RunAck {
             run_id: run_id.to_owned(),
             event_id: event,
-        })
+        };
+        match backend.answer(&agent, &asked.question, &delivery).await {
+            Ok(()) => Ok(ack),
+            // Sim holds the pause: a refusal there leaves the run as Sim has it.
+            Err(BackendError::AnsweredElsewhere(said)) => {
+                let line =
+                    format!("Sim had already taken another answer ({said}); this one was not used");
+                self.say_for_run(&run.summary, RunEvent::step(line)).await;
+                Err(BackendError::AnsweredElsewhere(said).into())
+            }
+            Err(BackendError::Unavailable(why)) => {
+                // Still paused in Sim: ask again, so the answer can be given later.
+                let again = RunEvent::Asked(asked.question.as_ref().clone());
+                self.say_for_run(&run.summary, again).await;
+                Err(BackendError::Unavailable(why).into())
+            }
+            Err(failed) => {
+                let reason = failed.to_string();
+                self.end_run(&run.summary.npc, run_id, &reason).await;
+                Err(failed.into())
+            }
+        }
+    }
+
+    /// Writes one of the run's own events (as its backend would).
+    async fn say_for_run(&self, run: &protocol::RunSummary, event: RunEvent) {
+        let run = RunRef {
+            run_id: run.run_id.clone(),
+            agent: run.agent.clone(),
+            npc: run.npc.clone(),
+        };
+        if let Err(e) = self.publish_for_run(&run, &event, None).await {
+            tracing::warn!(run_id = %run.run_id, error = %e, "cannot record what became of the answer");
+        }
     }
 
     /// Writes an event on the gateway's own authority.
@@ -298,7 +316,9 @@ impl Service {
         });
     }
 
-    /// Ambient mode: starts a run of a random idle agent every few seconds.
+    /// Ambient mode: starts a run of a random idle embedded-flow agent every
+    /// few seconds (never a real workflow: a Sim or webhook agent only runs
+    /// when someone or something asks).
     pub fn spawn_demo(self: &Arc<Self>) {
         let service = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -312,6 +332,7 @@ impl Service {
                 let idle: Vec<_> = registry
                     .agents()
                     .iter()
+                    .filter(|a| matches!(a.target, crate::registry::RunTarget::Flow(_)))
                     .filter(|a| service.board.get(&a.npc).open_run.is_none())
                     .collect();
                 if idle.is_empty() {
@@ -342,6 +363,26 @@ impl Service {
     }
 }
 
+/// "alice chose ship", or for a form "alice answered: approved yes, note …".
+pub(super) fn answer_line(by: &str, decision: &str, input: Option<&Map<String, Value>>) -> String {
+    let Some(input) = input else {
+        return format!("{by} chose {decision}");
+    };
+    let fields: Vec<String> = input
+        .iter()
+        .map(|(name, value)| match value {
+            Value::Bool(true) => format!("{name} yes"),
+            Value::Bool(false) => format!("{name} no"),
+            Value::String(text) => format!("{name} {}", crate::outbound::sanitize(text, 80)),
+            other => format!(
+                "{name} {}",
+                crate::outbound::sanitize(&other.to_string(), 80)
+            ),
+        })
+        .collect();
+    format!("{by} answered: {}", fields.join(", "))
+}
+
 /// How long a run may stay quiet: its deadline, or while it waits for a
 /// person, the question's own timeout (plus grace) when that is longer.
 fn deadline_while(run: &RunRecord) -> Duration {
@@ -356,7 +397,7 @@ fn deadline_while(run: &RunRecord) -> Duration {
 }
 
 /// The event a typed gateway event is stored as, with its facts.
-fn gateway_event(event: &GatewayEvent, npc: &str, run_id: Option<&str>) -> NewEvent {
+pub(super) fn gateway_event(event: &GatewayEvent, npc: &str, run_id: Option<&str>) -> NewEvent {
     let facts = match event {
         GatewayEvent::Answered(answer) => EventFacts {
             answer: Some(std::sync::Arc::new(answer.clone())),
@@ -382,13 +423,19 @@ fn gateway_event(event: &GatewayEvent, npc: &str, run_id: Option<&str>) -> NewEv
 /// Backends report through the same validated publish path a callback takes.
 #[async_trait]
 impl Publisher for Service {
-    async fn publish_for_run(&self, run: &RunRef, event: &RunEvent) -> Result<u64, Refused> {
+    async fn publish_for_run(
+        &self,
+        run: &RunRef,
+        event: &RunEvent,
+        ts: Option<&str>,
+    ) -> Result<u64, Refused> {
         let caller = Caller::Run {
             run_id: run.run_id.clone(),
             npc: run.npc.clone(),
         };
-        let event =
+        let mut event =
             protocol::PublishEvent::for_run(&run.npc, event.kind(), &run.run_id, event.fields());
+        event.ts = ts.map(str::to_owned);
         match self.publish(&caller, vec![event]).await {
             Ok(ids) => Ok(ids[0]),
             Err(error) => Err(Refused {

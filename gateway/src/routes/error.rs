@@ -126,6 +126,9 @@ impl From<CoreError> for ApiError {
                 (StatusCode::INSUFFICIENT_STORAGE, "disk_full")
             }
             CoreError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            CoreError::Backend(crate::backends::BackendError::AnsweredElsewhere(_)) => {
+                (StatusCode::CONFLICT, "answered_elsewhere")
+            }
             CoreError::Backend(_) => (StatusCode::BAD_GATEWAY, "upstream_failed"),
         };
         let error = ApiError::new(status, code, message);

@@ -3,7 +3,7 @@
 //! core acts on ([`EventFacts`]), found once where the event is made.
 
 use super::RunMeta;
-use protocol::{EventKind, Question, RunAnswered};
+use protocol::{EventKind, Question, RunAnswered, Usage};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
@@ -36,6 +36,8 @@ pub struct EventFacts {
     pub answer: Option<Arc<RunAnswered>>,
     /// On `error`: a person cancelled the run (only the gateway writes this).
     pub cancelled: bool,
+    /// What its source said the run used (validated `data.usage`).
+    pub usage: Option<Arc<Usage>>,
 }
 
 impl EventFacts {
@@ -45,6 +47,10 @@ impl EventFacts {
         EventFacts {
             question: (kind == EventKind::Awaiting)
                 .then(|| Arc::new(Question::from_fields(fields))),
+            usage: fields
+                .get("usage")
+                .and_then(|u| Usage::parse(u).ok())
+                .map(Arc::new),
             ..EventFacts::default()
         }
     }

@@ -1,8 +1,9 @@
-//! Durable storage in three parts, each a small trait: the event log
+//! Durable storage in parts, each a small trait: the event log
 //! ([`EventLog`]: append, replay, history), the run book ([`RunBook`]: runs
-//! and who may report for them) and the sessions ([`SessionStore`]). The
+//! and who may report for them), the sessions ([`SessionStore`]) and the
+//! followers' state ([`FollowerState`]: their place, their leases). The
 //! embedded SQLite store serves one machine, Redis Streams several gateways;
-//! each implements all three, one file per part. Routes, the hub and the
+//! each implements every part, one file per part. Routes, the hub and the
 //! core never know which one they have.
 //!
 //! The log keeps the run records and enforces the run rules atomically with
@@ -21,7 +22,8 @@ pub use event::{
 };
 pub use redis::{RedisSettings, RedisStore};
 pub use run::{
-    Asked, RunCursor, RunMeta, RunQuery, RunRecord, run_status_after, status_named, summary_bytes,
+    Asked, RunCursor, RunMeta, RunQuery, RunRecord, run_duration, run_status_after, status_named,
+    summary_bytes,
 };
 pub use sqlite::SqliteStore;
 
@@ -114,6 +116,23 @@ pub trait RunBook: Send + Sync + 'static {
     async fn live_instances(&self) -> Result<HashSet<String>, StoreError>;
 }
 
+/// What background followers keep (a Sim workspace's place in its log, its
+/// workflow list) and which gateway follows what: one lease per follower,
+/// so N gateways on a shared store follow a source once.
+#[async_trait]
+pub trait FollowerState: Send + Sync + 'static {
+    async fn state(&self, key: &str) -> Result<Option<String>, StoreError>;
+    async fn put_state(&self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Takes lease `name` for `holder` for `ttl`, or renews it when `holder`
+    /// has it; true when `holder` holds it now.
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError>;
+}
+
 /// Browser sessions, shared by every gateway on the store.
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
@@ -124,20 +143,22 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn drop_session(&self, id: [u8; 32]) -> Result<(), StoreError>;
 }
 
-/// One store's three parts, as the core holds them.
+/// One store's parts, as the core holds them.
 #[derive(Clone)]
 pub struct Stores {
     pub log: Arc<dyn EventLog>,
     pub runs: Arc<dyn RunBook>,
     pub sessions: Arc<dyn SessionStore>,
+    pub followers: Arc<dyn FollowerState>,
 }
 
 impl Stores {
-    pub fn of<S: EventLog + RunBook + SessionStore>(store: Arc<S>) -> Stores {
+    pub fn of<S: EventLog + RunBook + SessionStore + FollowerState>(store: Arc<S>) -> Stores {
         Stores {
             log: store.clone(),
             runs: store.clone(),
-            sessions: store,
+            sessions: store.clone(),
+            followers: store,
         }
     }
 }
@@ -190,6 +211,13 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         !matches!(self, StoreError::Rule(_))
     }
+}
+
+/// An RFC 3339 time as Unix milliseconds.
+pub fn ts_ms(ts: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
 pub fn now_ms() -> i64 {

@@ -111,6 +111,23 @@ pub fn summary_bytes(summary: &RunSummary) -> usize {
         + summary.error.as_ref().map_or(0, String::len)
 }
 
+/// How long a run took: between its events' own times (a run seen late,
+/// like a Sim execution caught up after an outage, keeps how long it ran),
+/// else between when the store took them.
+pub fn run_duration(
+    started_at: &str,
+    ended_at: Option<&str>,
+    started_ms: i64,
+    ended_ms: Option<i64>,
+) -> Option<u64> {
+    let ended_ms = ended_ms?;
+    let by_ts = ended_at
+        .and_then(super::ts_ms)
+        .zip(super::ts_ms(started_at))
+        .map(|(end, start)| end - start);
+    Some(by_ts.unwrap_or(ended_ms - started_ms).max(0) as u64)
+}
+
 /// The status a run's record shows after an event of `kind`.
 pub fn run_status_after(kind: EventKind) -> AgentStatus {
     AgentStatus::Idle.after(kind)

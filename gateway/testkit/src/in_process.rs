@@ -26,6 +26,10 @@ impl TestGateway {
         )
         .unwrap();
         std::fs::create_dir_all(dir.path().join("flows")).unwrap();
+        Self::spawn_in(dir, tweak).await
+    }
+
+    async fn spawn_in(dir: TempDir, tweak: impl FnOnce(&mut Config)) -> TestGateway {
         let mut config = Config::for_paths(dir.path().join("agents.json"), dir.path().join("db"));
         config.flows_dir = dir.path().join("flows");
         config.web_dist = dir.path().join("dist");
@@ -37,6 +41,14 @@ impl TestGateway {
             dir,
             http: reqwest::Client::new(),
         }
+    }
+
+    /// Stops this gateway and starts a new one on the same files (its
+    /// store, agents.json), configured by `tweak` again.
+    pub async fn restart(self, tweak: impl FnOnce(&mut Config)) -> TestGateway {
+        let TestGateway { running, dir, .. } = self;
+        running.shutdown().await;
+        Self::spawn_in(dir, tweak).await
     }
 
     pub fn url(&self, path: &str) -> String {

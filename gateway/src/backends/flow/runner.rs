@@ -67,6 +67,7 @@ impl FlowRun {
             .post(RunEvent::Finished {
                 result: Value::Null,
                 message: Some("finished".into()),
+                usage: None,
             })
             .await;
     }
@@ -127,6 +128,7 @@ impl FlowRun {
                     self.post(RunEvent::Finished {
                         result: json!({ "decision": decision, "comment": answer.comment }),
                         message: Some(format!("stopped: {decision}")),
+                        usage: None,
                     })
                     .await?;
                     return Err(Ended);
@@ -147,6 +149,7 @@ impl FlowRun {
                 self.post(RunEvent::Finished {
                     result: render_value(result, &self.scope),
                     message: message.as_ref().map(|m| render(m, &self.scope)),
+                    usage: None,
                 })
                 .await?;
                 Err(Ended)
@@ -226,7 +229,7 @@ impl FlowRun {
             question: question.to_owned(),
             options: options.to_vec(),
             timeout_secs: Some(timeout_secs),
-            resume_url: None,
+            ..Question::default()
         }))
         .await?;
         match tokio::time::timeout(Duration::from_secs_f64(timeout_secs), rx).await {
@@ -243,7 +246,7 @@ impl FlowRun {
     }
 
     async fn fail(&self, error: String) -> Result<(), Ended> {
-        self.post(RunEvent::Failed { error }).await?;
+        self.post(RunEvent::Failed { error, usage: None }).await?;
         Err(Ended)
     }
 

@@ -11,18 +11,20 @@
 //! neither a stream nor JSON) the run falls back to async mode and polls the
 //! job. After the run, Sim's execution log (when `AP_PROJECT` names the
 //! workspace) adds a `step` per block that did not stream, with its time,
-//! once Sim has finished writing it. `run.rs` holds the conversation,
-//! `stream.rs` the stream's frames, `trace.rs` the log's trace spans.
+//! once Sim has finished writing it. A run that pauses at a Human in the
+//! Loop block is handed to the workspace mirror, which asks the office and
+//! follows it to its end; an answer resumes it through Sim's API.
+//! `run.rs` holds the conversation, `stream.rs` the stream's frames.
 
 mod run;
 mod stream;
-mod trace;
 
 use super::webhook::forward_answer;
 use super::{BackendError, RunBackend, RunReport, RunStart};
 use crate::config::SimSettings;
 use crate::outbound::{Origin, Outbound, describe};
 use crate::registry::{Agent, RunTarget};
+use crate::sim::{Resumed, SimLink};
 use crate::store::StoredEvent;
 use async_trait::async_trait;
 use protocol::{AnswerDelivery, Question};
@@ -41,6 +43,8 @@ struct Active {
 pub struct SimBackend {
     outbound: Outbound,
     settings: SimSettings,
+    /// Sim's API beyond one run (resuming a pause, the mirror); None without `AP_BASE`/`AP_TOKEN`.
+    link: Option<Arc<SimLink>>,
     active: Arc<Mutex<HashMap<String, Active>>>,
     /// Commits are seen on the store's thread; work they start runs here.
     runtime: tokio::runtime::Handle,
@@ -48,10 +52,15 @@ pub struct SimBackend {
 
 impl SimBackend {
     /// Must be called inside the gateway's runtime.
-    pub fn new(outbound: Outbound, settings: SimSettings) -> SimBackend {
+    pub fn new(
+        outbound: Outbound,
+        settings: SimSettings,
+        link: Option<Arc<SimLink>>,
+    ) -> SimBackend {
         SimBackend {
             outbound,
             settings,
+            link,
             active: Default::default(),
             runtime: tokio::runtime::Handle::current(),
         }
@@ -104,15 +113,24 @@ impl RunBackend for SimBackend {
             Ok(Value::Object(map)) => map,
             _ => Map::new(),
         };
-        let (outbound, settings, active) = (
+        let (outbound, settings, active, link) = (
             self.outbound.clone(),
             self.settings.clone(),
             self.active.clone(),
+            self.link.clone(),
         );
         let finished_id = run_id.clone();
         let mut registry = self.active.lock().expect("sim runs lock");
         let task = tokio::spawn(async move {
-            execute(&outbound, &settings, &report, &workflow, input).await;
+            execute(
+                &outbound,
+                &settings,
+                link.as_deref(),
+                &report,
+                &workflow,
+                input,
+            )
+            .await;
             active.lock().expect("sim runs lock").remove(&finished_id);
         });
         registry.insert(
@@ -130,6 +148,20 @@ impl RunBackend for SimBackend {
         question: &Question,
         answer: &AnswerDelivery,
     ) -> Result<(), BackendError> {
+        if let Some(pause) = &question.pause {
+            let Some(link) = &self.link else {
+                return Err(BackendError::Unavailable(
+                    "this answer resumes a Sim execution, but AP_BASE and AP_TOKEN are not set"
+                        .into(),
+                ));
+            };
+            let input = answer.input.clone().unwrap_or_default();
+            return match link.resume(pause, &input).await {
+                Ok(Resumed::Accepted) => Ok(()),
+                Ok(Resumed::AlreadyAnswered(said)) => Err(BackendError::AnsweredElsewhere(said)),
+                Err(e) => Err(BackendError::Unavailable(e.to_string())),
+            };
+        }
         let Some(base) = &self.settings.api_base else {
             return Ok(());
         };
@@ -141,7 +173,12 @@ impl RunBackend for SimBackend {
             return;
         }
         let Some(run_id) = &event.run_id else { return };
+        // A run the mirror follows (started in Sim, or paused there).
+        let followed = self.link.as_ref().and_then(|link| link.unfollow(run_id));
         let Some(active) = self.active.lock().expect("sim runs lock").remove(run_id) else {
+            if let (Some(workflow_id), true) = (followed, event.facts.cancelled) {
+                self.cancel_in_sim(run_id, &workflow_id);
+            }
             return;
         };
         // The run ended here (a cancel, a callback's `done`): stop following Sim.

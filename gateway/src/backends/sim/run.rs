@@ -3,10 +3,10 @@
 //! the execution log for the blocks that did not stream.
 
 use super::stream::{BlockStep, BlockSteps, Frame, LineCap, parse_frame};
-use super::trace::{block_summaries, log_has_ended};
 use crate::backends::RunReport;
 use crate::config::SimSettings;
 use crate::outbound::{Origin, Outbound, describe, read_capped, sanitize};
+use crate::sim::{Adopted, SimLink, trace};
 use eventsource_stream::Eventsource;
 use futures_util::{StreamExt, TryStreamExt};
 use protocol::RunEvent;
@@ -38,6 +38,8 @@ pub(super) struct Workflow {
 enum Outcome {
     Done(Value),
     Failed(String),
+    /// Stopped at a Human in the Loop block: it goes on once someone answers.
+    Paused,
 }
 
 /// How a run went: its end, the execution id Sim knows it by (when Sim
@@ -68,10 +70,12 @@ enum StreamEnd {
 pub(super) async fn execute(
     outbound: &Outbound,
     settings: &SimSettings,
+    link: Option<&SimLink>,
     report: &RunReport,
     workflow: &Workflow,
     input: Map<String, Value>,
 ) {
+    let started_ms = crate::store::now_ms();
     let finished = match (&settings.api_base, &settings.api_key) {
         (Some(base), Some(key)) => {
             let sim = SimApi {
@@ -83,8 +87,8 @@ pub(super) async fn execute(
                 stream_idle: settings.stream_idle,
             };
             let finished = sim.run(workflow, input).await;
-            if let (Some(execution), Some(workspace)) =
-                (&finished.execution_id, &settings.workspace_id)
+            if let (Some(execution), Some(workspace)) = (&finished.execution_id, settings.workspaces.first())
+                && finished.outcome != Outcome::Paused
             {
                 sim.report_blocks(workspace, execution, &finished.streamed)
                     .await;
@@ -103,10 +107,30 @@ pub(super) async fn execute(
                 .event(RunEvent::Finished {
                     result: output,
                     message: Some("workflow finished".into()),
+                    usage: None,
                 })
                 .await
         }
         Outcome::Failed(error) => report.fail(&error).await,
+        Outcome::Paused => match (link, finished.execution_id) {
+            (Some(link), Some(execution_id)) if link.mirrors() => {
+                // The mirror asks the office and follows the run to its end.
+                link.adopt(Adopted {
+                    run_id: execution_id,
+                    workflow_id: workflow.id.clone(),
+                    started_ms,
+                    streamed: finished.streamed.into_iter().collect(),
+                });
+                return;
+            }
+            _ => {
+                report
+                    .fail(
+                        "the workflow paused at a Human in the Loop block; set AP_PROJECT (the workspace id) so the office can follow Sim's pauses and answer them",
+                    )
+                    .await
+            }
+        },
     };
 }
 
@@ -356,7 +380,7 @@ impl SimApi<'_> {
         let mut wait = LOG_FIRST_POLL;
         let log = loop {
             match self.fetch_log(&url).await {
-                Some(log) if log_has_ended(&log) => break log,
+                Some(log) if log.pointer("/data/0").is_some_and(trace::has_ended) => break log,
                 _ if started.elapsed() + wait > LOG_WAIT => {
                     tracing::info!(execution_id, "Sim's execution log did not complete in time");
                     let _ = self
@@ -372,8 +396,15 @@ impl SimApi<'_> {
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(4));
         };
-        for step in block_summaries(&log, streamed) {
-            self.step(step).await;
+        let execution = log.pointer("/data/0").cloned().unwrap_or(Value::Null);
+        for step in trace::block_steps(&execution) {
+            if !streamed.contains(&step.block) {
+                self.step(BlockStep {
+                    block: Some(step.block),
+                    message: step.message,
+                })
+                .await;
+            }
         }
     }
 
@@ -406,6 +437,9 @@ impl SimApi<'_> {
 
 /// A finished execution (`{success, output, error}`) as our run's end.
 fn final_outcome(result: &Value) -> Outcome {
+    if is_paused(result) {
+        return Outcome::Paused;
+    }
     if result.get("success").and_then(Value::as_bool) == Some(false) {
         let error = result
             .get("error")
@@ -414,6 +448,20 @@ fn final_outcome(result: &Value) -> Outcome {
         return Outcome::Failed(sanitize(error, 500));
     }
     Outcome::Done(result.get("output").cloned().unwrap_or(Value::Null))
+}
+
+/// Whether Sim's answer is a pause: v2 says `status: "paused"`; every
+/// version puts the Human in the Loop block's resume links (`_resume`) in
+/// the output's `data` (Sim v0.8.9, human-in-the-loop-handler.ts).
+fn is_paused(result: &Value) -> bool {
+    result.get("status").and_then(Value::as_str) == Some("paused")
+        || [
+            "/output/data/_resume",
+            "/output/_resume",
+            "/output/response/data/_resume",
+        ]
+        .iter()
+        .any(|path| result.pointer(path).is_some_and(Value::is_object))
 }
 
 /// Sim's error answers, with what to do about them: the status and a fixed
@@ -462,6 +510,12 @@ mod tests {
         assert_eq!(
             final_outcome(&json!({"success": true, "output": {"x": 1}})),
             Outcome::Done(json!({"x": 1}))
+        );
+        assert_eq!(
+            final_outcome(
+                &json!({"success": true, "output": {"data": {"_resume": {"contextId": "c"}}}})
+            ),
+            Outcome::Paused
         );
     }
 }

@@ -181,6 +181,7 @@ pub(super) async fn facts_reach_the_listener(stores: &Stores, recorder: &Recorde
         by: "alice".into(),
         message: "alice chose yes".into(),
         comment: None,
+        input: None,
     }));
     let answer = stores.log.append(vec![answered]).await.unwrap();
     let told = recorder.facts_of(answer[0].id).await;

@@ -1,9 +1,10 @@
 //! The contract every store keeps, as one test suite each store runs, in
 //! three parts like the store: the event log (`log.rs`: dense ordered ids,
 //! atomic batches, reads, retention, facts told to the listener), the run
-//! book (`runs.rs`: the run rules, questions, the run list) and the sessions
-//! (`sessions.rs`).
+//! book (`runs.rs`: the run rules, questions, the run list), the sessions
+//! (`sessions.rs`) and the followers' state (`followers.rs`).
 
+mod followers;
 mod log;
 mod runs;
 mod sessions;
@@ -102,6 +103,8 @@ pub async fn run_all(stores: Stores, recorder: Arc<Recorder>) {
     log::a_broken_batch_stores_nothing(&stores).await;
     log::reads_filter_and_page(&stores).await;
     runs::runs_are_listed_newest_first(&stores).await;
+    runs::usage_adds_up_and_times_are_the_events_own(&stores).await;
     log::retention_keeps_the_newest(&stores).await;
     sessions::sessions_last_until_they_expire_or_end(&stores).await;
+    followers::follower_state_keeps_values_and_one_holder(&stores).await;
 }

@@ -233,3 +233,43 @@ pub(super) async fn runs_are_listed_newest_first(stores: &Stores) {
         "none start in the future"
     );
 }
+
+/// What a run's events say it used adds up on its record, on every store,
+/// and a run whose events say nothing has no usage; its duration is between
+/// its events' own times.
+pub(super) async fn usage_adds_up_and_times_are_the_events_own(stores: &Stores) {
+    let mut opened = started("u", "ru");
+    opened.ts = "2026-12-06T10:00:00Z".into();
+    let mut step = event("u", EventKind::Step, Some("ru"));
+    step.facts.usage = Some(Arc::new(protocol::Usage {
+        input_tokens: 100,
+        output_tokens: 20,
+        cost_usd: 0.25,
+        model: Some("m1".into()),
+    }));
+    let mut done = event("u", EventKind::Done, Some("ru"));
+    done.ts = "2026-12-06T10:00:02.500Z".into();
+    done.facts.usage = Some(Arc::new(protocol::Usage {
+        input_tokens: 1,
+        output_tokens: 2,
+        cost_usd: 0.5,
+        model: None,
+    }));
+    stores.log.append(vec![opened, step, done]).await.unwrap();
+    let run = stores.runs.run("ru").await.unwrap().unwrap();
+    assert_eq!(
+        run.summary.usage,
+        Some(protocol::Usage {
+            input_tokens: 101,
+            output_tokens: 22,
+            cost_usd: 0.75,
+            model: Some("m1".into()),
+        })
+    );
+    assert_eq!(run.summary.duration_ms, Some(2500));
+    stores.log.append(vec![started("v", "rv")]).await.unwrap();
+    assert_eq!(
+        stores.runs.run("rv").await.unwrap().unwrap().summary.usage,
+        None
+    );
+}

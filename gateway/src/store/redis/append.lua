@@ -8,12 +8,14 @@
 --          JSON after its opening brace, without id and run_id), message,
 --          agent, by, digest, owner, deadline_ms, result (JSON or ""), error
 --          ("" none), question (JSON or ""), answer (JSON or ""), cancelled
---          ("1" or "")
+--          ("1" or ""), usage (JSON or "")
 -- Returns  {"ok", id, run, id, run, ...} or {"rule", name, a, b, c}
 --
 -- Each event goes to the shared log and its npc's stream with named fields
 -- (gateway/src/store/redis/entry.rs reads them); a run's hash keeps the
--- question it waits on as asked_id, asked_at and asked (the question's JSON).
+-- question it waits on as asked_id, asked_at and asked (the question's JSON),
+-- and what its events said it used, added up (in_tokens, out_tokens,
+-- cost_usd, model).
 
 local p = KEYS[1]
 local now = ARGV[1]
@@ -104,6 +106,7 @@ for i = 0, n - 1 do
   local agent, by, digest, owner, deadline = ARGV[b + 7], ARGV[b + 8], ARGV[b + 9], ARGV[b + 10], ARGV[b + 11]
   local result, err = ARGV[b + 12], ARGV[b + 13]
   local question, answer, cancelled = ARGV[b + 14], ARGV[b + 15], ARGV[b + 16]
+  local usage = ARGV[b + 17]
   local run = resolved[i]
   local id = redis.call('INCR', p .. ':seq')
   -- The wire JSON, as gateway/src/store/event.rs `envelope_json` writes it.
@@ -118,6 +121,7 @@ for i = 0, n - 1 do
   put(fields, 'question', question)
   put(fields, 'answer', answer)
   put(fields, 'cancelled', cancelled)
+  put(fields, 'usage', usage)
   redis.call('XADD', p .. ':log', sid, unpack(fields))
   redis.call('XADD', p .. ':npc:' .. npc, sid, unpack(fields))
   redis.call('SADD', p .. ':npcs', npc)
@@ -146,6 +150,13 @@ for i = 0, n - 1 do
     else
       redis.call('HSET', rk, 'status', 'running', 'last_ms', now)
       redis.call('HDEL', rk, 'asked_id', 'asked_at', 'asked', 'question')
+    end
+    if usage ~= '' then
+      local u = cjson.decode(usage)
+      redis.call('HINCRBY', rk, 'in_tokens', u.input_tokens or 0)
+      redis.call('HINCRBY', rk, 'out_tokens', u.output_tokens or 0)
+      redis.call('HINCRBYFLOAT', rk, 'cost_usd', u.cost_usd or 0)
+      if type(u.model) == 'string' then redis.call('HSET', rk, 'model', u.model) end
     end
   end
   out[#out + 1] = id

@@ -4,7 +4,7 @@
 //! gateway wrote (one-letter names) are read too.
 
 use crate::store::{EventFacts, StoreError, StoredEvent};
-use protocol::{EventKind, Question, RunAnswered};
+use protocol::{EventKind, Question, RunAnswered, Usage};
 use redis::Value;
 use std::sync::Arc;
 
@@ -21,6 +21,7 @@ pub mod field {
     pub const QUESTION: &str = "question";
     pub const ANSWER: &str = "answer";
     pub const CANCELLED: &str = "cancelled";
+    pub const USAGE: &str = "usage";
 }
 
 /// An entry's field by its name, or by the one-letter name of older entries.
@@ -104,6 +105,9 @@ impl<'a> Fields<'a> {
                     .map(Arc::new)
             }
             field::CANCELLED => self.facts.cancelled = value == "1",
+            field::USAGE => {
+                self.facts.usage = serde_json::from_str::<Usage>(value).ok().map(Arc::new)
+            }
             _ => {}
         }
     }

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 
 pub(super) const APPEND: &str = include_str!("append.lua");
 /// Values per event the script takes (see `append.lua`).
-const ARGS_PER_EVENT: usize = 16;
+const ARGS_PER_EVENT: usize = 17;
 
 /// The script's arguments for one event.
 fn push_event_args(invocation: &mut redis::ScriptInvocation<'_>, event: &NewEvent, rest: &str) {
@@ -58,7 +58,10 @@ fn push_event_args(invocation: &mut redis::ScriptInvocation<'_>, event: &NewEven
         .arg(json_of(facts.answer.as_ref().map(|a| {
             serde_json::to_string(a.as_ref()).expect("an answer serialises")
         })))
-        .arg(if facts.cancelled { "1" } else { "" });
+        .arg(if facts.cancelled { "1" } else { "" })
+        .arg(json_of(facts.usage.as_ref().map(|u| {
+            serde_json::to_string(u.as_ref()).expect("usage serialises")
+        })));
 }
 
 fn rule_error(parts: &[Value]) -> StoreError {

@@ -20,6 +20,7 @@ mod entry;
 mod log;
 mod runs;
 mod sessions;
+mod state;
 mod tail;
 
 use super::{CommitListener, StoreError, now_ms};
@@ -105,6 +106,12 @@ impl Keys {
     }
     fn prune_lock(&self) -> String {
         format!("{}:prune-lock", self.prefix)
+    }
+    fn state(&self, key: &str) -> String {
+        format!("{}:state:{key}", self.prefix)
+    }
+    fn lease(&self, name: &str) -> String {
+        format!("{}:lease:{name}", self.prefix)
     }
 }
 

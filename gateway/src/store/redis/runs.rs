@@ -4,7 +4,8 @@
 
 use super::{READ_SLICE, RedisStore, unavailable};
 use crate::store::{
-    Asked, RunBook, RunMeta, RunQuery, RunRecord, StoreError, now_ms, status_named, summary_bytes,
+    Asked, RunBook, RunMeta, RunQuery, RunRecord, StoreError, now_ms, run_duration, status_named,
+    summary_bytes,
 };
 use async_trait::async_trait;
 use protocol::{Question, RunSummary};
@@ -49,9 +50,20 @@ fn run_from_hash(run_id: &str, hash: &HashMap<String, String>) -> Option<RunReco
             started_at: get("started_at").unwrap_or_default(),
             started_by: get("by"),
             ended_at: get("ended_at"),
-            duration_ms: ended_ms.map(|end| (end - started_ms).max(0) as u64),
+            duration_ms: run_duration(
+                &get("started_at").unwrap_or_default(),
+                get("ended_at").as_deref(),
+                started_ms,
+                ended_ms,
+            ),
             result: get("result").and_then(|r| serde_json::from_str(&r).ok()),
             error: get("error"),
+            usage: get("cost_usd").map(|cost| protocol::Usage {
+                input_tokens: number("in_tokens").unwrap_or(0).max(0) as u64,
+                output_tokens: number("out_tokens").unwrap_or(0).max(0) as u64,
+                cost_usd: cost.parse().unwrap_or(0.0),
+                model: get("model"),
+            }),
         },
         meta: RunMeta {
             agent: get("agent")?,

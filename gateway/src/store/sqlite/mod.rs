@@ -10,6 +10,7 @@
 mod log;
 mod runs;
 mod sessions;
+mod state;
 
 use super::open_runs::{Closed, OpenRun, OpenRuns};
 use super::{
@@ -62,6 +63,8 @@ CREATE INDEX IF NOT EXISTS runs_agent ON runs(agent, started_ms);
 CREATE INDEX IF NOT EXISTS runs_started ON runs(started_ms);
 CREATE INDEX IF NOT EXISTS runs_open ON runs(ended_ms) WHERE ended_ms IS NULL;
 CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS follower_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
     subject TEXT NOT NULL,
@@ -74,7 +77,7 @@ CREATE TABLE IF NOT EXISTS sessions (
 ";
 
 /// Columns added after the first release, with how to add them to an older file.
-const RUN_COLUMNS_ADDED: [(&str, &str); 6] = [
+const RUN_COLUMNS_ADDED: [(&str, &str); 11] = [
     ("started_by", "TEXT"),
     ("owner", "TEXT"),
     ("deadline_ms", "INTEGER NOT NULL DEFAULT 0"),
@@ -82,6 +85,12 @@ const RUN_COLUMNS_ADDED: [(&str, &str); 6] = [
     ("question_id", "INTEGER"),
     // The question the run waits on, typed (`Asked` as JSON).
     ("asked", "TEXT"),
+    // What its events said it used, added up.
+    ("has_usage", "INTEGER NOT NULL DEFAULT 0"),
+    ("input_tokens", "INTEGER NOT NULL DEFAULT 0"),
+    ("output_tokens", "INTEGER NOT NULL DEFAULT 0"),
+    ("cost_usd", "REAL NOT NULL DEFAULT 0"),
+    ("model", "TEXT"),
 ];
 
 type AppendReply = oneshot::Sender<Result<Vec<Arc<StoredEvent>>, StoreError>>;
@@ -172,10 +181,10 @@ impl SqliteStore {
     }
 
     /// Runs a small write on the writer's connection, in order with the appends.
-    async fn write(
+    async fn write<T: Send + 'static>(
         &self,
-        write: impl FnOnce(&Connection) -> Result<(), rusqlite::Error> + Send + 'static,
-    ) -> Result<(), StoreError> {
+        write: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
         self.send(Job::Write(Box::new(move |conn| {
             let _ = tx.send(write(conn).map_err(classify));

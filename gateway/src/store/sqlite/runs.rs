@@ -3,8 +3,8 @@
 
 use super::SqliteStore;
 use crate::store::{
-    Asked, NewEvent, RunBook, RunMeta, RunQuery, RunRecord, StoreError, run_status_after,
-    status_named, summary_bytes,
+    Asked, NewEvent, RunBook, RunMeta, RunQuery, RunRecord, StoreError, run_duration,
+    run_status_after, status_named, summary_bytes,
 };
 use async_trait::async_trait;
 use protocol::{EventKind, Question, RunSummary};
@@ -84,6 +84,21 @@ pub(super) fn record_progress(
         }
         EventKind::Roster => {}
     }
+    if let Some(usage) = &event.facts.usage {
+        conn.prepare_cached(
+            "UPDATE runs SET has_usage = 1, input_tokens = input_tokens + ?2,
+                             output_tokens = output_tokens + ?3, cost_usd = cost_usd + ?4,
+                             model = COALESCE(?5, model)
+             WHERE run_id = ?1",
+        )?
+        .execute(params![
+            run_id,
+            usage.input_tokens as i64,
+            usage.output_tokens as i64,
+            usage.cost_usd,
+            usage.model
+        ])?;
+    }
     Ok(())
 }
 
@@ -118,7 +133,7 @@ pub(super) fn type_old_questions(conn: &Connection) -> Result<(), rusqlite::Erro
 
 const RUN_SELECT: &str = "SELECT r.run_id, r.agent, r.npc, r.status, r.started_at, r.started_ms, r.ended_at,
     r.ended_ms, r.result, r.error, r.callback_digest, r.started_by, r.owner, r.deadline_ms, r.last_ms,
-    r.asked FROM runs r";
+    r.asked, r.has_usage, r.input_tokens, r.output_tokens, r.cost_usd, r.model FROM runs r";
 
 fn run_from_row(row: &Row) -> Result<RunRecord, rusqlite::Error> {
     let status: String = row.get(3)?;
@@ -128,18 +143,30 @@ fn run_from_row(row: &Row) -> Result<RunRecord, rusqlite::Error> {
     let digest: Option<String> = row.get(10)?;
     let started_by: Option<String> = row.get(11)?;
     let asked: Option<String> = row.get(15)?;
+    let started_at: String = row.get(4)?;
+    let ended_at: Option<String> = row.get(6)?;
     Ok(RunRecord {
         summary: RunSummary {
             run_id: row.get(0)?,
             agent: row.get(1)?,
             npc: row.get(2)?,
             status: status_named(&status),
-            started_at: row.get(4)?,
             started_by: started_by.clone(),
-            ended_at: row.get(6)?,
-            duration_ms: ended_ms.map(|end| (end - started_ms).max(0) as u64),
+            duration_ms: run_duration(&started_at, ended_at.as_deref(), started_ms, ended_ms),
+            started_at,
+            ended_at,
             result: result.and_then(|r| serde_json::from_str(&r).ok()),
             error: row.get(9)?,
+            usage: if row.get::<_, i64>(16)? != 0 {
+                Some(protocol::Usage {
+                    input_tokens: row.get::<_, i64>(17)?.max(0) as u64,
+                    output_tokens: row.get::<_, i64>(18)?.max(0) as u64,
+                    cost_usd: row.get(19)?,
+                    model: row.get(20)?,
+                })
+            } else {
+                None
+            },
         },
         meta: RunMeta {
             agent: row.get(1)?,

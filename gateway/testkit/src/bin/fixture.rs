@@ -1,6 +1,7 @@
 //! One test fixture for tests written outside Rust (the browser tests): the
-//! gateway binary, nginx with compose/nginx.conf, Redis, or the stand-in Sim
-//! webhook, started the way the Rust tests start them. Prints one JSON line
+//! gateway binary, nginx with compose/nginx.conf, Redis, the stand-in Sim
+//! webhook or the stand-in Sim workspace, started the way the Rust tests
+//! start them. Prints one JSON line
 //! saying where to reach it, then serves until its standard input says
 //! `stop` (or closes: the test that started it is gone) or `kill` (SIGKILL,
 //! no goodbye), and stops it so that nothing it started outlives it.
@@ -9,6 +10,7 @@ use clap::{Parser, Subcommand};
 use esprit_testkit::child::{ServerChild, Shape};
 use esprit_testkit::nginx::Nginx;
 use esprit_testkit::redis::RedisServer;
+use esprit_testkit::sim_api::StandInSimApi;
 use esprit_testkit::{StandInSim, free_port, wait_ready};
 use serde_json::json;
 use std::io::BufRead;
@@ -45,6 +47,13 @@ enum Fixture {
     },
     /// redis-server persisting every write.
     Redis,
+    /// The stand-in Sim API with a workspace of example workflows (a Human
+    /// in the Loop approval, a three-step one); `/_test/…` starts executions,
+    /// answers pauses and sets its mood.
+    SimWorkspace {
+        #[arg(long)]
+        key: String,
+    },
     /// The stand-in Sim webhook trigger, posting its workflow's callbacks.
     Sim {
         #[arg(long)]
@@ -120,6 +129,12 @@ async fn main() {
             if asked_to_end().await == End::Kill {
                 redis.kill();
             }
+        }
+        Fixture::SimWorkspace { key } => {
+            let sim = StandInSimApi::start(&key).await;
+            sim.with_example_workflows();
+            say(json!({"url": sim.url, "key": key, "workspace": "ws-browser"}));
+            asked_to_end().await;
         }
         Fixture::Sim { token, pace_ms } => {
             let sim = StandInSim::paced(token, Duration::from_millis(pace_ms)).await;
