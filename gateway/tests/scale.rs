@@ -512,3 +512,91 @@ async fn redis_killed_under_publishing_keeps_what_it_acknowledged_and_gateways_r
     let id = two.publish("a", "step", json!("after the storm")).await;
     assert_eq!(stream.next().await.id, id);
 }
+
+/// Two gateways on one Redis following one Sim workspace: one follows (the
+/// lease), both show the workspace's roster and its executions, each once;
+/// when the follower stops, the other takes over from its saved place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_on_redis_follow_a_sim_workspace_once() {
+    use esprit_testkit::sim_api::StandInSimApi;
+    let redis = RedisServer::start();
+    let sim = StandInSimApi::start("sk-shared").await;
+    sim.with_example_workflows();
+    let mirrored = |redis: &RedisServer| {
+        let (store, base) = (on_redis(redis), sim.url.clone());
+        move |config: &mut gateway::Config| {
+            store(config);
+            config.sim.api_base = Some(format!("{base}/").parse().unwrap());
+            config.sim.api_key = Some("sk-shared".into());
+            config.sim.workspaces = vec!["ws-shared".into()];
+            config.sim.poll = Duration::from_millis(200);
+            config.sim.roster_every = Duration::from_millis(400);
+        }
+    };
+    // The first to start takes the lease and keeps renewing it.
+    let one = TestGateway::start_with(json!([]), mirrored(&redis)).await;
+    let both_show_it = async |gw: &TestGateway| loop {
+        let (_, roster) = gw.get("/api/agents").await;
+        if roster["agents"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["agent"] == "wf-mail"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tokio::time::timeout(Duration::from_secs(10), both_show_it(&one))
+        .await
+        .expect("the follower shows the workspace's roster");
+    let two = TestGateway::start_with(json!([]), mirrored(&redis)).await;
+    tokio::time::timeout(Duration::from_secs(10), both_show_it(&two))
+        .await
+        .expect("the other gateway shows it from the store");
+
+    // One follower: the log is read at one gateway's pace, not two.
+    let before = sim.requests("GET /api/v1/logs");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let reads = sim.requests("GET /api/v1/logs") - before;
+    assert!(
+        reads <= 11,
+        "{reads} log reads in 2 s at 200 ms: one follower"
+    );
+
+    let mut on_two = two.subscribe("?npc=wf-mail").await;
+    let execution = sim.start_elsewhere("wf-mail", "schedule");
+    let events = tokio::time::timeout(Duration::from_secs(10), on_two.until_end())
+        .await
+        .expect("the run reaches both gateways");
+    let own: Vec<_> = events
+        .iter()
+        .filter(|e| e.run_id.as_deref() == Some(execution.as_str()))
+        .collect();
+    assert_eq!(
+        own.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        ["started", "step", "step", "done"]
+    );
+
+    // The follower stops; the other takes over from its saved place.
+    one.running.shutdown().await;
+    let mut on_two = two.subscribe("?npc=wf-mail").await;
+    let next = sim.start_elsewhere("wf-mail", "api");
+    let events = tokio::time::timeout(Duration::from_secs(15), on_two.until_end())
+        .await
+        .expect("the run is seen whichever gateway follows");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.run_id.as_deref() == Some(next.as_str()) && e.kind.as_str() == "done")
+    );
+    let (_, first) = two.get("/api/history?npc=wf-mail&limit=100").await;
+    let started = first["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "started")
+        .count();
+    assert_eq!(
+        started, 2,
+        "each execution started once, none repeated by the new follower"
+    );
+}

@@ -258,6 +258,10 @@ async fn runs_the_office_starts_are_shown_once() {
         all.iter().filter(|e| e.kind.as_str() == "started").count(),
         1
     );
+    // Its cost and tokens, from Sim's log, on its end and in its summary.
+    let (_, run) = gw.get(&format!("/api/runs/{run_id}")).await;
+    assert_eq!(run["usage"]["input_tokens"], 1200, "{run}");
+    assert_eq!(run["usage"]["cost_usd"], 0.0042);
 }
 
 fn approval() -> Workflow {

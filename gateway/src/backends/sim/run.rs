@@ -49,6 +49,8 @@ struct Finished {
     outcome: Outcome,
     execution_id: Option<String>,
     streamed: HashSet<String>,
+    /// What Sim's log says the run cost.
+    usage: Option<protocol::Usage>,
 }
 
 impl From<Outcome> for Finished {
@@ -57,6 +59,7 @@ impl From<Outcome> for Finished {
             outcome,
             execution_id: None,
             streamed: HashSet::new(),
+            usage: None,
         }
     }
 }
@@ -86,11 +89,12 @@ pub(super) async fn execute(
                 key,
                 stream_idle: settings.stream_idle,
             };
-            let finished = sim.run(workflow, input).await;
+            let mut finished = sim.run(workflow, input).await;
             if let (Some(execution), Some(workspace)) = (&finished.execution_id, settings.workspaces.first())
                 && finished.outcome != Outcome::Paused
             {
-                sim.report_blocks(workspace, execution, &finished.streamed)
+                finished.usage = sim
+                    .report_blocks(workspace, execution, &finished.streamed)
                     .await;
             }
             finished
@@ -107,11 +111,18 @@ pub(super) async fn execute(
                 .event(RunEvent::Finished {
                     result: output,
                     message: Some("workflow finished".into()),
-                    usage: None,
+                    usage: finished.usage,
                 })
                 .await
         }
-        Outcome::Failed(error) => report.fail(&error).await,
+        Outcome::Failed(error) => {
+            report
+                .event(RunEvent::Failed {
+                    error,
+                    usage: finished.usage,
+                })
+                .await
+        }
         Outcome::Paused => match (link, finished.execution_id) {
             (Some(link), Some(execution_id)) if link.mirrors() => {
                 // The mirror asks the office and follows the run to its end.
@@ -214,6 +225,7 @@ impl SimApi<'_> {
                 outcome: final_outcome(&result),
                 execution_id,
                 streamed: HashSet::new(),
+                usage: None,
             },
             Err(_) => self.run_async(&url, input).await,
         }
@@ -273,6 +285,7 @@ impl SimApi<'_> {
             outcome,
             execution_id,
             streamed: blocks.seen,
+            usage: None,
         }
     }
 
@@ -363,12 +376,19 @@ impl SimApi<'_> {
             outcome,
             execution_id: Some(execution_id),
             streamed: HashSet::new(),
+            usage: None,
         }
     }
 
     /// Sim's execution log for this run, once Sim has finished writing it:
-    /// one `step` per block that did not stream, in the order it ran.
-    async fn report_blocks(&self, workspace: &str, execution_id: &str, streamed: &HashSet<String>) {
+    /// one `step` per block that did not stream, in the order it ran; returns
+    /// what the log says the run cost.
+    async fn report_blocks(
+        &self,
+        workspace: &str,
+        execution_id: &str,
+        streamed: &HashSet<String>,
+    ) -> Option<protocol::Usage> {
         let mut url = self.url("api/v1/logs");
         url.query_pairs_mut()
             .append_pair("workspaceId", workspace)
@@ -389,7 +409,7 @@ impl SimApi<'_> {
                             "Sim's execution log was not complete in time; block times are missing",
                         )
                         .await;
-                    return;
+                    return None;
                 }
                 _ => {}
             }
@@ -406,6 +426,7 @@ impl SimApi<'_> {
                 .await;
             }
         }
+        trace::usage(&execution)
     }
 
     async fn fetch_log(&self, url: &Url) -> Option<Value> {
