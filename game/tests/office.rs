@@ -66,6 +66,8 @@ fn summary(npc: &str, status: AgentStatus, last_event_id: Option<u64>) -> AgentS
         last_event_id,
         question: None,
         offline: None,
+        usage_today: None,
+        budget: None,
     }
 }
 

@@ -47,6 +47,20 @@ pub static SIM_REQUESTS: LazyLock<IntCounter> = LazyLock::new(|| {
         .unwrap(),
     )
 });
+/// Today's usage per agent, from the store at each scrape (the same figures
+/// as `GET /api/usage`, on every gateway and after any restart).
+pub static USAGE_TODAY: LazyLock<prometheus::GaugeVec> = LazyLock::new(|| {
+    register(
+        prometheus::GaugeVec::new(
+            Opts::new(
+                "esprit_usage_today",
+                "Runs started, tokens and dollars today (the gateway's day), per agent",
+            ),
+            &["agent", "measure"],
+        )
+        .unwrap(),
+    )
+});
 pub static SUBSCRIBERS_CUT_OFF: LazyLock<IntCounter> = LazyLock::new(|| {
     register(
         IntCounter::new(
@@ -152,6 +166,7 @@ pub fn init() {
     LazyLock::force(&TAIL_LAG_SECONDS);
     LazyLock::force(&REDIS_SECONDS);
     LazyLock::force(&SIM_REQUESTS);
+    LazyLock::force(&USAGE_TODAY);
 }
 
 pub fn render() -> String {

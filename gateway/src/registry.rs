@@ -33,6 +33,42 @@ pub struct Agent {
     pub hidden: bool,
     /// Where the agent comes from: agents.json, or a synced Sim workspace.
     pub source: AgentSource,
+    /// Its daily budget (`"budget": {"dailyUsd": 5, "hard": false}`).
+    pub budget: Option<Budget>,
+}
+
+/// A daily spending limit: runs over it are refused; a run that crosses it
+/// is announced, and cancelled when `hard`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(try_from = "RawBudget")]
+pub struct Budget {
+    pub daily_usd: f64,
+    pub hard: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawBudget {
+    daily_usd: f64,
+    #[serde(default)]
+    hard: bool,
+}
+
+impl TryFrom<RawBudget> for Budget {
+    type Error = String;
+    fn try_from(raw: RawBudget) -> Result<Budget, String> {
+        if raw.daily_usd.is_finite() && (0.0..=1_000_000.0).contains(&raw.daily_usd) {
+            Ok(Budget {
+                daily_usd: raw.daily_usd,
+                hard: raw.hard,
+            })
+        } else {
+            Err(format!(
+                "`dailyUsd` {} must be a number of dollars from 0 to 1000000",
+                raw.daily_usd
+            ))
+        }
+    }
 }
 
 /// Where an agent comes from.
@@ -117,6 +153,8 @@ struct RawAgent {
     deadline_secs: Option<Seconds>,
     #[serde(default)]
     hidden: bool,
+    #[serde(default)]
+    budget: Option<Budget>,
 }
 
 impl TryFrom<RawAgent> for Agent {
@@ -167,6 +205,7 @@ impl TryFrom<RawAgent> for Agent {
             deadline: raw.deadline_secs.map(|s| s.0),
             hidden: raw.hidden,
             source: AgentSource::File,
+            budget: raw.budget,
         })
     }
 }

@@ -339,4 +339,39 @@ async fn a_real_sim_workspace_walks_in() {
             .collect::<Vec<_>>()
     );
     assert_eq!(told[0].message(), Some("Sim answered: approved no"));
+
+    // The office's totals for the imported workflow equal Sim's own log's.
+    let (_, history) = gw
+        .get(&format!("/api/history?npc={workflow}&limit=1000"))
+        .await;
+    let runs: std::collections::BTreeSet<String> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "started")
+        .filter_map(|e| e["run_id"].as_str().map(str::to_owned))
+        .collect();
+    let mut sims_cost = 0.0;
+    for run in &runs {
+        sims_cost += sim.log_of(run).await["cost"]["total"]
+            .as_f64()
+            .unwrap_or(0.0);
+    }
+    let (_, usage) = gw.get("/api/usage").await;
+    let ours = usage["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["agent"] == workflow.as_str())
+        .map(|a| a["cost_usd"].as_f64().unwrap())
+        .unwrap_or(0.0);
+    eprintln!(
+        "cost of {} runs: Sim's log ${sims_cost}, the office ${ours}",
+        runs.len()
+    );
+    assert!(sims_cost > 0.0);
+    assert!(
+        (ours - sims_cost).abs() <= sims_cost * 0.02,
+        "office ${ours} vs Sim ${sims_cost}"
+    );
 }

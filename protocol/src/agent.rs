@@ -71,6 +71,12 @@ pub struct AgentSummary {
     /// Its source cannot be reached: the office greys it out and says why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offline: Option<Offline>,
+    /// What its runs used today (the gateway's day); absent when nothing was reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_today: Option<crate::usage::UsageTotals>,
+    /// Its daily budget, when agents.json gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<crate::usage::BudgetState>,
 }
 
 /// Why an agent's source is out of reach, and since when.

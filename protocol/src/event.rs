@@ -108,6 +108,10 @@ pub struct PublishEvent {
     /// The seed's payload: `message`, `result`, `error`, or anything else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
+    /// The publisher's own id for the event: the same key twice (a retried
+    /// POST, an exporter's second try) is stored and counted once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 impl PublishEvent {
@@ -119,6 +123,7 @@ impl PublishEvent {
             run_id: Some(run_id.to_owned()),
             ts: None,
             data: Some(Value::Object(data)),
+            key: None,
         }
     }
 }

@@ -10,7 +10,7 @@ mod fold;
 pub mod form;
 mod run;
 mod session;
-mod usage;
+pub mod usage;
 mod written;
 
 pub use agent::{AgentStatus, AgentSummary, Offline, PendingQuestion, Roster};
@@ -24,9 +24,9 @@ pub use run::{
     AnswerDelivery, RespondRequest, RunAck, RunCount, RunRequest, RunSummary, RunWebhook, RunsPage,
 };
 pub use session::{SessionInfo, SignInRequest};
-pub use usage::Usage;
+pub use usage::{AgentUsage, BudgetState, Usage, UsageReport, UsageTotals};
 pub use written::{
-    GatewayEvent, Question, RosterChanged, RunAnswered, RunCancelled, RunEnded, RunEvent,
+    GatewayEvent, Question, RosterChanged, RunAnswered, RunCancelled, RunEnded, RunEvent, RunNote,
     RunStarted,
 };
 

@@ -179,3 +179,48 @@ mod tests {
         );
     }
 }
+
+/// Runs and what they used over a span of time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsageTotals {
+    pub runs: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+}
+
+/// One agent's line of `GET /api/usage`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentUsage {
+    pub agent: String,
+    pub npc: String,
+    #[serde(flatten)]
+    pub totals: UsageTotals,
+}
+
+/// `GET /api/usage?since=&until=`: per agent and the fleet's totals.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UsageReport {
+    /// RFC 3339, in the gateway's time zone.
+    pub since: String,
+    pub until: String,
+    /// The gateway's time zone ("today" is its day), as a UTC offset (`+01:00`).
+    pub time_zone: String,
+    pub agents: Vec<AgentUsage>,
+    pub total: UsageTotals,
+}
+
+/// An agent's daily budget, and how today stands against it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BudgetState {
+    pub daily_usd: f64,
+    pub spent_today_usd: f64,
+    /// A run over budget would be refused (and the character sits benched).
+    pub benched: bool,
+    /// Who lifted the bench for today, if someone did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifted_by: Option<String>,
+    /// A run that crosses the budget is cancelled, not only announced.
+    #[serde(default)]
+    pub hard: bool,
+}

@@ -68,6 +68,15 @@ pub struct RunEnded {
     pub error: String,
 }
 
+/// `step` the gateway writes to say what happened to an agent: a budget
+/// crossed, a bench lifted (and by whom).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunNote {
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
 /// `roster`: the agent registry changed; offices reload their roster.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RosterChanged {
@@ -82,6 +91,7 @@ pub enum GatewayEvent {
     Cancelled(RunCancelled),
     Ended(RunEnded),
     Roster(RosterChanged),
+    Note(RunNote),
 }
 
 impl GatewayEvent {
@@ -91,6 +101,7 @@ impl GatewayEvent {
             GatewayEvent::Answered(_) => EventKind::Response,
             GatewayEvent::Cancelled(_) | GatewayEvent::Ended(_) => EventKind::Error,
             GatewayEvent::Roster(_) => EventKind::Roster,
+            GatewayEvent::Note(_) => EventKind::Step,
         }
     }
 
@@ -102,6 +113,7 @@ impl GatewayEvent {
             GatewayEvent::Cancelled(e) => fields_of(e),
             GatewayEvent::Ended(e) => fields_of(e),
             GatewayEvent::Roster(e) => fields_of(e),
+            GatewayEvent::Note(e) => fields_of(e),
         }
     }
 }

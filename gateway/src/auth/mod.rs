@@ -251,6 +251,8 @@ pub struct Authenticator {
     configured: TokenTable,
     pub runs: RunTokens,
     jwt: Option<Arc<jwt::JwtVerifier>>,
+    /// Daily budgets of the users file's people, by name.
+    budgets: Arc<RwLock<std::collections::HashMap<String, crate::registry::Budget>>>,
 }
 
 impl Authenticator {
@@ -267,6 +269,7 @@ impl Authenticator {
             configured,
             runs,
             jwt: jwt.map(Arc::new),
+            budgets: Default::default(),
         };
         authenticator.replace_users(users.unwrap_or_default());
         authenticator
@@ -275,10 +278,24 @@ impl Authenticator {
     /// Swaps in a new users file (its tokens join `ESPRIT_TOKENS`').
     pub fn replace_users(&self, users: Vec<users::User>) {
         let mut table = self.configured.clone();
+        let mut budgets = std::collections::HashMap::new();
         for user in users {
+            if let Some(budget) = user.budget {
+                budgets.insert(user.identity.subject.clone(), budget);
+            }
             table.insert_digest(user.token_digest, user.identity);
         }
         *self.tokens.write().expect("token table lock") = table;
+        *self.budgets.write().expect("budgets lock") = budgets;
+    }
+
+    /// A person's daily budget, from the users file.
+    pub fn budget_of(&self, subject: &str) -> Option<crate::registry::Budget> {
+        self.budgets
+            .read()
+            .expect("budgets lock")
+            .get(subject)
+            .copied()
     }
 
     /// Whether the gateway is open (nothing configured): every request is `Local`.

@@ -2,7 +2,8 @@
 //! may act on, and the SHA-256 of their token (the file holds no tokens):
 //!
 //! ```json
-//! [{"name": "alice", "role": "operator", "tokenSha256": "9f86…", "agents": ["deploy*"]}]
+//! [{"name": "alice", "role": "operator", "tokenSha256": "9f86…", "agents": ["deploy*"],
+//!   "budget": {"dailyUsd": 20}}]
 //! ```
 //!
 //! Validated while it is read, so every error names the file, line and field.
@@ -19,6 +20,9 @@ struct RawUser {
     token_sha256: Sha256Hex,
     #[serde(default)]
     agents: Option<Vec<Pattern>>,
+    /// What the runs they start may cost a day (`{"dailyUsd": 20}`).
+    #[serde(default)]
+    budget: Option<crate::registry::Budget>,
 }
 
 #[derive(Deserialize)]
@@ -89,6 +93,7 @@ impl TryFrom<String> for Pattern {
 pub struct User {
     pub identity: Identity,
     pub token_digest: [u8; 32],
+    pub budget: Option<crate::registry::Budget>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -152,6 +157,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<User>, UsersError> {
                 }),
             },
             token_digest: user.token_sha256.0,
+            budget: user.budget,
         });
     }
     Ok(users)

@@ -33,6 +33,16 @@ pub enum CoreError {
     Store(StoreError),
     #[error(transparent)]
     Backend(#[from] BackendError),
+    #[error(
+        "{whose} spent {} of a {} daily budget; an operator can lift the bench for today",
+        protocol::usage::dollars(*spent),
+        protocol::usage::dollars(*limit)
+    )]
+    OverBudget {
+        whose: String,
+        spent: f64,
+        limit: f64,
+    },
 }
 
 impl From<StoreError> for CoreError {

@@ -10,6 +10,7 @@ mod publish;
 mod runs;
 mod sessions;
 mod synced;
+mod usage;
 
 pub use board::StatusBoard;
 pub use error::CoreError;
@@ -216,6 +217,8 @@ impl Service {
                     last_event_id: (state.last_event_id > 0).then_some(state.last_event_id),
                     question: state.question,
                     offline: self.offline(&agent.source),
+                    usage_today: None,
+                    budget: None,
                 }
             })
             .collect();

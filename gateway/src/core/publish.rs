@@ -24,6 +24,8 @@ pub struct ValidEvent {
     pub run_id: Option<String>,
     pub ts: String,
     pub fields: Map<String, Value>,
+    /// The publisher's id for it (stored and counted once).
+    pub key: Option<String>,
 }
 
 /// Why a published event was refused.
@@ -51,6 +53,10 @@ pub enum EventProblem {
     ReservedField(String),
     #[error("{0}")]
     BadUsage(String),
+    #[error("`key` must be 1-128 characters, none of them control characters")]
+    BadKey,
+    #[error("`key` `{0}` is given twice in the batch")]
+    RepeatedKey(String),
     #[error("no events in the batch")]
     EmptyBatch,
     #[error("a batch holds at most {MAX_BATCH} events")]
@@ -145,6 +151,11 @@ impl ValidEvent {
         if let Some(usage) = fields.get("usage") {
             protocol::Usage::parse(usage).map_err(EventProblem::BadUsage)?;
         }
+        if let Some(key) = &event.key
+            && (key.is_empty() || key.chars().count() > 128 || key.chars().any(char::is_control))
+        {
+            return Err(EventProblem::BadKey);
+        }
         Ok(ValidEvent {
             kind,
             npc: event.npc,
@@ -152,6 +163,7 @@ impl ValidEvent {
             run_id,
             ts,
             fields,
+            key: event.key,
         })
     }
 }
@@ -172,9 +184,15 @@ impl Service {
         }
         let registry = self.registry();
         let mut batch = Vec::with_capacity(events.len());
+        let mut keys = std::collections::HashSet::new();
         for (index, event) in events.into_iter().enumerate() {
             let valid =
                 ValidEvent::parse(event, &registry, caller).map_err(|p| refuse(index, p))?;
+            if let Some(key) = &valid.key
+                && !keys.insert((valid.npc.clone(), key.clone()))
+            {
+                return Err(refuse(index, EventProblem::RepeatedKey(key.clone())));
+            }
             batch.push(self.to_new_event(valid, caller, &registry));
         }
         let stored = self
@@ -186,6 +204,7 @@ impl Service {
         for event in &stored {
             tracing::debug!(npc = %event.npc, run_id = ?event.run_id, event_id = event.id, kind = %event.kind, "event stored");
         }
+        self.watch_budgets(&stored).await;
         Ok(stored.iter().map(|e| e.id).collect())
     }
 
@@ -211,6 +230,7 @@ impl Service {
             ts: event.ts,
             fields: event.fields,
             run,
+            key: event.key,
         }
     }
 }
@@ -237,6 +257,7 @@ mod tests {
             run_id: None,
             ts: None,
             data: None,
+            key: None,
         }
     }
 
@@ -343,7 +364,7 @@ mod tests {
                 data in prop::option::of(json_value()),
                 as_run in any::<bool>(),
             ) {
-                let event = PublishEvent { npc, kind, run_id, ts: ts.or(Some("2025-11-07T12:00:00Z".into())), data };
+                let event = PublishEvent { npc, kind, run_id, ts: ts.or(Some("2025-11-07T12:00:00Z".into())), data, key: None };
                 let caller = if as_run {
                     Caller::Run { run_id: "r1".into(), npc: "dex".into() }
                 } else {

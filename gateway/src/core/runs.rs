@@ -65,6 +65,7 @@ impl Service {
     ) -> Result<RunAck, CoreError> {
         let agent = self.agent_for(agent_id)?;
         Self::check_may_operate(caller, &agent.agent)?;
+        self.check_budget(&agent, caller).await?;
         let backend = self.backends.for_agent(&agent);
         let run_id = new_run_id();
         let by = caller.by();
@@ -143,7 +144,14 @@ impl Service {
     pub async fn cancel_run(&self, run_id: &str, caller: &Caller) -> Result<RunAck, CoreError> {
         let run = self.open_run(run_id).await?;
         Self::check_may_operate(caller, &run.summary.agent)?;
-        let by = caller.by();
+        self.cancel_as(run_id, &caller.by()).await
+    }
+
+    /// Cancels a run on `by`'s word (a person, or the gateway's own rule:
+    /// "its daily budget"); every backend stops it as any cancel.
+    pub(super) async fn cancel_as(&self, run_id: &str, by: &str) -> Result<RunAck, CoreError> {
+        let run = self.open_run(run_id).await?;
+        let by = by.to_owned();
         let event = self
             .record(
                 GatewayEvent::Cancelled(RunCancelled::by(&by)),
@@ -417,6 +425,7 @@ pub(super) fn gateway_event(event: &GatewayEvent, npc: &str, run_id: Option<&str
         fields: event.fields(),
         run: None,
         facts,
+        key: None,
     }
 }
 

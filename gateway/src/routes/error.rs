@@ -130,6 +130,7 @@ impl From<CoreError> for ApiError {
                 (StatusCode::CONFLICT, "answered_elsewhere")
             }
             CoreError::Backend(_) => (StatusCode::BAD_GATEWAY, "upstream_failed"),
+            CoreError::OverBudget { .. } => (StatusCode::CONFLICT, "over_budget"),
         };
         let error = ApiError::new(status, code, message);
         if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::INSUFFICIENT_STORAGE {

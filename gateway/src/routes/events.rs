@@ -54,7 +54,10 @@ pub fn routes(
         .and(warp::get())
         .and(caller_for(service.clone(), edge.clone(), Right::View, None))
         .and(with_service(service))
-        .map(|_: Caller, service: Arc<Service>| warp::reply::json(&service.roster()));
+        .and_then(|_: Caller, service: Arc<Service>| async move {
+            let roster = service.roster_with_usage().await.map_err(reject)?;
+            Ok::<_, Rejection>(warp::reply::json(&roster))
+        });
     publish.or(history).or(agents)
 }
 

@@ -8,6 +8,7 @@ mod ops;
 mod runs;
 mod session;
 mod stream;
+mod usage;
 mod web;
 
 pub use edge::Edge;
@@ -69,6 +70,7 @@ pub fn all(
             settings.clone(),
             edge.clone(),
         )),
+        erase(usage::routes(service.clone(), edge.clone())),
         erase(ops::routes(service.clone(), settings.metrics_token)),
         erase(web::routes(service, settings)),
     ]

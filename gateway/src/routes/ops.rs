@@ -9,6 +9,7 @@ pub fn routes(
     service: Arc<Service>,
     metrics_token: Option<[u8; 32]>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let usage_service = service.clone();
     let health = warp::path!("healthz")
         .and(warp::get())
         .map(|| warp::reply::json(&serde_json::json!({ "status": "ok" })));
@@ -32,20 +33,41 @@ pub fn routes(
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(warp::header::optional::<String>("authorization"))
-        .map(move |header: Option<String>| {
-            if let Some(expected) = metrics_token {
-                let given = super::bearer(header.as_deref()).map(|t| crate::auth::digest(&t));
-                // Answered here: a rejection would fall through to the office's pages.
-                if given != Some(expected) {
-                    return ApiError::unauthorized().into_response();
+        .and(super::with_service(usage_service))
+        .then(
+            move |header: Option<String>, service: Arc<Service>| async move {
+                if let Some(expected) = metrics_token {
+                    let given = super::bearer(header.as_deref()).map(|t| crate::auth::digest(&t));
+                    // Answered here: a rejection would fall through to the office's pages.
+                    if given != Some(expected) {
+                        return ApiError::unauthorized().into_response();
+                    }
                 }
-            }
-            warp::reply::with_header(
-                crate::metrics::render(),
-                "content-type",
-                "text/plain; version=0.0.4",
-            )
-            .into_response()
-        });
+                match service.usage(None, None).await {
+                    Ok(report) => {
+                        let gauge = &crate::metrics::USAGE_TODAY;
+                        gauge.reset();
+                        for line in report.agents {
+                            let set = |measure: &str, value: f64| {
+                                gauge
+                                    .with_label_values(&[line.agent.as_str(), measure])
+                                    .set(value);
+                            };
+                            set("runs", line.totals.runs as f64);
+                            set("input_tokens", line.totals.input_tokens as f64);
+                            set("output_tokens", line.totals.output_tokens as f64);
+                            set("cost_usd", line.totals.cost_usd);
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot read today's usage for /metrics"),
+                }
+                warp::reply::with_header(
+                    crate::metrics::render(),
+                    "content-type",
+                    "text/plain; version=0.0.4",
+                )
+                .into_response()
+            },
+        );
     health.or(ready).or(metrics)
 }

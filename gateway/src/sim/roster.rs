@@ -94,6 +94,7 @@ fn agent_of(workspace: &str, workflow: &SyncedWorkflow) -> Agent {
         source: AgentSource::Sim {
             workspace: workspace.to_owned(),
         },
+        budget: None,
     }
 }
 

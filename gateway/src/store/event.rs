@@ -20,6 +20,9 @@ pub struct NewEvent {
     /// Set on `started`: what the run's record keeps.
     pub run: Option<RunMeta>,
     pub facts: EventFacts,
+    /// The publisher's id for it: an event with a key its npc has stored
+    /// already is not stored again (the append answers with the stored id).
+    pub key: Option<String>,
 }
 
 /// What the core acts on, beyond an event's kind and run: found once when
@@ -189,6 +192,7 @@ mod tests {
             fields: fields.as_object().unwrap().clone(),
             run: None,
             facts: EventFacts::default(),
+            key: None,
         }
     }
 

@@ -98,6 +98,26 @@ pub trait EventLog: Send + Sync + 'static {
     async fn close(&self);
 }
 
+/// What one npc's events reported over a span of time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UsageRow {
+    pub npc: String,
+    /// Runs started.
+    pub runs: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+}
+
+impl UsageRow {
+    pub fn add(&mut self, other: &UsageRow) {
+        self.runs += other.runs;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cost_usd += other.cost_usd;
+    }
+}
+
 /// The run book: the runs the log's events opened, asked and ended.
 #[async_trait]
 pub trait RunBook: Send + Sync + 'static {
@@ -114,6 +134,12 @@ pub trait RunBook: Send + Sync + 'static {
     -> Result<Option<(String, String)>, StoreError>;
     /// Gateway instances that are alive (own their in-process runs).
     async fn live_instances(&self) -> Result<HashSet<String>, StoreError>;
+    /// Runs started and usage reported per npc, for events whose own time
+    /// is in `since_ms..until_ms` (to the minute); kept at append, so as
+    /// quick with millions of events as with ten.
+    async fn usage(&self, since_ms: i64, until_ms: i64) -> Result<Vec<UsageRow>, StoreError>;
+    /// What the runs `by` started at or after `since_ms` cost.
+    async fn spent_by(&self, by: &str, since_ms: i64) -> Result<f64, StoreError>;
 }
 
 /// What background followers keep (a Sim workspace's place in its log, its

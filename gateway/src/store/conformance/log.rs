@@ -201,3 +201,68 @@ pub(super) async fn facts_reach_the_listener(stores: &Stores, recorder: &Recorde
         "a plain step has no facts"
     );
 }
+
+/// An event appended again under the same key (a retried POST, an
+/// exporter's second try) answers with its first id and is stored, told
+/// and counted once; the same key for another npc is another event.
+pub(super) async fn a_replayed_key_is_stored_once(stores: &Stores, recorder: &Recorder) {
+    let keyed = |npc: &str, key: &str| {
+        let mut event = event(npc, EventKind::Step, None);
+        event.ts = "2031-01-01T00:00:30Z".into();
+        event.key = Some(key.into());
+        event.facts.usage = Some(Arc::new(protocol::Usage {
+            input_tokens: 5,
+            output_tokens: 5,
+            cost_usd: 1.0,
+            model: None,
+        }));
+        event
+    };
+    let first = stores
+        .log
+        .append(vec![keyed("k1", "span-1")])
+        .await
+        .unwrap()[0]
+        .id;
+    let last = stores.log.last_id().await.unwrap();
+    let again = stores
+        .log
+        .append(vec![keyed("k1", "span-1"), keyed("k1", "span-2")])
+        .await
+        .unwrap();
+    assert_eq!(again[0].id, first, "the replay answers with the stored id");
+    assert!(again[1].id > last, "a new key is a new event");
+    assert_eq!(stores.log.last_id().await.unwrap(), again[1].id);
+    let other = stores
+        .log
+        .append(vec![keyed("k2", "span-1")])
+        .await
+        .unwrap();
+    assert_ne!(other[0].id, first);
+    recorder.facts_of(other[0].id).await;
+    let told = recorder
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|id| **id == first)
+        .count();
+    assert_eq!(told, 1, "told once");
+    let day = stores
+        .runs
+        .usage(
+            ts_ms("2031-01-01T00:00:00Z").unwrap(),
+            ts_ms("2031-01-02T00:00:00Z").unwrap(),
+        )
+        .await
+        .unwrap();
+    let cost: f64 = day
+        .iter()
+        .filter(|r| r.npc.starts_with('k'))
+        .map(|r| r.cost_usd)
+        .sum();
+    assert_eq!(
+        cost, 3.0,
+        "counted once each: span-1 on k1, span-2 on k1, span-1 on k2"
+    );
+}

@@ -57,6 +57,7 @@ pub fn event(npc: &str, kind: EventKind, run_id: Option<&str>) -> NewEvent {
         fields,
         run: None,
         facts: EventFacts::default(),
+        key: None,
     }
 }
 
@@ -104,6 +105,8 @@ pub async fn run_all(stores: Stores, recorder: Arc<Recorder>) {
     log::reads_filter_and_page(&stores).await;
     runs::runs_are_listed_newest_first(&stores).await;
     runs::usage_adds_up_and_times_are_the_events_own(&stores).await;
+    runs::usage_totals_add_up_over_any_range(&stores).await;
+    log::a_replayed_key_is_stored_once(&stores, &recorder).await;
     log::retention_keeps_the_newest(&stores).await;
     sessions::sessions_last_until_they_expire_or_end(&stores).await;
     followers::follower_state_keeps_values_and_one_holder(&stores).await;

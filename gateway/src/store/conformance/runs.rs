@@ -273,3 +273,89 @@ pub(super) async fn usage_adds_up_and_times_are_the_events_own(stores: &Stores) 
         None
     );
 }
+
+/// Usage totals by the events' own times: runs started and usage reported,
+/// per npc, over any range (whole hours and the minutes at its ends).
+pub(super) async fn usage_totals_add_up_over_any_range(stores: &Stores) {
+    let at = |ts: &str, mut event: NewEvent| {
+        event.ts = ts.into();
+        event
+    };
+    let with_usage = |mut event: NewEvent, cost: f64, tokens: u64| {
+        event.facts.usage = Some(Arc::new(protocol::Usage {
+            input_tokens: tokens,
+            output_tokens: 1,
+            cost_usd: cost,
+            model: None,
+        }));
+        event
+    };
+    // 2030-01-01: far from the other checks' events.
+    stores
+        .log
+        .append(vec![
+            at("2030-01-01T09:59:30Z", started("t1", "rt1")),
+            at(
+                "2030-01-01T10:20:00Z",
+                with_usage(event("t1", EventKind::Step, Some("rt1")), 0.5, 100),
+            ),
+            at(
+                "2030-01-01T11:05:00Z",
+                with_usage(event("t1", EventKind::Done, Some("rt1")), 0.25, 10),
+            ),
+            at("2030-01-01T10:30:00Z", started("t2", "rt2")),
+            at(
+                "2030-01-01T12:59:00Z",
+                with_usage(event("t2", EventKind::Step, Some("rt2")), 2.0, 1),
+            ),
+        ])
+        .await
+        .unwrap();
+    let ms = |ts: &str| ts_ms(ts).unwrap();
+    let totals = |rows: Vec<UsageRow>| -> Vec<(String, u64, u64, f64)> {
+        rows.into_iter()
+            .filter(|r| r.npc.starts_with('t'))
+            .map(|r| {
+                (
+                    r.npc,
+                    r.runs,
+                    r.input_tokens,
+                    (r.cost_usd * 100.0).round() / 100.0,
+                )
+            })
+            .collect()
+    };
+    let day = stores
+        .runs
+        .usage(ms("2030-01-01T00:00:00Z"), ms("2030-01-02T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(
+        totals(day),
+        [("t1".into(), 1, 110, 0.75), ("t2".into(), 1, 1, 2.0)]
+    );
+    // From the middle of an hour to the middle of another: minutes at both ends.
+    let part = stores
+        .runs
+        .usage(ms("2030-01-01T10:00:00Z"), ms("2030-01-01T12:30:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(
+        totals(part),
+        [("t1".into(), 0, 110, 0.75), ("t2".into(), 1, 0, 0.0)]
+    );
+    let minute = stores
+        .runs
+        .usage(ms("2030-01-01T12:59:00Z"), ms("2030-01-01T13:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(totals(minute), [("t2".into(), 0, 1, 2.0)]);
+    assert!(
+        stores
+            .runs
+            .usage(ms("2030-01-02T00:00:00Z"), ms("2030-01-01T00:00:00Z"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

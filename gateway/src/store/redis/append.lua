@@ -8,14 +8,18 @@
 --          JSON after its opening brace, without id and run_id), message,
 --          agent, by, digest, owner, deadline_ms, result (JSON or ""), error
 --          ("" none), question (JSON or ""), answer (JSON or ""), cancelled
---          ("1" or ""), usage (JSON or "")
+--          ("1" or ""), usage (JSON or ""), at (the event's own time, ms),
+--          key (the publisher's id for it, or "")
 -- Returns  {"ok", id, run, id, run, ...} or {"rule", name, a, b, c}
 --
 -- Each event goes to the shared log and its npc's stream with named fields
 -- (gateway/src/store/redis/entry.rs reads them); a run's hash keeps the
 -- question it waits on as asked_id, asked_at and asked (the question's JSON),
 -- and what its events said it used, added up (in_tokens, out_tokens,
--- cost_usd, model).
+-- cost_usd, model). Runs started and usage are added to per-minute and
+-- per-hour buckets of the event's own time (usage:m:<minute>, usage:h:<hour>,
+-- fields "<npc>|runs", "|in", "|out", "|cost"); minute buckets expire after
+-- eight days, hour buckets stay.
 
 local p = KEYS[1]
 local now = ARGV[1]
@@ -60,12 +64,25 @@ local function advance(r, npc, run, kind)
   end
 end
 
+-- Events whose key their npc stored already (a replay): answered with the
+-- stored id, not stored again (keys are kept 30 days).
+local known = {}
+for i = 0, n - 1 do
+  local b = FIRST + i * W
+  local key = ARGV[b + 19]
+  if key ~= '' then
+    known[i] = redis.call('GET', p .. ':key:' .. ARGV[b + 2] .. ':' .. key) or nil
+  end
+end
+
 -- The rules, on an overlay of what this batch has done so far.
 local resolved = {}
 for i = 0, n - 1 do
   local b = FIRST + i * W
   local kind, npc, run = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
-  if kind == 'started' and run ~= '' then
+  if known[i] then
+    run = ''
+  elseif kind == 'started' and run ~= '' then
     if run_state(run) then return { 'rule', 'RunExists', run, '', '' } end
     local o = open_run(npc)
     if o then return { 'rule', 'Busy', npc, o, '' } end
@@ -102,11 +119,16 @@ end
 local out = { 'ok' }
 for i = 0, n - 1 do
   local b = FIRST + i * W
+  if known[i] then
+    out[#out + 1] = tonumber(known[i])
+    out[#out + 1] = ''
+  else
   local kind, npc, ts, rest, message = ARGV[b + 1], ARGV[b + 2], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
   local agent, by, digest, owner, deadline = ARGV[b + 7], ARGV[b + 8], ARGV[b + 9], ARGV[b + 10], ARGV[b + 11]
   local result, err = ARGV[b + 12], ARGV[b + 13]
   local question, answer, cancelled = ARGV[b + 14], ARGV[b + 15], ARGV[b + 16]
   local usage = ARGV[b + 17]
+  local at = tonumber(ARGV[b + 18])
   local run = resolved[i]
   local id = redis.call('INCR', p .. ':seq')
   -- The wire JSON, as gateway/src/store/event.rs `envelope_json` writes it.
@@ -159,7 +181,27 @@ for i = 0, n - 1 do
       if type(u.model) == 'string' then redis.call('HSET', rk, 'model', u.model) end
     end
   end
+  local started = kind == 'started' and run ~= ''
+  if started or usage ~= '' then
+    local u = usage ~= '' and cjson.decode(usage) or {}
+    local buckets = { { p .. ':usage:m:' .. math.floor(at / 60000), 691200 },
+                      { p .. ':usage:h:' .. math.floor(at / 3600000), 0 } }
+    for _, bucket in ipairs(buckets) do
+      local key = bucket[1]
+      if started then redis.call('HINCRBY', key, npc .. '|runs', 1) end
+      if usage ~= '' then
+        redis.call('HINCRBY', key, npc .. '|in', u.input_tokens or 0)
+        redis.call('HINCRBY', key, npc .. '|out', u.output_tokens or 0)
+        redis.call('HINCRBYFLOAT', key, npc .. '|cost', u.cost_usd or 0)
+      end
+      if bucket[2] > 0 then redis.call('EXPIRE', key, bucket[2]) end
+    end
+  end
+  if ARGV[b + 19] ~= '' then
+    redis.call('SET', p .. ':key:' .. npc .. ':' .. ARGV[b + 19], id, 'EX', 2592000)
+  end
   out[#out + 1] = id
   out[#out + 1] = run
+  end
 end
 return out

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 
 pub(super) const APPEND: &str = include_str!("append.lua");
 /// Values per event the script takes (see `append.lua`).
-const ARGS_PER_EVENT: usize = 17;
+const ARGS_PER_EVENT: usize = 19;
 
 /// The script's arguments for one event.
 fn push_event_args(invocation: &mut redis::ScriptInvocation<'_>, event: &NewEvent, rest: &str) {
@@ -61,7 +61,9 @@ fn push_event_args(invocation: &mut redis::ScriptInvocation<'_>, event: &NewEven
         .arg(if facts.cancelled { "1" } else { "" })
         .arg(json_of(facts.usage.as_ref().map(|u| {
             serde_json::to_string(u.as_ref()).expect("usage serialises")
-        })));
+        })))
+        .arg(crate::store::ts_ms(&event.ts).unwrap_or_else(now_ms))
+        .arg(event.key.as_deref().unwrap_or(""));
 }
 
 fn rule_error(parts: &[Value]) -> StoreError {

@@ -113,6 +113,12 @@ impl Keys {
     fn lease(&self, name: &str) -> String {
         format!("{}:lease:{name}", self.prefix)
     }
+    fn usage_minute(&self, minute: i64) -> String {
+        format!("{}:usage:m:{minute}", self.prefix)
+    }
+    fn usage_hour(&self, hour: i64) -> String {
+        format!("{}:usage:h:{hour}", self.prefix)
+    }
 }
 
 fn unavailable(error: redis::RedisError) -> StoreError {

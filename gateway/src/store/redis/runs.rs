@@ -4,8 +4,8 @@
 
 use super::{READ_SLICE, RedisStore, unavailable};
 use crate::store::{
-    Asked, RunBook, RunMeta, RunQuery, RunRecord, StoreError, now_ms, run_duration, status_named,
-    summary_bytes,
+    Asked, RunBook, RunMeta, RunQuery, RunRecord, StoreError, UsageRow, now_ms, run_duration,
+    status_named, summary_bytes,
 };
 use async_trait::async_trait;
 use protocol::{Question, RunSummary};
@@ -33,6 +33,31 @@ fn asked_of(hash: &HashMap<String, String>) -> Option<Asked> {
         since: old.get("ts")?.as_str()?.to_owned(),
         question: Arc::new(Question::from_fields(&old)),
     })
+}
+
+/// The bucket keys a usage total over `since_ms..until_ms` reads: whole
+/// hours from the hour buckets, the ends from the minute buckets.
+fn usage_keys(
+    since_ms: i64,
+    until_ms: i64,
+    minute: impl Fn(i64) -> String,
+    hour: impl Fn(i64) -> String,
+) -> Vec<String> {
+    const MINUTE: i64 = 60_000;
+    const HOUR: i64 = 3_600_000;
+    let (first_minute, end_minute) = (since_ms.div_euclid(MINUTE), until_ms.div_euclid(MINUTE));
+    let (first_hour, end_hour) = (
+        (since_ms + HOUR - 1).div_euclid(HOUR),
+        until_ms.div_euclid(HOUR),
+    );
+    if first_hour >= end_hour {
+        return (first_minute..end_minute).map(minute).collect();
+    }
+    (first_minute..first_hour * 60)
+        .map(&minute)
+        .chain((first_hour..end_hour).map(hour))
+        .chain((end_hour * 60..end_minute).map(&minute))
+        .collect()
 }
 
 /// A run's hash as a record.
@@ -216,6 +241,70 @@ impl RunBook for RedisStore {
             .await?
             .filter(RunRecord::is_open)
             .map(|r| (r.summary.run_id, r.summary.npc)))
+    }
+
+    async fn usage(&self, since_ms: i64, until_ms: i64) -> Result<Vec<UsageRow>, StoreError> {
+        if until_ms <= since_ms {
+            return Ok(Vec::new());
+        }
+        let keys = usage_keys(
+            since_ms,
+            until_ms,
+            |m| self.keys.usage_minute(m),
+            |h| self.keys.usage_hour(h),
+        );
+        let mut pipe = redis::pipe();
+        for key in &keys {
+            pipe.hgetall(key);
+        }
+        let buckets: Vec<HashMap<String, String>> = pipe
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        let mut by_npc: std::collections::BTreeMap<String, UsageRow> = Default::default();
+        for bucket in buckets {
+            for (field, value) in bucket {
+                let Some((npc, part)) = field.rsplit_once('|') else {
+                    continue;
+                };
+                let row = by_npc.entry(npc.to_owned()).or_insert_with(|| UsageRow {
+                    npc: npc.to_owned(),
+                    ..UsageRow::default()
+                });
+                match part {
+                    "runs" => row.runs += value.parse::<u64>().unwrap_or(0),
+                    "in" => row.input_tokens += value.parse::<u64>().unwrap_or(0),
+                    "out" => row.output_tokens += value.parse::<u64>().unwrap_or(0),
+                    "cost" => row.cost_usd += value.parse::<f64>().unwrap_or(0.0),
+                    _ => {}
+                }
+            }
+        }
+        Ok(by_npc.into_values().collect())
+    }
+
+    async fn spent_by(&self, by: &str, since_ms: i64) -> Result<f64, StoreError> {
+        let runs: Vec<String> = self
+            .conn()
+            .zrangebyscore(self.keys.runs(None), since_ms, "+inf")
+            .await
+            .map_err(unavailable)?;
+        let mut pipe = redis::pipe();
+        for run in &runs {
+            pipe.cmd("HMGET")
+                .arg(self.keys.run(run))
+                .arg("by")
+                .arg("cost_usd");
+        }
+        let fields: Vec<(Option<String>, Option<String>)> = pipe
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(fields
+            .into_iter()
+            .filter(|(who, _)| who.as_deref() == Some(by))
+            .filter_map(|(_, cost)| cost?.parse::<f64>().ok())
+            .sum())
     }
 
     async fn live_instances(&self) -> Result<HashSet<String>, StoreError> {

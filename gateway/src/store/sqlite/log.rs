@@ -2,14 +2,14 @@
 //! transaction per group of appends) and read through the reader pool, a
 //! page at a time and never past its byte budget.
 
-use super::{Job, SqliteStore, classify, now_ms, runs};
+use super::{Job, SqliteStore, classify, now_ms, runs, usage};
 use crate::store::{
     EventLog, NewEvent, NpcFilter, RetentionPolicy, StoreError, StoredEvent, envelope_json,
     envelope_rest, human_line,
 };
 use async_trait::async_trait;
 use protocol::EventKind;
-use r2d2_sqlite::rusqlite::{self, Connection, Row, params, params_from_iter};
+use r2d2_sqlite::rusqlite::{self, Connection, OptionalExtension, Row, params, params_from_iter};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -26,7 +26,8 @@ pub(super) fn insert_event(
     let json = envelope_json(id, run_id.as_deref(), &envelope_rest(event));
     let stored_ms = now_ms();
     conn.prepare_cached(
-        "INSERT INTO events (id, npc, kind, run_id, ts, stored_ms, message, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO events (id, npc, kind, run_id, ts, stored_ms, message, body, client_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
     .map_err(classify)?
     .execute(params![
@@ -37,12 +38,14 @@ pub(super) fn insert_event(
         event.ts,
         stored_ms,
         message,
-        json
+        json,
+        event.key
     ])
     .map_err(classify)?;
     if let Some(run_id) = &run_id {
         runs::record_progress(conn, run_id, id, event, stored_ms).map_err(classify)?;
     }
+    usage::record(conn, event, stored_ms).map_err(classify)?;
     let mut stored = StoredEvent::new(
         id,
         event.kind,
@@ -54,6 +57,34 @@ pub(super) fn insert_event(
     );
     stored.facts = event.facts.clone();
     Ok(stored)
+}
+
+/// For each event, the one its npc stored under its key already (a replay),
+/// if any; a key repeated within the batch counts as its first.
+pub(super) fn known_keys(
+    conn: &Connection,
+    events: &[NewEvent],
+) -> Result<Vec<Option<Arc<StoredEvent>>>, rusqlite::Error> {
+    let mut known = Vec::with_capacity(events.len());
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for event in events {
+        let Some(key) = event.key.as_deref() else {
+            known.push(None);
+            continue;
+        };
+        let stored = conn
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE npc = ?1 AND client_key = ?2"
+            ))?
+            .query_row(params![event.npc, key], event_from_row)
+            .optional()?;
+        // The edge refuses a key twice in one batch; were one to come, its
+        // second insert would fail the unique index and the batch with it.
+        debug_assert!(stored.is_some() || !seen.contains(&(event.npc.as_str(), key)));
+        seen.push((event.npc.as_str(), key));
+        known.push(stored);
+    }
+    Ok(known)
 }
 
 /// Deletes events (and ended runs, expired sessions) the policy no longer keeps.

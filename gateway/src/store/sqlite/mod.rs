@@ -11,6 +11,7 @@ mod log;
 mod runs;
 mod sessions;
 mod state;
+mod usage;
 
 use super::open_runs::{Closed, OpenRun, OpenRuns};
 use super::{
@@ -64,6 +65,16 @@ CREATE INDEX IF NOT EXISTS runs_started ON runs(started_ms);
 CREATE INDEX IF NOT EXISTS runs_open ON runs(ended_ms) WHERE ended_ms IS NULL;
 CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS follower_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS usage_minutes (
+    npc TEXT NOT NULL, bucket INTEGER NOT NULL, runs INTEGER NOT NULL, input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL, cost_usd REAL NOT NULL, PRIMARY KEY (npc, bucket)
+);
+CREATE INDEX IF NOT EXISTS usage_minutes_bucket ON usage_minutes(bucket);
+CREATE TABLE IF NOT EXISTS usage_hours (
+    npc TEXT NOT NULL, bucket INTEGER NOT NULL, runs INTEGER NOT NULL, input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL, cost_usd REAL NOT NULL, PRIMARY KEY (npc, bucket)
+);
+CREATE INDEX IF NOT EXISTS usage_hours_bucket ON usage_hours(bucket);
 CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
@@ -94,6 +105,20 @@ const RUN_COLUMNS_ADDED: [(&str, &str); 11] = [
 ];
 
 type AppendReply = oneshot::Sender<Result<Vec<Arc<StoredEvent>>, StoreError>>;
+
+/// An appended event: stored by this commit, or stored before under its key.
+enum Stored {
+    New(Arc<StoredEvent>),
+    Known(Arc<StoredEvent>),
+}
+
+impl Stored {
+    fn event(self) -> Arc<StoredEvent> {
+        match self {
+            Stored::New(event) | Stored::Known(event) => event,
+        }
+    }
+}
 
 /// A small write outside the event log (sessions), run on the writer's connection.
 type Write = Box<dyn FnOnce(&Connection) + Send>;
@@ -242,6 +267,17 @@ fn migrate(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS runs_open_npc ON runs(npc) WHERE ended_ms IS NULL;",
     )?;
+    let event_columns: HashSet<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('events')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if !event_columns.contains("client_key") {
+        conn.execute_batch("ALTER TABLE events ADD COLUMN client_key TEXT")?;
+    }
+    conn.execute_batch(
+        "CREATE UNIQUE INDEX IF NOT EXISTS events_client_key ON events(npc, client_key) WHERE client_key IS NOT NULL;",
+    )?;
+    usage::count_older_runs(conn)?;
     runs::type_old_questions(conn)
 }
 
@@ -340,17 +376,24 @@ impl Writer {
         crate::metrics::STORE_COMMIT_SECONDS.observe(started.elapsed().as_secs_f64());
         match result {
             Ok(outcomes) => {
+                // Only what this commit stored is news.
                 let all: Vec<Arc<StoredEvent>> = outcomes
                     .iter()
                     .filter_map(|o| o.as_ref().ok())
                     .flatten()
-                    .cloned()
+                    .filter_map(|stored| match stored {
+                        Stored::New(event) => Some(event.clone()),
+                        Stored::Known(_) => None,
+                    })
                     .collect();
                 if !all.is_empty() {
                     notify(&*self.listener, &all);
                 }
                 for ((_, reply), outcome) in appends.into_iter().zip(outcomes) {
-                    let _ = reply.send(outcome.map_err(StoreError::Rule));
+                    let outcome = outcome
+                        .map(|group| group.into_iter().map(Stored::event).collect())
+                        .map_err(StoreError::Rule);
+                    let _ = reply.send(outcome);
                 }
             }
             Err(error) => {
@@ -369,14 +412,22 @@ impl Writer {
     fn insert_group(
         &mut self,
         appends: &[(Vec<NewEvent>, AppendReply)],
-    ) -> Result<Vec<Result<Vec<Arc<StoredEvent>>, RunRuleError>>, StoreError> {
+    ) -> Result<Vec<Result<Vec<Stored>, RunRuleError>>, StoreError> {
         let tx = self.conn.transaction().map_err(classify)?;
         let mut next_id = self.next_id;
         let mut outcomes = Vec::with_capacity(appends.len());
         for (events, _) in appends {
+            // Events whose key their npc stored already: answered, not stored again.
+            let known = log::known_keys(&tx, events).map_err(classify)?;
+            let fresh: Vec<NewEvent> = events
+                .iter()
+                .zip(&known)
+                .filter(|(_, known)| known.is_none())
+                .map(|(event, _)| event.clone())
+                .collect();
             let runs = self
                 .open
-                .apply(events, |run_id| closed_run(&tx, run_id))
+                .apply(&fresh, |run_id| closed_run(&tx, run_id))
                 .map_err(classify)?;
             let runs = match runs {
                 Ok(runs) => runs,
@@ -385,10 +436,19 @@ impl Writer {
                     continue;
                 }
             };
+            let mut runs = runs.into_iter();
             let mut group = Vec::with_capacity(events.len());
-            for (event, run_id) in events.iter().zip(runs) {
-                group.push(Arc::new(log::insert_event(&tx, next_id, event, run_id)?));
-                next_id += 1;
+            for (event, known) in events.iter().zip(known) {
+                match known {
+                    Some(stored) => group.push(Stored::Known(stored)),
+                    None => {
+                        let run_id = runs.next().expect("a run for every fresh event");
+                        group.push(Stored::New(Arc::new(log::insert_event(
+                            &tx, next_id, event, run_id,
+                        )?)));
+                        next_id += 1;
+                    }
+                }
             }
             outcomes.push(Ok(group));
         }

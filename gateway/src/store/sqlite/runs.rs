@@ -3,7 +3,7 @@
 
 use super::SqliteStore;
 use crate::store::{
-    Asked, NewEvent, RunBook, RunMeta, RunQuery, RunRecord, StoreError, run_duration,
+    Asked, NewEvent, RunBook, RunMeta, RunQuery, RunRecord, StoreError, UsageRow, run_duration,
     run_status_after, status_named, summary_bytes,
 };
 use async_trait::async_trait;
@@ -269,5 +269,21 @@ impl RunBook for SqliteStore {
 
     async fn live_instances(&self) -> Result<HashSet<String>, StoreError> {
         Ok(HashSet::from([self.instance.clone()]))
+    }
+
+    async fn usage(&self, since_ms: i64, until_ms: i64) -> Result<Vec<UsageRow>, StoreError> {
+        self.read(move |conn| super::usage::totals(conn, since_ms, until_ms))
+            .await
+    }
+
+    async fn spent_by(&self, by: &str, since_ms: i64) -> Result<f64, StoreError> {
+        let by = by.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT COALESCE(SUM(cost_usd), 0) FROM runs WHERE started_by = ?1 AND started_ms >= ?2",
+            )?
+            .query_row(params![by, since_ms], |r| r.get(0))
+        })
+        .await
     }
 }

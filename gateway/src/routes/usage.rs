@@ -1,0 +1,53 @@
+//! `GET /api/usage` (what the runs cost, per agent and in all) and
+//! `POST /api/agents/:agent/bench/lift` (an operator lifts a budget's bench
+//! for the rest of the day).
+
+use super::edge::{Action, Edge};
+use super::{caller_for, reject, with_service};
+use crate::auth::{Caller, Right};
+use crate::core::Service;
+use serde::Deserialize;
+use std::sync::Arc;
+use warp::{Filter, Rejection, Reply};
+
+pub fn routes(
+    service: Arc<Service>,
+    edge: Arc<Edge>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let usage = warp::path!("api" / "usage")
+        .and(warp::get())
+        .and(caller_for(service.clone(), edge.clone(), Right::View, None))
+        .and(warp::query::<UsageQuery>())
+        .and(with_service(service.clone()))
+        .and_then(
+            |_: Caller, query: UsageQuery, service: Arc<Service>| async move {
+                let report = service
+                    .usage(query.since.as_deref(), query.until.as_deref())
+                    .await
+                    .map_err(reject)?;
+                Ok::<_, Rejection>(warp::reply::json(&report))
+            },
+        );
+    let lift = warp::path!("api" / "agents" / String / "bench" / "lift")
+        .and(warp::post())
+        .and(caller_for(
+            service.clone(),
+            edge,
+            Right::Operate,
+            Some(Action::Operate),
+        ))
+        .and(with_service(service))
+        .and_then(
+            |agent: String, caller: Caller, service: Arc<Service>| async move {
+                let event_id = service.lift_bench(&agent, &caller).await.map_err(reject)?;
+                Ok::<_, Rejection>(super::accepted(&serde_json::json!({"event_id": event_id})))
+            },
+        );
+    usage.or(lift)
+}
+
+#[derive(Deserialize)]
+struct UsageQuery {
+    since: Option<String>,
+    until: Option<String>,
+}
