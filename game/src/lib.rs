@@ -6,6 +6,7 @@
 
 pub mod art;
 pub mod attention;
+mod bench;
 pub mod camera;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod chime;
@@ -45,6 +46,7 @@ impl Plugin for OfficeCorePlugin {
             attention::plugin,
             office::plugin,
             whiteboard::plugin,
+            bench::plugin,
             mirror::plugin,
         ));
     }

@@ -33,6 +33,8 @@ pub struct MirrorEntry {
     pub bubble: Option<(Vec<String>, [i32; 4])>,
     /// Why its source is out of reach ("Sim unreachable since 14:02").
     pub out_of_reach: Option<String>,
+    /// Its meter: cost today, tokens of the run, budget ("$0.42/$5.00").
+    pub meter: String,
 }
 
 /// What the page shows; changes only when something shown changed.
@@ -165,6 +167,7 @@ fn update_mirror(
                 away: behaviour.is_some_and(|b| b.activity() != &Activity::AtDesk),
                 bubble,
                 out_of_reach: status.out_of_reach(),
+                meter: crate::npc::meter::meter_text(status),
             })
         })
         .collect();
@@ -289,6 +292,7 @@ mod tests {
             away: false,
             bubble: None,
             out_of_reach: None,
+            meter: String::new(),
         }
     }
 

@@ -309,6 +309,10 @@ fn fill_entry(item: &Element, entry: &MirrorEntry) {
         text.push_str(why);
         text.push(')');
     }
+    if !entry.meter.is_empty() {
+        text.push_str(" · ");
+        text.push_str(&entry.meter);
+    }
     if let Some(message) = &entry.message {
         text.push_str(" — ");
         text.push_str(message);

@@ -1,5 +1,6 @@
 //! Things on the office's walls that show live facts: the whiteboard (runs
-//! today, running, waiting, errors) and the clock (the local time).
+//! today, running, waiting, errors; what the fleet spent today, its burn
+//! rate and where that pace leads) and the clock (the local time).
 
 use crate::art::{Art, clock_face};
 use crate::gateway_link::{GatewayLink, LinkCommand, LinkEvent, LinkState};
@@ -22,6 +23,26 @@ pub struct RunsToday {
     asked_at: Option<f64>,
 }
 
+/// What the fleet's runs cost, as the gateway totals it: today, and the
+/// last hour (its burn rate).
+#[derive(Resource, Debug, Default, Clone)]
+pub struct FleetUsage {
+    /// The local day and its total, once known.
+    pub today: Option<(String, protocol::UsageTotals)>,
+    /// Dollars spent in the last hour.
+    pub last_hour_usd: Option<f64>,
+    /// Usage was reported (or the day turned) since the last read.
+    stale: bool,
+    asked_at: Option<f64>,
+    /// The `since` asked for the last hour, to tell its answer apart.
+    hour_since: Option<String>,
+}
+
+/// Seconds between two reads of the fleet's usage: its burn rate moves with time too.
+const REREAD_USAGE_EVERY: f64 = 60.0;
+/// Seconds each of the usage line's two sayings stays up.
+const USAGE_LINE_TURN: f64 = 5.0;
+
 /// The whiteboard's letters (world px).
 const BOARD_TEXT: f32 = 5.0;
 
@@ -37,17 +58,20 @@ struct WallClock {
 }
 
 pub(super) fn plugin(app: &mut App) {
-    app.init_resource::<RunsToday>().add_systems(
-        Update,
-        (
-            spawn_fixtures,
-            count_runs_today,
-            write_whiteboard,
-            tick_clock,
-        )
-            .chain()
-            .after(crate::office::LayoutSystems),
-    );
+    app.init_resource::<RunsToday>()
+        .init_resource::<FleetUsage>()
+        .add_systems(
+            Update,
+            (
+                spawn_fixtures,
+                count_runs_today,
+                read_fleet_usage,
+                write_whiteboard,
+                tick_clock,
+            )
+                .chain()
+                .after(crate::office::LayoutSystems),
+        );
 }
 
 /// The local day and the RFC 3339 moment it began.
@@ -81,13 +105,14 @@ fn spawn_fixtures(
     }
     if let Some(board) = plan.0.map.whiteboard {
         // Inside the board's white surface: the day's count on top, then
-        // running and waiting side by side, then errors.
+        // running and waiting side by side, then errors, then the money.
         let (left, right, top) = (board.x + 4.0, board.x + board.w - 4.0, board.y + 7.0);
         let items = [
             (left, 0.0, Align2::LEFT_TOP, Color::srgb(0.15, 0.15, 0.2)),
             (left, 6.0, Align2::LEFT_TOP, Color::srgb(0.18, 0.45, 0.85)),
             (right, 6.0, Align2::RIGHT_TOP, Color::srgb(0.8, 0.55, 0.05)),
             (left, 12.0, Align2::LEFT_TOP, Color::srgb(0.8, 0.2, 0.2)),
+            (left, 18.0, Align2::LEFT_TOP, Color::srgb(0.1, 0.45, 0.25)),
         ];
         for (line, (x, dy, anchor, colour)) in items.into_iter().enumerate() {
             let at = world(Vec2::new(x, top + dy));
@@ -148,6 +173,83 @@ fn count_runs_today(
     }
 }
 
+/// Reads the fleet's usage today and in the last hour when connected, when
+/// usage is reported (at most every two seconds), every minute (the burn
+/// rate moves), and when the day turns.
+fn read_fleet_usage(
+    mut link_events: MessageReader<LinkEvent>,
+    mut usage: ResMut<FleetUsage>,
+    connection: Res<Connection>,
+    link: Option<Res<GatewayLink>>,
+    time: Res<Time>,
+) {
+    let (day, midnight) = local_day();
+    for event in link_events.read() {
+        match event {
+            LinkEvent::Live(e) if e.fields.contains_key("usage") => usage.stale = true,
+            LinkEvent::State(LinkState::Connected) => usage.stale = true,
+            LinkEvent::Usage { since, report } if *since == midnight => {
+                usage.today = Some((day.clone(), report.total.clone()));
+            }
+            LinkEvent::Usage { since, report } if Some(since) == usage.hour_since.as_ref() => {
+                usage.last_hour_usd = Some(report.total.cost_usd);
+            }
+            _ => {}
+        }
+    }
+    if usage.today.as_ref().is_some_and(|(d, _)| *d != day) {
+        usage.today = None;
+        usage.stale = true;
+    }
+    let now = time.elapsed_secs_f64();
+    let since_asked = usage.asked_at.map_or(f64::INFINITY, |at| now - at);
+    let due = (usage.stale && since_asked >= RECOUNT_EVERY) || since_asked >= REREAD_USAGE_EVERY;
+    if due
+        && connection.0 == LinkState::Connected
+        && let Some(link) = link
+    {
+        let hour_ago = (chrono::Local::now() - chrono::Duration::hours(1)).to_rfc3339();
+        link.send(LinkCommand::FetchUsage { since: midnight });
+        link.send(LinkCommand::FetchUsage {
+            since: hour_ago.clone(),
+        });
+        usage.hour_since = Some(hour_ago);
+        usage.stale = false;
+        usage.asked_at = Some(now);
+    }
+}
+
+/// Where today's spending is headed at the last hour's pace: by 18:00 while
+/// the working day lasts, else by midnight. `now` is the local time of day
+/// in hours.
+pub fn forecast(spent: f64, per_hour: f64, now: f64) -> (f64, &'static str) {
+    let (until, label) = if now < 18.0 {
+        (18.0, "18:00")
+    } else {
+        (24.0, "midnight")
+    };
+    (spent + per_hour.max(0.0) * (until - now), label)
+}
+
+/// The money line, one of its two sayings by the clock (`turn`): what the
+/// fleet spent today and its burn rate, or where that pace leads. Empty
+/// while nothing reported a cost today.
+pub fn usage_line(usage: &FleetUsage, hour_of_day: f64, turn: u64) -> String {
+    use protocol::usage::dollars;
+    let Some((_, today)) = &usage.today else {
+        return String::new();
+    };
+    if today.cost_usd <= 0.0 {
+        return String::new();
+    }
+    let rate = usage.last_hour_usd.unwrap_or(0.0);
+    if turn % 2 == 1 && rate > 0.0 {
+        let (total, by) = forecast(today.cost_usd, rate, hour_of_day);
+        return format!("at this pace {} by {by}", dollars(total));
+    }
+    format!("{} today · {}/h", dollars(today.cost_usd), dollars(rate))
+}
+
 /// The four numbers, in words that fit the board.
 pub fn whiteboard_lines(runs_today: Option<u64>, statuses: &[AgentStatus]) -> [String; 4] {
     let count = |wanted: AgentStatus| statuses.iter().filter(|s| **s == wanted).count();
@@ -172,9 +274,12 @@ pub fn whiteboard_lines(runs_today: Option<u64>, statuses: &[AgentStatus]) -> [S
 
 fn write_whiteboard(
     runs: Res<RunsToday>,
+    usage: Res<FleetUsage>,
     npcs: Query<&NpcStatus>,
     mut lines: Query<(&BoardLine, &mut WorldText)>,
+    time: Res<Time>,
 ) {
+    use chrono::Timelike;
     if lines.is_empty() {
         return;
     }
@@ -183,10 +288,15 @@ fn write_whiteboard(
         .filter(|s| !s.offline)
         .map(|s| s.status)
         .collect();
-    let text = whiteboard_lines(runs.count.as_ref().map(|(_, n)| *n), &statuses);
+    let counts = whiteboard_lines(runs.count.as_ref().map(|(_, n)| *n), &statuses);
+    let now = chrono::Local::now();
+    let hour = f64::from(now.hour()) + f64::from(now.minute()) / 60.0;
+    let turn = (time.elapsed_secs_f64() / USAGE_LINE_TURN) as u64;
+    let money = usage_line(&usage, hour, turn);
     for (line, mut shown) in &mut lines {
-        if shown.text != text[line.0] {
-            shown.text = text[line.0].clone();
+        let text = counts.get(line.0).unwrap_or(&money);
+        if shown.text != *text {
+            shown.text = text.clone();
         }
     }
 }
@@ -230,6 +340,33 @@ mod tests {
         );
         assert_eq!(whiteboard_lines(None, &[])[0], "runs today: …");
         assert_eq!(whiteboard_lines(None, &[])[3], "0 errors");
+    }
+
+    #[test]
+    fn the_money_line_says_the_day_and_where_its_pace_leads() {
+        let usage = FleetUsage {
+            today: Some((
+                "2026-12-06".into(),
+                protocol::UsageTotals {
+                    cost_usd: 3.41,
+                    ..Default::default()
+                },
+            )),
+            last_hour_usd: Some(0.85),
+            ..Default::default()
+        };
+        assert_eq!(usage_line(&usage, 14.0, 0), "$3.41 today · $0.850/h");
+        assert_eq!(usage_line(&usage, 14.0, 1), "at this pace $6.81 by 18:00");
+        assert_eq!(
+            usage_line(&usage, 20.0, 1),
+            "at this pace $6.81 by midnight"
+        );
+        assert_eq!(
+            usage_line(&FleetUsage::default(), 14.0, 0),
+            "",
+            "quiet without usage"
+        );
+        assert_eq!(forecast(1.0, -2.0, 17.0), (1.0, "18:00"));
     }
 
     #[test]

@@ -500,3 +500,55 @@ fn the_desktop_chimes_for_a_new_question_only_when_the_person_asked_for_it() {
     h.app.update();
     assert_eq!(chimes(&mut h), 1, "the same question does not chime again");
 }
+
+#[test]
+fn a_character_over_its_budget_sits_on_the_bench_until_it_is_lifted() {
+    use game::npc::walker::Walker;
+    use game::office::CurrentPlan;
+    let mut h = Harness::new();
+    h.app
+        .insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(
+            std::time::Duration::from_millis(100),
+        ));
+    let budget = |benched: bool| protocol::BudgetState {
+        daily_usd: 5.0,
+        spent_today_usd: 5.2,
+        benched,
+        lifted_by: (!benched).then(|| "alice".to_owned()),
+        hard: false,
+    };
+    let roster_with = |benched: bool| {
+        let mut mail = summary("mailops", AgentStatus::Idle, None);
+        mail.budget = Some(budget(benched));
+        LinkEvent::Roster(Roster {
+            agents: vec![summary("scheduler", AgentStatus::Idle, None), mail],
+            last_event_id: 0,
+        })
+    };
+    h.send(roster_with(false));
+    h.app.update();
+    let mailops = h.npc("mailops");
+    let bench = {
+        let plan = h.app.world().resource::<CurrentPlan>();
+        plan.0.map.places[plan.0.map.bench().expect("the map names a bench")].at
+    };
+    h.send(roster_with(true));
+    assert_eq!(h.status("mailops").shown().label(), "benched");
+    let on_bench = (0..600).find(|_| {
+        h.app.update();
+        let walker = h.app.world().get::<Walker>(mailops).unwrap();
+        !walker.is_walking() && walker.tile() == bench
+    });
+    assert!(on_bench.is_some(), "it walks to the bench and sits there");
+    for _ in 0..100 {
+        h.app.update();
+    }
+    assert_eq!(h.app.world().get::<Walker>(mailops).unwrap().tile(), bench, "and stays");
+    // Lifted: back to its desk.
+    h.send(roster_with(false));
+    let left = (0..600).find(|_| {
+        h.app.update();
+        h.app.world().get::<Walker>(mailops).unwrap().tile() != bench
+    });
+    assert!(left.is_some(), "the bench lifted, it goes back to work");
+}

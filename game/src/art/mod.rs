@@ -8,7 +8,7 @@ mod props;
 pub mod tileset;
 
 pub use characters::{CHAR_H, CHAR_W, VARIANTS, character_sheet};
-pub use props::{DESK_H, DESK_W, badge_sheet, clock_face, desk_sheet, shadow, window_icon};
+pub use props::{DESK_H, DESK_W, badge_sheet, bench, clock_face, desk_sheet, shadow, window_icon};
 
 use bevy::asset::RenderAssetUsages;
 use bevy::image::{ImageSampler, TextureAtlasLayout};

@@ -1,5 +1,6 @@
 //! Small sprites: desks (with their monitor and lamp), status badges, the
-//! characters' shadow, the wall clock's face and the window icon.
+//! characters' shadow, the wall clock's face, the window icon and the
+//! budget bench.
 
 use super::characters::{CHAR_H, CHAR_W, character_sheet};
 use super::{Canvas, OUTLINE, Rgba, darker, rgb};
@@ -39,6 +40,20 @@ pub fn desk_sheet() -> Canvas {
             c.rect(ox + 2, 7, 3, 1, rgb(255, 120, 120));
         }
     }
+    c
+}
+
+/// The bench a character over its budget sits on (20×10): a plain wooden
+/// bench, a coin on its backrest.
+pub fn bench() -> Canvas {
+    let mut c = Canvas::new(20, 10);
+    let wood = rgb(130, 85, 50);
+    c.boxed(0, 0, 20, 4, wood);
+    c.rect(1, 1, 18, 1, darker(wood, 25));
+    c.boxed(1, 5, 18, 3, wood);
+    c.rect(2, 8, 2, 2, OUTLINE);
+    c.rect(16, 8, 2, 2, OUTLINE);
+    c.boxed(8, 0, 4, 4, rgb(240, 200, 60));
     c
 }
 

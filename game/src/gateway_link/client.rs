@@ -445,6 +445,30 @@ async fn command_loop(
                 }
                 continue;
             }
+            LinkCommand::FetchUsage { since } => {
+                match api
+                    .get_with::<protocol::UsageReport>("/api/usage", &[("since", &since)])
+                    .await
+                {
+                    Ok(report) => {
+                        let _ = events.send(LinkEvent::Usage {
+                            since,
+                            report: Box::new(report),
+                        });
+                    }
+                    Err(e) => tracing::warn!(error = %e, "usage not read"),
+                }
+                continue;
+            }
+            LinkCommand::LiftBench { agent } => (
+                agent.clone(),
+                api.post::<serde_json::Value>(
+                    &format!("/api/agents/{agent}/bench/lift"),
+                    &serde_json::json!({}),
+                )
+                .await
+                .map(|_| ()),
+            ),
             LinkCommand::LoadRuns { agent } => {
                 let result = api
                     .get_with::<RunsPage>("/api/runs", &[("agent", &agent), ("limit", "20")])

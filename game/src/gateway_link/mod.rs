@@ -81,6 +81,11 @@ pub enum LinkEvent {
         since: String,
         started: u64,
     },
+    /// What the runs cost since `since` (the whiteboard asks for today and the last hour).
+    Usage {
+        since: String,
+        report: Box<protocol::UsageReport>,
+    },
     /// Who the gateway takes the office for (asked once at start).
     Session(SessionInfo),
     /// The gateway no longer accepts the office's credentials (expired
@@ -117,6 +122,14 @@ pub enum LinkCommand {
     /// How many runs started since `since` (RFC 3339).
     CountRuns {
         since: String,
+    },
+    /// What the runs cost since `since` (RFC 3339).
+    FetchUsage {
+        since: String,
+    },
+    /// An operator lifts the agent's budget bench for today.
+    LiftBench {
+        agent: String,
     },
 }
 

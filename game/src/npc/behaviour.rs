@@ -20,6 +20,8 @@ pub enum Goal {
     Place(usize),
     /// Beside a colleague's desk, for a chat.
     Colleague(String),
+    /// The map's bench: over its budget, it sits there until the bench is lifted.
+    Bench,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -125,6 +127,37 @@ impl Behaviour {
             return Some(Order::Freeze);
         }
         let thawed = std::mem::take(&mut self.frozen);
+        if status.benched && !self.wants_desk() {
+            return match &self.activity {
+                Activity::Away {
+                    goal: Goal::Bench, ..
+                }
+                | Activity::Walking {
+                    goal: Goal::Bench, ..
+                } => thawed.then_some(Order::Thaw),
+                _ => {
+                    self.activity = Activity::Walking {
+                        goal: Goal::Bench,
+                        hurry: false,
+                    };
+                    Some(Order::Walk {
+                        goal: Goal::Bench,
+                        hurry: false,
+                    })
+                }
+            };
+        }
+        if before.benched && !status.benched && self.on_the_bench() && !self.wants_desk() {
+            // The bench lifted: back to work.
+            self.activity = Activity::Walking {
+                goal: Goal::Desk,
+                hurry: false,
+            };
+            return Some(Order::Walk {
+                goal: Goal::Desk,
+                hurry: false,
+            });
+        }
         if self.wants_desk() {
             return match &self.activity {
                 Activity::AtDesk => thawed.then_some(Order::Thaw),
@@ -158,11 +191,24 @@ impl Behaviour {
         thawed.then_some(Order::Thaw)
     }
 
+    fn on_the_bench(&self) -> bool {
+        matches!(
+            &self.activity,
+            Activity::Away {
+                goal: Goal::Bench,
+                ..
+            } | Activity::Walking {
+                goal: Goal::Bench,
+                ..
+            }
+        )
+    }
+
     /// Time passing: an idle character may get up, a visit may end.
     /// The clock moves on. `options` is asked for only when the character
     /// gets up, since what the world offers costs a look at everyone.
     pub fn tick(&mut self, now: f64, options: impl FnOnce() -> Options) -> Option<Order> {
-        if self.frozen || self.wants_desk() {
+        if self.frozen || self.wants_desk() || self.status.benched {
             return None;
         }
         match &self.activity {
@@ -218,6 +264,11 @@ impl Behaviour {
             Goal::Place(_) => Activity::Away {
                 goal: goal.clone(),
                 until: now + self.between(STAY),
+            },
+            // Until the bench is lifted (a new status says so).
+            Goal::Bench => Activity::Away {
+                goal: Goal::Bench,
+                until: f64::INFINITY,
             },
         };
     }
@@ -379,6 +430,50 @@ mod tests {
             b.tick(50.0 + CELEBRATE + PATIENCE.1 + PATIENCE.1, places)
                 .is_some()
         );
+    }
+
+    #[test]
+    fn a_benched_character_sits_on_the_bench_until_it_is_lifted() {
+        let mut b = Behaviour::new(7, 0.0);
+        let benched = Shown {
+            benched: true,
+            ..Shown::of(AgentStatus::Done)
+        };
+        assert_eq!(
+            b.on_status(benched, 1.0),
+            Some(Order::Walk {
+                goal: Goal::Bench,
+                hurry: false
+            })
+        );
+        b.arrived(5.0);
+        assert!(
+            b.tick(10_000.0, Options::default).is_none(),
+            "it does not wander off"
+        );
+        assert_eq!(b.on_status(benched, 20.0), None, "told again: stays");
+        // Lifted: back to the desk.
+        assert_eq!(
+            b.on_status(Shown::of(AgentStatus::Done), 30.0),
+            Some(Order::Walk {
+                goal: Goal::Desk,
+                hurry: false
+            })
+        );
+        // Work while benched (a run it was already in) still calls it to the desk.
+        let mut busy = Behaviour::new(8, 0.0);
+        busy.on_status(benched, 1.0);
+        let running = Shown {
+            benched: true,
+            ..Shown::of(AgentStatus::Running)
+        };
+        assert!(matches!(
+            busy.on_status(running, 2.0),
+            Some(Order::Walk {
+                goal: Goal::Desk,
+                hurry: true
+            })
+        ));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::behaviour::{Activity, Behaviour, Goal, Order};
 use super::occupancy::{Occupancy, Occupant, beside};
 use super::status::NpcStatus;
 use super::walker::{HURRY, STROLL, Walker, seated_spot, standing_spot};
-use crate::office::map::{Desk, Facing, OfficeMap, PlaceKind, Tile};
+use crate::office::map::{Desk, Facing, OfficeMap, Tile};
 use crate::office::{CurrentPlan, PlanChanged, depth, world};
 use crate::roster::Npc;
 use crate::roster::NpcIndex;
@@ -155,9 +155,15 @@ fn route(
     };
     let (target, facing, lounging, finish) = match goal {
         Goal::Desk => (desk.seat(), Facing::Down, false, seated_spot(desk)),
+        Goal::Bench => {
+            let Some(i) = map.bench() else {
+                return route(map, desk, walker, &Goal::Desk, hurry, desks_of);
+            };
+            return route(map, desk, walker, &Goal::Place(i), hurry, desks_of);
+        }
         Goal::Place(i) => {
             let place = map.places.get(*i)?;
-            let lounging = place.kind == PlaceKind::Sofa;
+            let lounging = place.kind.is_seat();
             (place.at, place.facing, lounging, standing_spot(place.at))
         }
         Goal::Colleague(npc) => {

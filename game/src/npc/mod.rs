@@ -7,6 +7,7 @@ pub mod behaviour;
 pub mod bubble;
 pub mod dispatch;
 pub mod leaving;
+pub mod meter;
 pub mod occupancy;
 pub mod status;
 mod visuals;
@@ -59,6 +60,7 @@ pub(super) fn plugin(app: &mut App) {
                 .in_set(RosterSystems),
         )
         .add_systems(Update, animate.after(SeatSystems))
+        .add_systems(Update, meter::show_meters.after(RosterSystems))
         .add_systems(
             Update,
             (request_runs_on_select, refresh_runs_when_a_run_ends),
@@ -117,6 +119,10 @@ fn sync_roster(
                 status.take_snapshot(summary, time.elapsed_secs_f64());
                 if status.source != summary.offline {
                     status.source = summary.offline.clone();
+                }
+                // The bench is the roster's word too (lifted with no event after).
+                if status.budget != summary.budget {
+                    status.budget = summary.budget.clone();
                 }
             };
             match index
@@ -240,7 +246,8 @@ fn apply_link_events(
             | LinkEvent::Session(_)
             | LinkEvent::SignedOut { .. }
             | LinkEvent::Office { .. }
-            | LinkEvent::RunsToday { .. } => {}
+            | LinkEvent::RunsToday { .. }
+            | LinkEvent::Usage { .. } => {}
         }
     }
 }

@@ -60,7 +60,7 @@ impl Occupancy {
             .places
             .iter()
             .enumerate()
-            .filter(|(_, p)| !occupancy.taken.contains(&p.at))
+            .filter(|(_, p)| p.kind.is_pastime() && !occupancy.taken.contains(&p.at))
             .map(|(i, _)| i)
             .collect();
         occupancy
@@ -152,7 +152,9 @@ mod tests {
             !options.free_places.contains(&0),
             "somebody is heading there"
         );
-        assert_eq!(options.free_places.len(), map.places.len() - 1);
+        // Every place but the one taken and the budget bench (not a pastime).
+        assert_eq!(options.free_places.len(), map.places.len() - 2);
+        assert!(!options.free_places.contains(&map.bench().unwrap()));
         assert!(
             options.colleagues.is_empty(),
             "cy has a visitor, ada is herself"

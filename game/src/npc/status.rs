@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 pub struct Shown {
     pub status: AgentStatus,
     pub offline: bool,
+    /// Over its daily budget: no new run until an operator lifts the bench.
+    pub benched: bool,
 }
 
 impl Shown {
@@ -20,17 +22,21 @@ impl Shown {
         Shown {
             status,
             offline: false,
+            benched: false,
         }
     }
 
     pub const OFFLINE: Shown = Shown {
         status: AgentStatus::Idle,
         offline: true,
+        benched: false,
     };
 
     pub fn label(self) -> &'static str {
         if self.offline {
             "offline"
+        } else if self.benched && !self.status.is_busy() {
+            "benched"
         } else {
             self.status.as_str()
         }
@@ -67,6 +73,12 @@ pub struct NpcStatus {
     pub offline: bool,
     /// The gateway cannot reach the agent's source (a Sim workspace), and why.
     pub source: Option<protocol::Offline>,
+    /// Its daily budget and how today stands, as the roster last said.
+    pub budget: Option<protocol::BudgetState>,
+    /// What its runs used today: the roster's figure, plus what reported since.
+    pub usage_today: Option<protocol::UsageTotals>,
+    /// What the current (or last) run used so far.
+    pub run_usage: Option<protocol::Usage>,
     /// Seconds (office clock) when the current run started.
     pub run_started_at: Option<f64>,
     /// Seconds when the status last changed.
@@ -85,6 +97,7 @@ impl NpcStatus {
         Shown {
             status: self.state.status,
             offline: self.offline || self.source.is_some(),
+            benched: self.budget.as_ref().is_some_and(|b| b.benched),
         }
     }
 
@@ -108,11 +121,35 @@ impl NpcStatus {
         }
         if event.kind == EventKind::Started {
             self.run_started_at = Some(now);
+            self.run_usage = None;
+        }
+        if let Some(usage) = event
+            .fields
+            .get("usage")
+            .and_then(|u| protocol::Usage::parse(u).ok())
+        {
+            self.add_usage(&usage, event.kind == EventKind::Started);
         }
         if before != self.state.status {
             self.changed_at = now;
         }
         true
+    }
+
+    /// What an event reported: the run's and the day's usage grow.
+    fn add_usage(&mut self, usage: &protocol::Usage, started: bool) {
+        let run = self.run_usage.get_or_insert_with(protocol::Usage::default);
+        *run = run.plus(usage);
+        let today = self
+            .usage_today
+            .get_or_insert_with(protocol::UsageTotals::default);
+        today.input_tokens += usage.input_tokens;
+        today.output_tokens += usage.output_tokens;
+        today.cost_usd += usage.cost_usd;
+        today.runs += u64::from(started);
+        if let Some(budget) = &mut self.budget {
+            budget.spent_today_usd += usage.cost_usd;
+        }
     }
 
     /// Takes the roster's snapshot of the agent, unless newer events were
@@ -135,6 +172,7 @@ impl NpcStatus {
             last_event_id: at,
             question: summary.question.clone(),
         };
+        self.usage_today = summary.usage_today.clone();
         self.changed_at = now;
         true
     }

@@ -139,6 +139,20 @@ fn attach_visuals(
                     ),
                     Transform::from_xyz(0.0, LABEL_STANDING, LABEL_LAYER),
                 ));
+                parent.spawn((
+                    super::meter::Meter,
+                    WorldText::new(
+                        "",
+                        super::meter::METER_SIZE,
+                        Color::srgb(0.75, 0.95, 0.8),
+                        Align2::CENTER_CENTER,
+                    ),
+                    Transform::from_xyz(
+                        0.0,
+                        LABEL_STANDING - super::meter::METER_BELOW,
+                        LABEL_LAYER,
+                    ),
+                ));
             });
         commands
             .spawn((
@@ -181,7 +195,13 @@ fn update_sprites(
         (With<BadgeSprite>, Without<Npc>, Without<ShadowSprite>),
     >,
     mut shadows: Query<&mut Visibility, (With<ShadowSprite>, Without<BadgeSprite>)>,
-    mut labels: Query<&mut Transform, (With<NameLabel>, Without<BadgeSprite>)>,
+    mut labels: Query<
+        (&mut Transform, Has<super::meter::Meter>),
+        (
+            Or<(With<NameLabel>, With<super::meter::Meter>)>,
+            Without<BadgeSprite>,
+        ),
+    >,
     hovered: Res<Hovered>,
     selected: Res<Selected>,
 ) {
@@ -203,8 +223,13 @@ fn update_sprites(
         }
         let seated = matches!(animation.body(), Body::Seated);
         for child in children.iter() {
-            if let Ok(mut label) = labels.get_mut(child) {
+            if let Ok((mut label, meter)) = labels.get_mut(child) {
                 let y = if seated { LABEL_SEATED } else { LABEL_STANDING };
+                let y = if meter {
+                    y - super::meter::METER_BELOW
+                } else {
+                    y
+                };
                 if label.translation.y != y {
                     label.translation.y = y;
                 }

@@ -115,6 +115,7 @@ pub(super) fn panel(
             .map(|s| s.absolute(&npc.studio_url))
             .unwrap_or(npc.studio_url.clone());
         run_controls(ui, npc, status, &mut state, &send, &studio, &mut placed);
+        usage(ui, npc, status, &send);
         said(ui, &state, feedback.0.get(&npc.agent));
         ui.separator();
         log_view(ui, log);
@@ -180,6 +181,60 @@ fn header(ui: &mut egui::Ui, npc: &Npc, status: &NpcStatus, now: f64) -> bool {
         ui.colored_label(egui::Color32::from_rgb(190, 190, 200), why);
     }
     close
+}
+
+/// What the runs cost: the run in progress (or the last), today, and the
+/// daily budget, with "Lift the bench" when it is over. Nothing when the
+/// agent reported no usage and has no budget.
+fn usage(ui: &mut egui::Ui, npc: &Npc, status: &NpcStatus, send: &dyn Fn(LinkCommand)) {
+    use protocol::usage::{dollars, thousands};
+    if let Some(run) = status
+        .run_usage
+        .as_ref()
+        .filter(|u| !u.summary().is_empty())
+    {
+        ui.label(format!("This run: {}", run.summary()));
+    }
+    if let Some(today) = status
+        .usage_today
+        .as_ref()
+        .filter(|u| u.cost_usd > 0.0 || u.runs > 0)
+    {
+        let tokens = today.input_tokens + today.output_tokens;
+        let mut line = format!("Today: {} · {} runs", dollars(today.cost_usd), today.runs);
+        if tokens > 0 {
+            line.push_str(&format!(" · {} tokens", thousands(tokens)));
+        }
+        ui.label(line);
+    }
+    let Some(budget) = &status.budget else { return };
+    ui.horizontal_wrapped(|ui| {
+        let spent = status
+            .usage_today
+            .as_ref()
+            .map_or(budget.spent_today_usd, |u| u.cost_usd);
+        ui.label(format!(
+            "Budget: {} of {} today",
+            dollars(spent),
+            dollars(budget.daily_usd)
+        ));
+        if budget.hard {
+            ui.weak("(hard: a run that crosses it is cancelled)");
+        }
+    });
+    if budget.benched {
+        ui.colored_label(
+            egui::Color32::from_rgb(255, 140, 120),
+            "Over budget: new runs are refused today.",
+        );
+        if ui.button("Lift the bench for today").clicked() {
+            send(LinkCommand::LiftBench {
+                agent: npc.agent.clone(),
+            });
+        }
+    } else if let Some(by) = &budget.lifted_by {
+        ui.weak(format!("Bench lifted for today by {by}"));
+    }
 }
 
 /// The question the run waits on: what it shows, its form, one button per answer.
@@ -325,7 +380,14 @@ fn run_controls(
     }
     ui.horizontal(|ui| {
         let busy = status.shown().is_busy();
-        let run = ui.add_enabled(!busy, egui::Button::new("▶ Run"));
+        let benched = status.shown().benched;
+        let run = ui
+            .add_enabled(!busy && !benched, egui::Button::new("▶ Run"))
+            .on_disabled_hover_text(if benched {
+                "Over its daily budget: lift the bench to run it today"
+            } else {
+                "A run is in progress"
+            });
         placed.push(("run", run.rect));
         if run.clicked() {
             match parse_payload(&state.payload) {

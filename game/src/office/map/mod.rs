@@ -104,6 +104,11 @@ impl OfficeMap {
         self.index(tile).is_some_and(|i| !self.blocked[i])
     }
 
+    /// The place a character over its budget sits, if the map names one.
+    pub fn bench(&self) -> Option<usize> {
+        self.places.iter().position(|p| p.kind == PlaceKind::Bench)
+    }
+
     pub fn desk(&self, name: &str) -> Option<&Desk> {
         self.desks.iter().find(|d| d.name == name)
     }

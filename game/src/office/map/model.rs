@@ -33,16 +33,19 @@ pub enum PlaceKind {
     Window,
     Bookshelf,
     Plant,
+    /// Where a character over its daily budget sits until the bench is lifted.
+    Bench,
 }
 
 impl PlaceKind {
-    pub(super) const ALL: [(&'static str, PlaceKind); 6] = [
+    pub(super) const ALL: [(&'static str, PlaceKind); 7] = [
         ("coffee", PlaceKind::Coffee),
         ("water", PlaceKind::Water),
         ("sofa", PlaceKind::Sofa),
         ("window", PlaceKind::Window),
         ("bookshelf", PlaceKind::Bookshelf),
         ("plant", PlaceKind::Plant),
+        ("bench", PlaceKind::Bench),
     ];
 
     /// What a bubble says there, now and then.
@@ -54,7 +57,18 @@ impl PlaceKind {
             PlaceKind::Window => "nice view",
             PlaceKind::Bookshelf => "hmm…",
             PlaceKind::Plant => "🌱",
+            PlaceKind::Bench => "over budget",
         }
+    }
+
+    /// Sat on, not stood at.
+    pub fn is_seat(self) -> bool {
+        matches!(self, PlaceKind::Sofa | PlaceKind::Bench)
+    }
+
+    /// Somewhere an idle character may wander to (the bench is not).
+    pub fn is_pastime(self) -> bool {
+        self != PlaceKind::Bench
     }
 }
 
