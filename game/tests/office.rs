@@ -543,7 +543,11 @@ fn a_character_over_its_budget_sits_on_the_bench_until_it_is_lifted() {
     for _ in 0..100 {
         h.app.update();
     }
-    assert_eq!(h.app.world().get::<Walker>(mailops).unwrap().tile(), bench, "and stays");
+    assert_eq!(
+        h.app.world().get::<Walker>(mailops).unwrap().tile(),
+        bench,
+        "and stays"
+    );
     // Lifted: back to its desk.
     h.send(roster_with(false));
     let left = (0..600).find(|_| {
