@@ -33,6 +33,10 @@ export ESPRIT_TEST_RUN="$$-$(date +%s%N)"
 leftovers() { scripts/leftovers.py "$ESPRIT_TEST_RUN" $$; }
 trap 'status=$?; trap - EXIT; [ $status -eq 0 ] || leftovers || true; exit $status' EXIT
 
+step "Python OpenTelemetry SDK (the OTLP tests export with it)"
+scripts/otel-venv.sh
+export ESPRIT_OTEL_PYTHON="$CARGO_TARGET_DIR/otel-venv/bin/python"
+
 step "cargo fmt --check"
 cargo fmt --all --check
 

@@ -16,6 +16,17 @@ pub struct Npc {
     pub role: Option<String>,
     pub desk: Option<String>,
     pub studio_url: String,
+    /// It walked in because its telemetry named it (and whose sub-agent it is).
+    pub visitor: Option<protocol::Visit>,
+    /// Its runs start where it runs: no Run button.
+    pub observe_only: bool,
+}
+
+impl Npc {
+    /// The npc of the agent that spawned it, when it is a sub-agent.
+    pub fn spawned_by(&self) -> Option<&str> {
+        self.visitor.as_ref()?.spawned_by.as_deref()
+    }
 }
 
 /// The npc id → entity map.

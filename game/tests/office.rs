@@ -68,6 +68,8 @@ fn summary(npc: &str, status: AgentStatus, last_event_id: Option<u64>) -> AgentS
         offline: None,
         usage_today: None,
         budget: None,
+        visitor: None,
+        observe_only: false,
     }
 }
 
@@ -555,4 +557,77 @@ fn a_character_over_its_budget_sits_on_the_bench_until_it_is_lifted() {
         h.app.world().get::<Walker>(mailops).unwrap().tile() != bench
     });
     assert!(left.is_some(), "the bench lifted, it goes back to work");
+}
+
+#[test]
+fn a_sub_agent_appears_beside_its_parent_and_takes_its_result_back() {
+    use game::npc::occupancy::beside;
+    use game::npc::walker::Walker;
+    use game::office::CurrentPlan;
+    let mut h = Harness::new();
+    h.app
+        .insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(
+            std::time::Duration::from_millis(100),
+        ));
+    let visit = |spawned_by: Option<&str>| protocol::Visit {
+        source: "opentelemetry".into(),
+        service: "trips".into(),
+        spawned_by: spawned_by.map(Into::into),
+        leaves_after_idle_secs: 20,
+    };
+    let planner = |status| {
+        let mut planner = summary("planner", status, None);
+        planner.visitor = Some(visit(None));
+        planner.observe_only = true;
+        planner
+    };
+    h.send(LinkEvent::Roster(Roster {
+        agents: vec![planner(AgentStatus::Running)],
+        last_event_id: 0,
+    }));
+    h.app.update();
+    // The researcher walks in: it appears beside the planner's desk.
+    let mut researcher = summary("researcher", AgentStatus::Running, None);
+    researcher.visitor = Some(visit(Some("planner")));
+    researcher.observe_only = true;
+    h.send(LinkEvent::Roster(Roster {
+        agents: vec![planner(AgentStatus::Running), researcher],
+        last_event_id: 0,
+    }));
+    h.app.update();
+    h.app.update();
+    let (beside_parent, entrance) = {
+        let plan = &h.app.world().resource::<CurrentPlan>().0;
+        let desk = &plan.seats.iter().find(|s| s.npc == "planner").unwrap().desk;
+        (beside(&plan.map, desk).unwrap(), plan.map.entrance)
+    };
+    let sub = h.npc("researcher");
+    let appeared = h.app.world().get::<Walker>(sub).unwrap().tile();
+    assert_ne!(appeared, entrance, "not through the front door");
+    assert!(
+        (appeared.x - beside_parent.x).abs() <= 1 && (appeared.y - beside_parent.y).abs() <= 1,
+        "beside its parent: {appeared:?} vs {beside_parent:?}"
+    );
+    // It works at its own desk, then takes the result back.
+    let at_own_desk = (0..600).find(|_| {
+        h.app.update();
+        !h.app.world().get::<Walker>(sub).unwrap().is_walking()
+    });
+    assert!(at_own_desk.is_some());
+    let own_desk = h.app.world().get::<Walker>(sub).unwrap().tile();
+    h.send(LinkEvent::Live(event(
+        1,
+        "researcher",
+        "done",
+        "found 3 flights",
+    )));
+    let reported = (0..600).find(|_| {
+        h.app.update();
+        let walker = h.app.world().get::<Walker>(sub).unwrap();
+        !walker.is_walking() && walker.tile() == beside_parent
+    });
+    assert!(
+        reported.is_some(),
+        "it walks back to its parent (from {own_desk:?})"
+    );
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod core;
 pub mod hub;
 pub mod metrics;
+pub mod otel;
 pub mod outbound;
 pub mod process;
 #[cfg(test)]
@@ -110,6 +111,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
             instance,
             run_deadline: config.run_deadline,
             session_lifetime: config.auth.session_lifetime,
+            telemetry: config.telemetry,
         },
     });
     fanout.on_roster({
@@ -130,6 +132,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     // Runs left open by a process that is gone end now, not after their deadline.
     service.sweep_runs().await?;
     service.spawn_sweeper(config.run_sweep);
+    service.spawn_telemetry();
     if let Some(link) = sim_link.filter(|link| link.mirrors()) {
         workspace::spawn(
             service.clone(),

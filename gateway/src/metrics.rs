@@ -61,6 +61,31 @@ pub static USAGE_TODAY: LazyLock<prometheus::GaugeVec> = LazyLock::new(|| {
         .unwrap(),
     )
 });
+/// What came in over OTLP (`spans`, `log_records`), what it became
+/// (`events`), and what was let go (`dropped`: a run that waited too long
+/// for its character, events a rule refused).
+pub static OTLP: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "esprit_otlp_total",
+                "OpenTelemetry items received and the office events they became",
+            ),
+            &["item"],
+        )
+        .unwrap(),
+    )
+});
+/// Spans no agent ever claimed (set at each scrape).
+pub static OTLP_UNATTRIBUTED: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "esprit_otlp_unattributed_spans",
+            "Spans let go because no ancestor named an agent",
+        )
+        .unwrap(),
+    )
+});
 pub static SUBSCRIBERS_CUT_OFF: LazyLock<IntCounter> = LazyLock::new(|| {
     register(
         IntCounter::new(

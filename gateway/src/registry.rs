@@ -35,6 +35,9 @@ pub struct Agent {
     pub source: AgentSource,
     /// Its daily budget (`"budget": {"dailyUsd": 5, "hard": false}`).
     pub budget: Option<Budget>,
+    /// The agent its OpenTelemetry spans name (`otelAgent`: the
+    /// `gen_ai.agent.id`, or `name@service.name`): seated here for good.
+    pub otel_agent: Option<String>,
 }
 
 /// A daily spending limit: runs over it are refused; a run that crosses it
@@ -78,6 +81,8 @@ pub enum AgentSource {
     File,
     /// A workflow of this Sim workspace (listed, or named in agents.json and listed).
     Sim { workspace: String },
+    /// Walked in because its telemetry named it; leaves when idle.
+    Visitor(protocol::Visit),
 }
 
 /// Where a run goes.
@@ -94,6 +99,8 @@ pub enum RunTarget {
         /// e.g. `agent1.content`); each becomes a `step`.
         outputs: Vec<String>,
     },
+    /// None: the agent runs elsewhere and only its telemetry reaches the office.
+    Observed,
 }
 
 impl Agent {
@@ -106,6 +113,7 @@ impl Agent {
         let workspace = match &self.source {
             AgentSource::Sim { workspace } => Some(workspace),
             AgentSource::File => sim.workspaces.first(),
+            AgentSource::Visitor(_) => None,
         };
         if let (RunTarget::SimWorkflow { id, .. }, Some(base), Some(ws)) =
             (&self.target, &sim.public_url, workspace)
@@ -155,6 +163,8 @@ struct RawAgent {
     hidden: bool,
     #[serde(default)]
     budget: Option<Budget>,
+    #[serde(default)]
+    otel_agent: Option<NonEmpty>,
 }
 
 impl TryFrom<RawAgent> for Agent {
@@ -179,9 +189,10 @@ impl TryFrom<RawAgent> for Agent {
                     .map(|o| o.0)
                     .collect(),
             },
+            (None, None, None) if raw.otel_agent.is_some() => RunTarget::Observed,
             (None, None, None) => {
                 return Err(format!(
-                    "agent `{}` needs one of `webhookUrl`, `flow` or `workflowId`",
+                    "agent `{}` needs one of `webhookUrl`, `flow`, `workflowId` or `otelAgent`",
                     raw.agent.0
                 ));
             }
@@ -206,6 +217,7 @@ impl TryFrom<RawAgent> for Agent {
             hidden: raw.hidden,
             source: AgentSource::File,
             budget: raw.budget,
+            otel_agent: raw.otel_agent.map(|a| a.0),
         })
     }
 }

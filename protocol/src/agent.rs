@@ -77,6 +77,27 @@ pub struct AgentSummary {
     /// Its daily budget, when agents.json gives one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<crate::usage::BudgetState>,
+    /// It walked in because its telemetry named it, and leaves when idle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visitor: Option<Visit>,
+    /// Its runs start where it runs, not from the office (an agent only its
+    /// telemetry reports).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub observe_only: bool,
+}
+
+/// What brought a visiting agent in, whose it is, and when it leaves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Visit {
+    /// `opentelemetry` (GenAI spans) or `claude-code` (its log events).
+    pub source: String,
+    /// The service that reported it (`service.name`).
+    pub service: String,
+    /// The npc of the agent whose work invoked it: it is that agent's sub-agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spawned_by: Option<String>,
+    /// It leaves after this long with nothing reported.
+    pub leaves_after_idle_secs: u64,
 }
 
 /// Why an agent's source is out of reach, and since when.

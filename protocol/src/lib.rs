@@ -13,7 +13,7 @@ mod session;
 pub mod usage;
 mod written;
 
-pub use agent::{AgentStatus, AgentSummary, Offline, PendingQuestion, Roster};
+pub use agent::{AgentStatus, AgentSummary, Offline, PendingQuestion, Roster, Visit};
 pub use error::{ErrorBody, ErrorDetail};
 pub use event::{
     EventEnvelope, EventKind, Fields, HistoryPage, PublishAck, PublishEvent, UnknownEventKind,

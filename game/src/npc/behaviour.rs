@@ -75,6 +75,8 @@ pub struct Behaviour {
     /// Scales every wait (1 = the office's pace; small = restless, for benchmarks).
     tempo: f64,
     rng: u32,
+    /// A sub-agent's parent: it walks back to report when its run is done.
+    parent: Option<String>,
 }
 
 impl Behaviour {
@@ -86,6 +88,7 @@ impl Behaviour {
             restless_at: 0.0,
             tempo: 1.0,
             rng: seed | 1,
+            parent: None,
         };
         behaviour.restless_at = now + behaviour.between(PATIENCE);
         behaviour
@@ -101,6 +104,13 @@ impl Behaviour {
 
     pub fn activity(&self) -> &Activity {
         &self.activity
+    }
+
+    /// Whose sub-agent it is (the roster's word), if anyone's.
+    pub fn report_to(&mut self, parent: Option<&str>) {
+        if self.parent.as_deref() != parent {
+            self.parent = parent.map(str::to_owned);
+        }
     }
 
     pub fn is_frozen(&self) -> bool {
@@ -176,6 +186,17 @@ impl Behaviour {
                     })
                 }
             };
+        }
+        if let (AgentStatus::Done, Some(parent)) = (status.status, &self.parent)
+            && before.status != AgentStatus::Done
+        {
+            // A sub-agent's work is done: it takes the result to its parent.
+            let goal = Goal::Colleague(parent.clone());
+            self.activity = Activity::Walking {
+                goal: goal.clone(),
+                hurry: false,
+            };
+            return Some(Order::Walk { goal, hurry: false });
         }
         if before.status != status.status || before.offline {
             // Back to idle (or done): stay a while before getting up.

@@ -46,8 +46,8 @@ pub(super) fn plugin(app: &mut App) {
 }
 
 /// Seats everyone after a (re)layout: those of the first roster start at
-/// their desks; later arrivals walk in from the entrance; a moved desk is
-/// walked to.
+/// their desks; later arrivals walk in from the entrance (a sub-agent
+/// appears beside its parent); a moved desk is walked to.
 fn seat_npcs(
     mut commands: Commands,
     mut changed: MessageReader<PlanChanged>,
@@ -59,6 +59,7 @@ fn seat_npcs(
         Option<&mut Walker>,
         &mut Behaviour,
         Option<&Destination>,
+        &Npc,
     )>,
     mut first_seating: Local<bool>,
     time: Res<Time>,
@@ -72,7 +73,8 @@ fn seat_npcs(
         let Some(entity) = index.0.get(&seat.npc).copied() else {
             continue;
         };
-        let Ok((entity, current, walker, mut behaviour, destination)) = npcs.get_mut(entity) else {
+        let Ok((entity, current, walker, mut behaviour, destination, npc)) = npcs.get_mut(entity)
+        else {
             continue;
         };
         *first_seating = true;
@@ -87,7 +89,7 @@ fn seat_npcs(
                     .insert(Walker::at(seated_spot(&seat.desk)));
             }
             None => {
-                let mut walker = Walker::at(standing_spot(plan.0.map.entrance));
+                let mut walker = Walker::at(standing_spot(arrival_tile(&plan.0, npc)));
                 walker.face(Facing::Up);
                 if let Some(Order::Walk { goal, hurry }) = behaviour.desk_moved() {
                     if let Some(d) = route(
@@ -137,6 +139,15 @@ fn seat_npcs(
             }
         }
     }
+}
+
+/// Where a newcomer appears: beside its parent's desk for a sub-agent, else
+/// at the front door.
+fn arrival_tile(plan: &crate::office::plan::OfficePlan, npc: &Npc) -> Tile {
+    npc.spawned_by()
+        .and_then(|parent| plan.seats.iter().find(|s| s.npc == parent))
+        .and_then(|seat| beside(&plan.map, &seat.desk))
+        .unwrap_or(plan.map.entrance)
 }
 
 /// Turns a goal into a walk; returns where it ends, or `None` if there is no way.
@@ -230,6 +241,7 @@ fn behave(
         let (Some(mut walker), Some(seat)) = (walker, seat) else {
             continue;
         };
+        behaviour.report_to(npc.spawned_by());
         let mut orders = Vec::new();
         if let Some(order) = behaviour.on_status(status.shown(), now) {
             orders.push(order);

@@ -112,6 +112,8 @@ fn sync_roster(
                 role: summary.role.clone(),
                 desk: summary.desk.clone(),
                 studio_url: summary.studio_url.clone(),
+                visitor: summary.visitor.clone(),
+                observe_only: summary.observe_only,
             };
             // The roster is a snapshot at `last_event_id`; newer events already
             // applied win. Whether its source is in reach is always the roster's word.

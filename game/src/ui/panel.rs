@@ -110,11 +110,24 @@ pub(super) fn panel(
         if let Some(question) = &status.question {
             ask(ui, npc, question, &mut state, &send);
         }
-        let studio = settings
-            .as_ref()
-            .map(|s| s.absolute(&npc.studio_url))
-            .unwrap_or(npc.studio_url.clone());
-        run_controls(ui, npc, status, &mut state, &send, &studio, &mut placed);
+        let name_of = |wanted: &str| {
+            npcs.iter()
+                .find(|(other, ..)| other.npc == wanted)
+                .map_or(wanted.to_owned(), |(other, ..)| other.name.clone())
+        };
+        let sub_agents: Vec<String> = npcs
+            .iter()
+            .filter(|(other, ..)| other.spawned_by() == Some(npc.npc.as_str()))
+            .map(|(other, ..)| other.name.clone())
+            .collect();
+        family(ui, npc, &name_of, &sub_agents);
+        if !npc.observe_only {
+            let studio = settings
+                .as_ref()
+                .map(|s| s.absolute(&npc.studio_url))
+                .unwrap_or(npc.studio_url.clone());
+            run_controls(ui, npc, status, &mut state, &send, &studio, &mut placed);
+        }
         usage(ui, npc, status, &send);
         said(ui, &state, feedback.0.get(&npc.agent));
         ui.separator();
@@ -181,6 +194,36 @@ fn header(ui: &mut egui::Ui, npc: &Npc, status: &NpcStatus, now: f64) -> bool {
         ui.colored_label(egui::Color32::from_rgb(190, 190, 200), why);
     }
     close
+}
+
+/// Where a visitor came from, who spawned it and whom it spawned, and when
+/// it leaves; nothing for an agent of agents.json or Sim with no sub-agents.
+fn family(ui: &mut egui::Ui, npc: &Npc, name_of: &dyn Fn(&str) -> String, sub_agents: &[String]) {
+    if let Some(visit) = &npc.visitor {
+        let source = match visit.source.as_str() {
+            "claude-code" => "Claude Code".to_owned(),
+            _ => format!("OpenTelemetry from {}", visit.service),
+        };
+        ui.label(format!(
+            "Reported by {source}; its runs start where it runs. Leaves after {} idle.",
+            idle_words(visit.leaves_after_idle_secs)
+        ));
+        if let Some(parent) = &visit.spawned_by {
+            ui.label(format!("Sub-agent of {}", name_of(parent)));
+        }
+    }
+    if !sub_agents.is_empty() {
+        ui.label(format!("Spawned: {}", sub_agents.join(", ")));
+    }
+}
+
+/// 20 → "20 s", 600 → "10 min", 7200 → "2 h".
+fn idle_words(secs: u64) -> String {
+    match secs {
+        0..120 => format!("{secs} s"),
+        120..7200 => format!("{} min", secs / 60),
+        _ => format!("{} h", secs / 3600),
+    }
 }
 
 /// What the runs cost: the run in progress (or the last), today, and the
@@ -513,6 +556,13 @@ fn focus_on_lift(ui: &egui::Ui, field: &egui::Response) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idle_times_read_as_people_say_them() {
+        assert_eq!(idle_words(20), "20 s");
+        assert_eq!(idle_words(600), "10 min");
+        assert_eq!(idle_words(7200), "2 h");
+    }
 
     #[test]
     fn payloads_are_validated_before_sending() {

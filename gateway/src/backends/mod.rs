@@ -181,7 +181,8 @@ impl Backends {
 
     pub fn for_agent(&self, agent: &Agent) -> &dyn RunBackend {
         match agent.target {
-            RunTarget::Webhook(_) => &self.webhook,
+            // An observed agent's answers are recorded only: it reads its stream.
+            RunTarget::Webhook(_) | RunTarget::Observed => &self.webhook,
             RunTarget::SimWorkflow { .. } => &self.sim,
             RunTarget::Flow(_) => &self.flow,
         }

@@ -10,6 +10,7 @@ mod edge;
 mod runs;
 mod sim;
 mod store;
+mod telemetry;
 
 pub use auth::{AuthSettings, JwtKey, JwtSettings, MIN_JWT_SECRET_BYTES, MIN_TOKEN_CHARS};
 pub use connection::Limits;
@@ -17,6 +18,7 @@ pub use edge::EdgeSettings;
 pub use runs::OutboundSettings;
 pub use sim::SimSettings;
 pub use store::{Retention, StoreKind, StoreSync};
+pub use telemetry::TelemetrySettings;
 
 use clap::Parser;
 use std::net::{IpAddr, SocketAddr};
@@ -89,6 +91,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub sim: sim::SimArgs,
+
+    #[command(flatten)]
+    pub telemetry: telemetry::TelemetryArgs,
 }
 
 /// Everything the gateway needs, validated.
@@ -120,6 +125,7 @@ pub struct Config {
     pub demo: bool,
     pub sim: SimSettings,
     pub limits: Limits,
+    pub telemetry: TelemetrySettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -217,6 +223,7 @@ impl Cli {
             metrics_token,
             demo: self.runs.demo,
             sim: self.sim.settings(run_deadline)?,
+            telemetry: self.telemetry.settings()?,
         })
     }
 }

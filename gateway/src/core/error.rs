@@ -29,6 +29,10 @@ pub enum CoreError {
     RunEnded(String),
     #[error("{0}")]
     RunConflict(String),
+    #[error(
+        "agent `{0}` runs elsewhere: only its telemetry reaches the office, so its runs start where it runs"
+    )]
+    ObserveOnly(String),
     #[error("event store: {0}")]
     Store(StoreError),
     #[error(transparent)]

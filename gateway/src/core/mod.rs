@@ -10,7 +10,9 @@ mod publish;
 mod runs;
 mod sessions;
 mod synced;
+mod telemetry;
 mod usage;
+mod visitors;
 
 pub use board::StatusBoard;
 pub use error::CoreError;
@@ -19,13 +21,15 @@ pub use observed::{Observed, ObservedStart};
 pub use publish::{EventError, EventProblem, MAX_BATCH, ValidEvent};
 pub use runs::{human_duration, new_run_id};
 pub use sessions::{Credentials, SignedIn};
+pub use telemetry::{Telemetry, Told};
+pub use visitors::npc_for;
 
 use crate::auth::{Authenticator, Caller};
 use crate::backends::Backends;
 use crate::backends::flow::FlowBackend;
 use crate::config::SimSettings;
 use crate::hub::{EventHub, Followed};
-use crate::registry::Registry;
+use crate::registry::{Registry, RunTarget};
 use crate::store::{NpcFilter, RunCursor, RunQuery, Stores};
 use futures_util::Stream;
 use protocol::{AgentSummary, GatewayEvent, Roster, RunSummary, RunsPage};
@@ -79,6 +83,8 @@ pub struct CoreSettings {
     pub run_deadline: Duration,
     /// How long a browser session lasts.
     pub session_lifetime: Duration,
+    /// Visiting agents and the OTLP receiver.
+    pub telemetry: crate::config::TelemetrySettings,
 }
 
 /// Where a stream resumes: after `Last-Event-ID`, else after `since`, else `now`.
@@ -112,6 +118,8 @@ pub struct Service {
     registry: RwLock<Arc<Registry>>,
     file_registry: RwLock<Arc<Registry>>,
     synced: RwLock<std::collections::BTreeMap<String, synced::SyncedWorkspace>>,
+    visitors: RwLock<std::collections::BTreeMap<String, visitors::Visitor>>,
+    telemetry: Telemetry,
     store: Stores,
     hub: Arc<EventHub>,
     board: Arc<StatusBoard>,
@@ -133,6 +141,8 @@ impl Service {
             registry: RwLock::new(file.clone()),
             file_registry: RwLock::new(file),
             synced: RwLock::new(Default::default()),
+            visitors: RwLock::new(Default::default()),
+            telemetry: Telemetry::new(&parts.settings.telemetry),
             store: parts.store,
             hub: parts.hub,
             board: parts.board,
@@ -219,6 +229,8 @@ impl Service {
                     offline: self.offline(&agent.source),
                     usage_today: None,
                     budget: None,
+                    visitor: self.visit_of(&agent.source),
+                    observe_only: agent.target == RunTarget::Observed,
                 }
             })
             .collect();

@@ -65,6 +65,9 @@ impl Service {
     ) -> Result<RunAck, CoreError> {
         let agent = self.agent_for(agent_id)?;
         Self::check_may_operate(caller, &agent.agent)?;
+        if agent.target == crate::registry::RunTarget::Observed {
+            return Err(CoreError::ObserveOnly(agent.agent));
+        }
         self.check_budget(&agent, caller).await?;
         let backend = self.backends.for_agent(&agent);
         let run_id = new_run_id();

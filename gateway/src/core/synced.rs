@@ -42,7 +42,10 @@ impl Service {
             .iter()
             .map(|(ws, s)| (ws.clone(), s.workflows.clone().unwrap_or_default()))
             .collect();
-        merged(&file, &lists)
+        let with_sim = merged(&file, &lists);
+        let mut agents = with_sim.agents().to_vec();
+        agents.extend(self.visitor_agents(&with_sim));
+        Registry::from_agents(agents).expect("visitors take ids no one else has")
     }
 
     /// Makes the merged registry current; true when the office sees a change.
@@ -113,6 +116,7 @@ impl Service {
                 }
             }
         }
+        self.reload_visitors().await?;
         self.remerge();
         Ok(())
     }

@@ -131,6 +131,7 @@ impl From<CoreError> for ApiError {
             }
             CoreError::Backend(_) => (StatusCode::BAD_GATEWAY, "upstream_failed"),
             CoreError::OverBudget { .. } => (StatusCode::CONFLICT, "over_budget"),
+            CoreError::ObserveOnly(_) => (StatusCode::CONFLICT, "observe_only"),
         };
         let error = ApiError::new(status, code, message);
         if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::INSUFFICIENT_STORAGE {

@@ -5,6 +5,7 @@ mod edge;
 mod error;
 mod events;
 mod ops;
+mod otel;
 mod runs;
 mod session;
 mod stream;
@@ -71,6 +72,15 @@ pub fn all(
             edge.clone(),
         )),
         erase(usage::routes(service.clone(), edge.clone())),
+        erase(otel::routes(
+            service.clone(),
+            edge.clone(),
+            otel::OtlpSettings {
+                body_limit: service.settings().telemetry.body_limit,
+                body_timeout: settings.body_timeout,
+                bounds: service.settings().telemetry.bounds,
+            },
+        )),
         erase(ops::routes(service.clone(), settings.metrics_token)),
         erase(web::routes(service, settings)),
     ]
@@ -119,27 +129,51 @@ fn caller_for(
             move |header: Option<String>, session: Option<String>, client: std::net::IpAddr| {
                 let (service, edge) = (service.clone(), edge.clone());
                 async move {
-                    let bearer = bearer(header.as_deref());
-                    let caller = identify(
-                        &service,
-                        &edge,
+                    let presented = Presented {
+                        authorization: header.as_deref(),
+                        session: session.as_deref(),
                         client,
-                        Credentials {
-                            bearer: bearer.as_deref(),
-                            session: session.as_deref(),
-                        },
-                    )
-                    .await
-                    .map_err(reject)?;
-                    let caller = authorise(caller, right)?;
-                    if let Some(action) = action {
-                        edge.spend(action, &rate_key(&caller), client)
-                            .map_err(reject)?;
-                    }
-                    Ok::<_, Rejection>(caller)
+                    };
+                    caller_of(&service, &edge, presented, right, action)
+                        .await
+                        .map_err(reject)
                 }
             },
         )
+}
+
+/// What a request presents to say who it is.
+struct Presented<'a> {
+    authorization: Option<&'a str>,
+    session: Option<&'a str>,
+    client: std::net::IpAddr,
+}
+
+/// The caller presenting these, holding `right`, its request counted
+/// against `action`'s rate limit.
+async fn caller_of(
+    service: &Service,
+    edge: &Edge,
+    presented: Presented<'_>,
+    right: Right,
+    action: Option<Action>,
+) -> Result<Caller, ApiError> {
+    let bearer = bearer(presented.authorization);
+    let caller = identify(
+        service,
+        edge,
+        presented.client,
+        Credentials {
+            bearer: bearer.as_deref(),
+            session: presented.session,
+        },
+    )
+    .await?;
+    let caller = authorise_plain(caller, right)?;
+    if let Some(action) = action {
+        edge.spend(action, &rate_key(&caller), presented.client)?;
+    }
+    Ok(caller)
 }
 
 /// Who presents these credentials. A bearer token nobody holds counts
@@ -176,10 +210,6 @@ fn bearer(header: Option<&str>) -> Option<String> {
         .and_then(|h| h.strip_prefix("Bearer "))
         .map(str::trim)
         .map(str::to_owned)
-}
-
-fn authorise(caller: Caller, right: Right) -> Result<Caller, Rejection> {
-    authorise_plain(caller, right).map_err(reject)
 }
 
 fn authorise_plain(caller: Caller, right: Right) -> Result<Caller, ApiError> {
@@ -245,7 +275,7 @@ const DRAIN_LIMIT: u64 = 2 * 1024 * 1024;
 /// to its end (up to [`DRAIN_LIMIT`]) before it is refused: a server that
 /// answers mid-upload and closes resets the connection, and a proxy in front
 /// then reports a 502 instead of the 413.
-async fn read_limited(
+pub(super) async fn read_limited(
     body: impl futures_util::Stream<Item = Result<impl bytes::Buf, warp::Error>>,
     declared: Option<u64>,
     limit: u64,

@@ -61,6 +61,7 @@ pub fn routes(
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot read today's usage for /metrics"),
                 }
+                crate::metrics::OTLP_UNATTRIBUTED.set(service.telemetry().unattributed() as i64);
                 warp::reply::with_header(
                     crate::metrics::render(),
                     "content-type",

@@ -95,6 +95,7 @@ fn agent_of(workspace: &str, workflow: &SyncedWorkflow) -> Agent {
             workspace: workspace.to_owned(),
         },
         budget: None,
+        otel_agent: None,
     }
 }
 

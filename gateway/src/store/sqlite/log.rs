@@ -21,6 +21,7 @@ pub(super) fn insert_event(
     id: u64,
     event: &NewEvent,
     run_id: Option<String>,
+    tally: &mut usage::Tally,
 ) -> Result<StoredEvent, StoreError> {
     let message = human_line(&event.fields);
     let json = envelope_json(id, run_id.as_deref(), &envelope_rest(event));
@@ -45,7 +46,7 @@ pub(super) fn insert_event(
     if let Some(run_id) = &run_id {
         runs::record_progress(conn, run_id, id, event, stored_ms).map_err(classify)?;
     }
-    usage::record(conn, event, stored_ms).map_err(classify)?;
+    tally.add(event, stored_ms);
     let mut stored = StoredEvent::new(
         id,
         event.kind,

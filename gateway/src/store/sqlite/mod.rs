@@ -416,6 +416,7 @@ impl Writer {
         let tx = self.conn.transaction().map_err(classify)?;
         let mut next_id = self.next_id;
         let mut outcomes = Vec::with_capacity(appends.len());
+        let mut tally = usage::Tally::default();
         for (events, _) in appends {
             // Events whose key their npc stored already: answered, not stored again.
             let known = log::known_keys(&tx, events).map_err(classify)?;
@@ -444,7 +445,7 @@ impl Writer {
                     None => {
                         let run_id = runs.next().expect("a run for every fresh event");
                         group.push(Stored::New(Arc::new(log::insert_event(
-                            &tx, next_id, event, run_id,
+                            &tx, next_id, event, run_id, &mut tally,
                         )?)));
                         next_id += 1;
                     }
@@ -452,6 +453,7 @@ impl Writer {
             }
             outcomes.push(Ok(group));
         }
+        tally.write(&tx).map_err(classify)?;
         tx.commit().map_err(classify)?;
         self.next_id = next_id;
         Ok(outcomes)

@@ -5,38 +5,60 @@
 use crate::store::{NewEvent, UsageRow};
 use protocol::EventKind;
 use r2d2_sqlite::rusqlite::{self, Connection, params};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
 
-/// Adds what an event says to its npc's buckets: a run started, usage reported.
-pub(super) fn record(conn: &Connection, event: &NewEvent, now: i64) -> Result<(), rusqlite::Error> {
-    let started = event.kind == EventKind::Started && event.run_id.is_some();
-    let usage = event.facts.usage.as_deref();
-    if !started && usage.is_none() {
-        return Ok(());
+/// What a transaction adds to the buckets, summed before it is written: a
+/// batch of a hundred events of one npc in one minute is two upserts.
+#[derive(Default)]
+pub(super) struct Tally {
+    buckets: HashMap<(&'static str, String, i64), (i64, i64, i64, f64)>,
+}
+
+impl Tally {
+    /// Adds what an event says to its npc's buckets: a run started, usage reported.
+    pub(super) fn add(&mut self, event: &NewEvent, now: i64) {
+        let started = event.kind == EventKind::Started && event.run_id.is_some();
+        let usage = event.facts.usage.as_deref();
+        if !started && usage.is_none() {
+            return;
+        }
+        let at = crate::store::ts_ms(&event.ts).unwrap_or(now);
+        let (input, output, cost) = usage.map_or((0, 0, 0.0), |u| {
+            (u.input_tokens as i64, u.output_tokens as i64, u.cost_usd)
+        });
+        for (table, bucket) in [
+            ("usage_minutes", at.div_euclid(MINUTE_MS)),
+            ("usage_hours", at.div_euclid(HOUR_MS)),
+        ] {
+            let sums = self
+                .buckets
+                .entry((table, event.npc.clone(), bucket))
+                .or_default();
+            sums.0 += i64::from(started);
+            sums.1 += input;
+            sums.2 += output;
+            sums.3 += cost;
+        }
     }
-    let at = crate::store::ts_ms(&event.ts).unwrap_or(now);
-    let (input, output, cost) = usage.map_or((0, 0, 0.0), |u| {
-        (u.input_tokens as i64, u.output_tokens as i64, u.cost_usd)
-    });
-    let runs = i64::from(started);
-    for (table, bucket) in [
-        ("usage_minutes", at.div_euclid(MINUTE_MS)),
-        ("usage_hours", at.div_euclid(HOUR_MS)),
-    ] {
-        conn.prepare_cached(&format!(
-            "INSERT INTO {table} (npc, bucket, runs, input_tokens, output_tokens, cost_usd)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT(npc, bucket) DO UPDATE SET runs = runs + excluded.runs,
-                input_tokens = input_tokens + excluded.input_tokens,
-                output_tokens = output_tokens + excluded.output_tokens,
-                cost_usd = cost_usd + excluded.cost_usd"
-        ))?
-        .execute(params![event.npc, bucket, runs, input, output, cost])?;
+
+    /// Writes the sums, in the transaction the events are in.
+    pub(super) fn write(self, conn: &Connection) -> Result<(), rusqlite::Error> {
+        for ((table, npc, bucket), (runs, input, output, cost)) in self.buckets {
+            conn.prepare_cached(&format!(
+                "INSERT INTO {table} (npc, bucket, runs, input_tokens, output_tokens, cost_usd)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(npc, bucket) DO UPDATE SET runs = runs + excluded.runs,
+                    input_tokens = input_tokens + excluded.input_tokens,
+                    output_tokens = output_tokens + excluded.output_tokens,
+                    cost_usd = cost_usd + excluded.cost_usd"
+            ))?
+            .execute(params![npc, bucket, runs, input, output, cost])?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// A file written before usage was counted: its runs are counted once, by
