@@ -21,6 +21,40 @@ function gatewayUrl() {
   return (given || location.origin).replace(/\/$/, "");
 }
 
+/**
+ * Makes `devicePixelRatio` agree with the pixels the canvas really gets. A
+ * browser emulating a phone (its device mode, Playwright's
+ * `deviceScaleFactor`) reports the phone's ratio but sizes a canvas's device
+ * pixels (`devicePixelContentBoxSize`) at the screen's own; the office sizes
+ * its canvas by the second and its text and taps by the first, so it would
+ * draw a thumbnail with giant letters. A probe measures the real ratio, and
+ * keeps measuring it (zoom changes it); on a real device the two agree and
+ * nothing changes.
+ */
+function followMeasuredPixelRatio() {
+  if (!window.ResizeObserverEntry || !("devicePixelContentBoxSize" in ResizeObserverEntry.prototype)) {
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    const probe = document.createElement("div");
+    probe.setAttribute("aria-hidden", "true");
+    probe.style.cssText = "position:fixed;left:0;top:0;width:64px;height:64px;visibility:hidden;pointer-events:none";
+    document.body.appendChild(probe);
+    let measured = null;
+    let overridden = false;
+    new ResizeObserver(([entry]) => {
+      const css = entry.contentBoxSize[0].inlineSize;
+      const device = entry.devicePixelContentBoxSize[0].inlineSize;
+      if (css > 0) measured = device / css;
+      if (!overridden && measured && Math.abs(measured - window.devicePixelRatio) > 0.01) {
+        overridden = true;
+        Object.defineProperty(window, "devicePixelRatio", { get: () => measured, configurable: true });
+      }
+      resolve();
+    }).observe(probe);
+  });
+}
+
 /** Who the gateway takes this page for: the session, or null when it wants a sign-in. */
 async function currentSession(gateway) {
   const response = await fetch(`${gateway}/api/session`, { cache: "no-store" });
@@ -185,6 +219,7 @@ async function main() {
     fail(`The office's code did not download: ${e.message}.`);
     return;
   }
+  await followMeasuredPixelRatio();
   try {
     const started = performance.now();
     await init({ module_or_path: URL.createObjectURL(wasm) }).catch((e) => {
