@@ -600,3 +600,82 @@ async fn gateways_on_redis_follow_a_sim_workspace_once() {
         "each execution started once, none repeated by the new follower"
     );
 }
+
+/// An OTLP export to one gateway: the visiting agent is in every gateway's
+/// roster, its run and tokens the same everywhere, and it leaves everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_one_gateway_heard_of_is_in_every_gateways_office() {
+    let redis = RedisServer::start();
+    let visiting = |c: &mut gateway::Config| {
+        on_redis(&redis)(c);
+        c.telemetry.visitor_idle = Duration::from_secs(2);
+    };
+    let (one, two) = (
+        TestGateway::start_with(json!([]), visiting).await,
+        TestGateway::start_with(json!([]), visiting).await,
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let nanos = |ms: u64| (ms * 1_000_000).to_string();
+    let kv = |k: &str, v: Value| json!({"key": k, "value": v});
+    let export = json!({"resourceSpans": [{
+    "resource": {"attributes": [kv("service.name", json!({"stringValue": "night-shift"}))]},
+    "scopeSpans": [{"spans": [
+        {"traceId": "aaf92f3577b34da6a3ce929d0e0e4736", "spanId": "a0f067aa0ba902b7", "parentSpanId": "a3995c3f42cd8ad8",
+         "name": "chat", "startTimeUnixNano": nanos(now - 900), "endTimeUnixNano": nanos(now - 500),
+         "attributes": [kv("gen_ai.operation.name", json!({"stringValue": "chat"})),
+                        kv("gen_ai.request.model", json!({"stringValue": "gpt-4o-mini"})),
+                        kv("gen_ai.usage.input_tokens", json!({"intValue": "700"})),
+                        kv("gen_ai.usage.output_tokens", json!({"intValue": "50"}))]},
+        {"traceId": "aaf92f3577b34da6a3ce929d0e0e4736", "spanId": "a3995c3f42cd8ad8",
+         "name": "invoke_agent ops", "startTimeUnixNano": nanos(now - 1000), "endTimeUnixNano": nanos(now - 100),
+         "attributes": [kv("gen_ai.operation.name", json!({"stringValue": "invoke_agent"})),
+                        kv("gen_ai.agent.name", json!({"stringValue": "ops"}))]}
+    ]}]}]});
+    let answer = one
+        .http
+        .post(one.url("/v1/traces"))
+        .header("content-type", "application/json")
+        .body(export.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let npc = gateway::core::npc_for("ops@night-shift");
+    let visitor_on = |gw: &TestGateway| {
+        let (gw, npc) = (gw.url("/api/agents"), npc.clone());
+        let http = two.http.clone();
+        async move {
+            let roster: Value = http.get(gw).send().await.unwrap().json().await.unwrap();
+            roster["agents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["npc"] == npc.as_str())
+                .cloned()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let seen = loop {
+        if let Some(agent) = visitor_on(&two).await
+            && agent["status"] == "done"
+        {
+            break agent;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the other gateway never showed the visitor"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(seen["visitor"]["service"], "night-shift");
+    assert_eq!(seen["usage_today"]["input_tokens"], 700, "{seen}");
+    // Quiet for its idle time: gone from both offices.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while visitor_on(&one).await.is_some() || visitor_on(&two).await.is_some() {
+        assert!(Instant::now() < deadline, "the visitor never left");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
