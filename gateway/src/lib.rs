@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod backends;
+pub mod budget;
 pub mod config;
 pub mod core;
 pub mod hub;

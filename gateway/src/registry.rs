@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use url::Url;
 
+pub use crate::budget::Budget;
+
 /// One agent: who it is in the office, and how a run reaches it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(try_from = "RawAgent")]
@@ -38,40 +40,6 @@ pub struct Agent {
     /// The agent its OpenTelemetry spans name (`otelAgent`: the
     /// `gen_ai.agent.id`, or `name@service.name`): seated here for good.
     pub otel_agent: Option<String>,
-}
-
-/// A daily spending limit: runs over it are refused; a run that crosses it
-/// is announced, and cancelled when `hard`.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(try_from = "RawBudget")]
-pub struct Budget {
-    pub daily_usd: f64,
-    pub hard: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawBudget {
-    daily_usd: f64,
-    #[serde(default)]
-    hard: bool,
-}
-
-impl TryFrom<RawBudget> for Budget {
-    type Error = String;
-    fn try_from(raw: RawBudget) -> Result<Budget, String> {
-        if raw.daily_usd.is_finite() && (0.0..=1_000_000.0).contains(&raw.daily_usd) {
-            Ok(Budget {
-                daily_usd: raw.daily_usd,
-                hard: raw.hard,
-            })
-        } else {
-            Err(format!(
-                "`dailyUsd` {} must be a number of dollars from 0 to 1000000",
-                raw.daily_usd
-            ))
-        }
-    }
 }
 
 /// Where an agent comes from.

@@ -370,117 +370,137 @@ async fn load_history(api: &Api, events: &EventSink, npc: &str) {
     }
 }
 
+/// Sends one command; an action answers whose it was and how it went, a
+/// read (which tells the office itself) answers nothing.
+async fn act(
+    api: &Api,
+    events: &EventSink,
+    command: LinkCommand,
+) -> Option<(String, Result<(), LinkError>)> {
+    Some(match command {
+        LinkCommand::Run { agent, payload } => {
+            let result = api
+                .post::<RunAck>(&format!("/api/run/{agent}"), &RunRequest { payload })
+                .await;
+            if let Ok(accepted) = &result {
+                let _ = events.send(LinkEvent::RunAccepted {
+                    agent: agent.clone(),
+                    run_id: accepted.run_id.clone(),
+                });
+            }
+            (agent, result.map(|_| ()))
+        }
+        LinkCommand::Respond {
+            agent,
+            run_id,
+            decision,
+            comment,
+            input,
+        } => {
+            let body = RespondRequest {
+                decision,
+                comment,
+                input,
+            };
+            (
+                agent,
+                api.post::<RunAck>(&format!("/api/runs/{run_id}/respond"), &body)
+                    .await
+                    .map(|_| ()),
+            )
+        }
+        LinkCommand::Cancel { agent, run_id } => (
+            agent,
+            api.post::<RunAck>(
+                &format!("/api/runs/{run_id}/cancel"),
+                &serde_json::json!({}),
+            )
+            .await
+            .map(|_| ()),
+        ),
+        LinkCommand::LiftBench { agent } => (
+            agent.clone(),
+            api.post::<serde_json::Value>(
+                &format!("/api/agents/{agent}/bench/lift"),
+                &serde_json::json!({}),
+            )
+            .await
+            .map(|_| ()),
+        ),
+        LinkCommand::LoadRuns { agent } => {
+            let result = api
+                .get_with::<RunsPage>("/api/runs", &[("agent", &agent), ("limit", "20")])
+                .await;
+            if let Ok(page) = &result {
+                let _ = events.send(LinkEvent::Runs {
+                    agent: agent.clone(),
+                    runs: page.runs.clone(),
+                });
+            }
+            (agent, result.map(|_| ()))
+        }
+        read => {
+            read_for_office(api, events, read).await;
+            return None;
+        }
+    })
+}
+
+/// Reads that tell the office what they found: sign-out, runs today, usage.
+async fn read_for_office(api: &Api, events: &EventSink, command: LinkCommand) {
+    match command {
+        LinkCommand::SignOut => {
+            let result = api
+                .request(reqwest::Method::DELETE, "/api/session")
+                .send()
+                .await;
+            let _ = events.send(LinkEvent::SignedOut {
+                reason: match result {
+                    Ok(_) => "signed out".to_owned(),
+                    Err(e) => describe(e).to_string(),
+                },
+            });
+        }
+        LinkCommand::CountRuns { since } => {
+            match api
+                .get_with::<RunCount>("/api/runs/count", &[("since", &since)])
+                .await
+            {
+                Ok(count) => {
+                    let _ = events.send(LinkEvent::RunsToday {
+                        since: count.since,
+                        started: count.started,
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "runs today not counted"),
+            }
+        }
+        LinkCommand::FetchUsage { since } => {
+            match api
+                .get_with::<protocol::UsageReport>("/api/usage", &[("since", &since)])
+                .await
+            {
+                Ok(report) => {
+                    let _ = events.send(LinkEvent::Usage {
+                        since,
+                        report: Box::new(report),
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "usage not read"),
+            }
+        }
+        other => tracing::error!(command = ?other, "a command neither sent nor read"),
+    }
+}
+
 async fn command_loop(
     api: Api,
     events: EventSink,
     mut commands: futures_channel::mpsc::UnboundedReceiver<LinkCommand>,
 ) {
     while let Some(command) = commands.next().await {
-        let (agent, result) = match command {
-            LinkCommand::Run { agent, payload } => {
-                let result = api
-                    .post::<RunAck>(&format!("/api/run/{agent}"), &RunRequest { payload })
-                    .await;
-                if let Ok(accepted) = &result {
-                    let _ = events.send(LinkEvent::RunAccepted {
-                        agent: agent.clone(),
-                        run_id: accepted.run_id.clone(),
-                    });
-                }
-                (agent, result.map(|_| ()))
-            }
-            LinkCommand::Respond {
-                agent,
-                run_id,
-                decision,
-                comment,
-                input,
-            } => {
-                let body = RespondRequest {
-                    decision,
-                    comment,
-                    input,
-                };
-                (
-                    agent,
-                    api.post::<RunAck>(&format!("/api/runs/{run_id}/respond"), &body)
-                        .await
-                        .map(|_| ()),
-                )
-            }
-            LinkCommand::Cancel { agent, run_id } => (
-                agent,
-                api.post::<RunAck>(
-                    &format!("/api/runs/{run_id}/cancel"),
-                    &serde_json::json!({}),
-                )
-                .await
-                .map(|_| ()),
-            ),
-            LinkCommand::SignOut => {
-                let result = api
-                    .request(reqwest::Method::DELETE, "/api/session")
-                    .send()
-                    .await;
-                let _ = events.send(LinkEvent::SignedOut {
-                    reason: match result {
-                        Ok(_) => "signed out".to_owned(),
-                        Err(e) => describe(e).to_string(),
-                    },
-                });
-                continue;
-            }
-            LinkCommand::CountRuns { since } => {
-                match api
-                    .get_with::<RunCount>("/api/runs/count", &[("since", &since)])
-                    .await
-                {
-                    Ok(count) => {
-                        let _ = events.send(LinkEvent::RunsToday {
-                            since: count.since,
-                            started: count.started,
-                        });
-                    }
-                    Err(e) => tracing::warn!(error = %e, "runs today not counted"),
-                }
-                continue;
-            }
-            LinkCommand::FetchUsage { since } => {
-                match api
-                    .get_with::<protocol::UsageReport>("/api/usage", &[("since", &since)])
-                    .await
-                {
-                    Ok(report) => {
-                        let _ = events.send(LinkEvent::Usage {
-                            since,
-                            report: Box::new(report),
-                        });
-                    }
-                    Err(e) => tracing::warn!(error = %e, "usage not read"),
-                }
-                continue;
-            }
-            LinkCommand::LiftBench { agent } => (
-                agent.clone(),
-                api.post::<serde_json::Value>(
-                    &format!("/api/agents/{agent}/bench/lift"),
-                    &serde_json::json!({}),
-                )
-                .await
-                .map(|_| ()),
-            ),
-            LinkCommand::LoadRuns { agent } => {
-                let result = api
-                    .get_with::<RunsPage>("/api/runs", &[("agent", &agent), ("limit", "20")])
-                    .await;
-                if let Ok(page) = &result {
-                    let _ = events.send(LinkEvent::Runs {
-                        agent: agent.clone(),
-                        runs: page.runs.clone(),
-                    });
-                }
-                (agent, result.map(|_| ()))
-            }
+        let Some((agent, result)) = act(&api, &events, command).await else {
+            continue;
         };
         if let Err(error) = result {
             report_signed_out(&events, &error);

@@ -110,17 +110,7 @@ pub(super) fn panel(
         if let Some(question) = &status.question {
             ask(ui, npc, question, &mut state, &send);
         }
-        let name_of = |wanted: &str| {
-            npcs.iter()
-                .find(|(other, ..)| other.npc == wanted)
-                .map_or(wanted.to_owned(), |(other, ..)| other.name.clone())
-        };
-        let sub_agents: Vec<String> = npcs
-            .iter()
-            .filter(|(other, ..)| other.spawned_by() == Some(npc.npc.as_str()))
-            .map(|(other, ..)| other.name.clone())
-            .collect();
-        family(ui, npc, &name_of, &sub_agents);
+        family(ui, npc, npcs.iter().map(|(other, ..)| other));
         if !npc.observe_only {
             let studio = settings
                 .as_ref()
@@ -198,7 +188,18 @@ fn header(ui: &mut egui::Ui, npc: &Npc, status: &NpcStatus, now: f64) -> bool {
 
 /// Where a visitor came from, who spawned it and whom it spawned, and when
 /// it leaves; nothing for an agent of agents.json or Sim with no sub-agents.
-fn family(ui: &mut egui::Ui, npc: &Npc, name_of: &dyn Fn(&str) -> String, sub_agents: &[String]) {
+fn family<'a>(ui: &mut egui::Ui, npc: &Npc, everyone: impl Iterator<Item = &'a Npc> + Clone) {
+    let name_of = |wanted: &str| {
+        everyone
+            .clone()
+            .find(|other| other.npc == wanted)
+            .map_or(wanted.to_owned(), |other| other.name.clone())
+    };
+    let sub_agents: Vec<String> = everyone
+        .clone()
+        .filter(|other| other.spawned_by() == Some(npc.npc.as_str()))
+        .map(|other| other.name.clone())
+        .collect();
     if let Some(visit) = &npc.visitor {
         let source = match visit.source.as_str() {
             "claude-code" => "Claude Code".to_owned(),

@@ -252,7 +252,7 @@ pub struct Authenticator {
     pub runs: RunTokens,
     jwt: Option<Arc<jwt::JwtVerifier>>,
     /// Daily budgets of the users file's people, by name.
-    budgets: Arc<RwLock<std::collections::HashMap<String, crate::registry::Budget>>>,
+    budgets: Arc<RwLock<std::collections::HashMap<String, crate::budget::Budget>>>,
 }
 
 impl Authenticator {
@@ -290,7 +290,7 @@ impl Authenticator {
     }
 
     /// A person's daily budget, from the users file.
-    pub fn budget_of(&self, subject: &str) -> Option<crate::registry::Budget> {
+    pub fn budget_of(&self, subject: &str) -> Option<crate::budget::Budget> {
         self.budgets
             .read()
             .expect("budgets lock")

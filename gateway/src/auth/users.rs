@@ -22,7 +22,7 @@ struct RawUser {
     agents: Option<Vec<Pattern>>,
     /// What the runs they start may cost a day (`{"dailyUsd": 20}`).
     #[serde(default)]
-    budget: Option<crate::registry::Budget>,
+    budget: Option<crate::budget::Budget>,
 }
 
 #[derive(Deserialize)]
@@ -93,7 +93,7 @@ impl TryFrom<String> for Pattern {
 pub struct User {
     pub identity: Identity,
     pub token_digest: [u8; 32],
-    pub budget: Option<crate::registry::Budget>,
+    pub budget: Option<crate::budget::Budget>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

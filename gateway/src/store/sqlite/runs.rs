@@ -78,25 +78,7 @@ pub(super) fn record_progress(
         }
         EventKind::Step | EventKind::Response => {
             if let Some(usage) = &event.facts.usage {
-                // The step and what it used, in one write (the common case
-                // for model calls).
-                conn.prepare_cached(
-                    "UPDATE runs SET status = ?2, last_ms = ?3, question_id = NULL, asked = NULL,
-                                     has_usage = 1, input_tokens = input_tokens + ?4,
-                                     output_tokens = output_tokens + ?5, cost_usd = cost_usd + ?6,
-                                     model = COALESCE(?7, model)
-                     WHERE run_id = ?1",
-                )?
-                .execute(params![
-                    run_id,
-                    status,
-                    now,
-                    usage.input_tokens as i64,
-                    usage.output_tokens as i64,
-                    usage.cost_usd,
-                    usage.model
-                ])?;
-                return Ok(());
+                return record_step_with_usage(conn, run_id, status, now, usage);
             }
             conn.prepare_cached(
                 "UPDATE runs SET status = ?2, last_ms = ?3, question_id = NULL, asked = NULL WHERE run_id = ?1",
@@ -120,6 +102,33 @@ pub(super) fn record_progress(
             usage.model
         ])?;
     }
+    Ok(())
+}
+
+/// A step and what it used, in one write (the common case for model calls).
+fn record_step_with_usage(
+    conn: &Connection,
+    run_id: &str,
+    status: &str,
+    now: i64,
+    usage: &protocol::Usage,
+) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached(
+        "UPDATE runs SET status = ?2, last_ms = ?3, question_id = NULL, asked = NULL,
+                         has_usage = 1, input_tokens = input_tokens + ?4,
+                         output_tokens = output_tokens + ?5, cost_usd = cost_usd + ?6,
+                         model = COALESCE(?7, model)
+         WHERE run_id = ?1",
+    )?
+    .execute(params![
+        run_id,
+        status,
+        now,
+        usage.input_tokens as i64,
+        usage.output_tokens as i64,
+        usage.cost_usd,
+        usage.model
+    ])?;
     Ok(())
 }
 
