@@ -129,6 +129,19 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
             }
         }
     });
+    fanout.on_checkpoint({
+        let service = Arc::downgrade(&service);
+        let runtime = tokio::runtime::Handle::current();
+        move |id, snapshot| {
+            if let Some(service) = service.upgrade() {
+                runtime.spawn(async move {
+                    if let Err(e) = service.keep_checkpoint(id, snapshot).await {
+                        tracing::warn!(id, error = %e, "checkpoint not kept");
+                    }
+                });
+            }
+        }
+    });
     service.restore().await?;
     // Runs left open by a process that is gone end now, not after their deadline.
     service.sweep_runs().await?;

@@ -9,6 +9,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Snapshot {
+    last_id: u64,
+    npcs: HashMap<String, AgentState>,
+}
+
 #[derive(Default)]
 pub struct StatusBoard {
     npcs: Mutex<HashMap<String, AgentState>>,
@@ -63,6 +69,25 @@ impl StatusBoard {
 
     pub fn note_last_id(&self, id: u64) {
         self.last_id.fetch_max(id, Ordering::Relaxed);
+    }
+
+    /// Every npc's state and the last id folded, as a checkpoint keeps them.
+    pub fn snapshot(&self) -> String {
+        let npcs = self.npcs.lock().expect("status lock");
+        serde_json::to_string(&Snapshot {
+            last_id: self.last_id(),
+            npcs: npcs.clone(),
+        })
+        .expect("states serialize")
+    }
+
+    /// A board as a checkpoint kept it.
+    pub fn from_snapshot(text: &str) -> Result<StatusBoard, serde_json::Error> {
+        let snapshot: Snapshot = serde_json::from_str(text)?;
+        Ok(StatusBoard {
+            npcs: Mutex::new(snapshot.npcs),
+            last_id: AtomicU64::new(snapshot.last_id),
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 //! their runs), then the hub's subscribers.
 
 use super::board::StatusBoard;
+use super::moments::CHECKPOINT_EVERY;
 use crate::auth::RunTokens;
 use crate::backends::Backends;
 use crate::hub::EventHub;
@@ -18,6 +19,8 @@ pub struct CommitFanout {
     /// Told of a roster change (agents.json reloaded, or a synced workspace
     /// changed, perhaps on another gateway).
     on_roster: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// Given the board's snapshot when a commit crosses a checkpoint.
+    on_checkpoint: std::sync::OnceLock<Box<dyn Fn(u64, String) + Send + Sync>>,
 }
 
 impl CommitFanout {
@@ -33,7 +36,13 @@ impl CommitFanout {
             run_tokens,
             backends,
             on_roster: std::sync::OnceLock::new(),
+            on_checkpoint: std::sync::OnceLock::new(),
         }
+    }
+
+    /// What to do with the board's state every [`CHECKPOINT_EVERY`] events.
+    pub fn on_checkpoint(&self, keep: impl Fn(u64, String) + Send + Sync + 'static) {
+        let _ = self.on_checkpoint.set(Box::new(keep));
     }
 
     /// What to do when a roster change commits (set once, after the core exists).
@@ -49,6 +58,7 @@ impl CommitListener for CommitFanout {
         {
             then();
         }
+        let before = self.board.last_id();
         for event in events {
             self.board.apply(event);
             let Some(run_id) = &event.run_id else {
@@ -61,6 +71,12 @@ impl CommitListener for CommitFanout {
                 (kind, _) if kind.is_terminal() => self.run_tokens.revoke(run_id),
                 _ => {}
             }
+        }
+        let after = self.board.last_id();
+        if after / CHECKPOINT_EVERY > before / CHECKPOINT_EVERY
+            && let Some(keep) = self.on_checkpoint.get()
+        {
+            keep(after, self.board.snapshot());
         }
         self.backends.committed(events);
         self.hub.fan_out(events);

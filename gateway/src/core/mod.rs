@@ -5,6 +5,7 @@
 mod board;
 mod error;
 mod fanout;
+mod moments;
 mod observed;
 mod publish;
 mod runs;
@@ -48,6 +49,8 @@ pub struct StoredPage {
     pub events: Vec<Arc<crate::store::StoredEvent>>,
     /// Pass as `before=` for the next older page.
     pub next_before: Option<u64>,
+    /// In a window of time: pass as `after=` for the next page.
+    pub next_after: Option<u64>,
 }
 
 impl StoredPage {
@@ -65,6 +68,9 @@ impl StoredPage {
         out.push(b']');
         if let Some(next) = self.next_before {
             out.extend_from_slice(format!(",\"next_before\":{next}").as_bytes());
+        }
+        if let Some(next) = self.next_after {
+            out.extend_from_slice(format!(",\"next_after\":{next}").as_bytes());
         }
         out.push(b'}');
         out.into()
@@ -207,12 +213,17 @@ impl Service {
     }
 
     pub fn roster(&self) -> Roster {
+        self.roster_of(&self.board)
+    }
+
+    /// The roster with each agent's state as `board` folded it.
+    fn roster_of(&self, board: &StatusBoard) -> Roster {
         let registry = self.registry();
         let agents = registry
             .agents()
             .iter()
             .map(|agent| {
-                let state = self.board.get(&agent.npc);
+                let state = board.get(&agent.npc);
                 AgentSummary {
                     agent: agent.agent.clone(),
                     npc: agent.npc.clone(),
@@ -236,7 +247,7 @@ impl Service {
             .collect();
         Roster {
             agents,
-            last_event_id: self.board.last_id(),
+            last_event_id: board.last_id(),
         }
     }
 
@@ -283,6 +294,7 @@ impl Service {
         Ok(StoredPage {
             events,
             next_before,
+            next_after: None,
         })
     }
 

@@ -43,21 +43,40 @@ pub fn routes(
         .and(with_service(service.clone()))
         .and_then(
             |_: Caller, query: HistoryQuery, service: Arc<Service>| async move {
-                let page = service
-                    .history(query.npc.as_deref(), query.before, query.limit)
-                    .await
-                    .map_err(reject)?;
+                let page = match (query.from, query.to) {
+                    (None, None) => {
+                        service
+                            .history(query.npc.as_deref(), query.before, query.limit)
+                            .await
+                    }
+                    // A window of time: `from` and `to` in ms since the epoch.
+                    (from, to) => {
+                        let window = (from.unwrap_or(0), to.unwrap_or(i64::MAX));
+                        service
+                            .history_window(query.npc.as_deref(), window, query.after, query.limit)
+                            .await
+                    }
+                }
+                .map_err(reject)?;
                 Ok::<_, Rejection>(super::json_bytes(page.to_json()))
             },
         );
     let agents = warp::path!("api" / "agents")
         .and(warp::get())
         .and(caller_for(service.clone(), edge.clone(), Right::View, None))
+        .and(warp::query::<MomentQuery>())
         .and(with_service(service))
-        .and_then(|_: Caller, service: Arc<Service>| async move {
-            let roster = service.roster_with_usage().await.map_err(reject)?;
-            Ok::<_, Rejection>(warp::reply::json(&roster))
-        });
+        .and_then(
+            |_: Caller, query: MomentQuery, service: Arc<Service>| async move {
+                let roster = match query.at {
+                    // The office as it stood then.
+                    Some(at) => service.roster_at(at).await,
+                    None => service.roster_with_usage().await,
+                }
+                .map_err(reject)?;
+                Ok::<_, Rejection>(warp::reply::json(&roster))
+            },
+        );
     publish.or(history).or(agents)
 }
 
@@ -83,4 +102,13 @@ struct HistoryQuery {
     npc: Option<String>,
     before: Option<u64>,
     limit: Option<usize>,
+    from: Option<i64>,
+    to: Option<i64>,
+    after: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct MomentQuery {
+    /// Milliseconds since the epoch.
+    at: Option<i64>,
 }

@@ -87,6 +87,9 @@ pub trait EventLog: Send + Sync + 'static {
     async fn latest_per_npc(&self) -> Result<Vec<Arc<StoredEvent>>, StoreError>;
     /// The newest event id.
     async fn last_id(&self) -> Result<u64, StoreError>;
+    /// The first event with id >= `id`: its id and when it was stored (Unix
+    /// ms); how a moment is found in the log (ids grow with the time).
+    async fn first_from(&self, id: u64) -> Result<Option<(u64, i64)>, StoreError>;
     /// Proves the store can take a write (for `/readyz`).
     async fn check_writable(&self) -> Result<(), StoreError>;
     /// Deletes what the policy no longer keeps; returns how many events went.

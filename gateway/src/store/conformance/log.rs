@@ -266,3 +266,39 @@ pub(super) async fn a_replayed_key_is_stored_once(stores: &Stores, recorder: &Re
         "counted once each: span-1 on k1, span-2 on k1, span-1 on k2"
     );
 }
+
+/// A moment is found by id: the first event at or after an id, with when it
+/// was stored; a read event keeps the question it asked (the fold needs it).
+pub(super) async fn moments_and_questions_read_back(stores: &Stores) {
+    let before = crate::store::now_ms();
+    let start = stores.log.last_id().await.unwrap();
+    let mut asked = event("m", EventKind::Started, Some("m1"));
+    asked.run = Some(crate::store::RunMeta::default());
+    stores.log.append(vec![asked]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let mut question = event("m", EventKind::Awaiting, Some("m1"));
+    question.facts.question = Some(Arc::new(protocol::Question {
+        question: "Ship?".into(),
+        options: vec!["yes".into()],
+        ..protocol::Question::default()
+    }));
+    let stored = stores.log.append(vec![question]).await.unwrap();
+    let (id, stored_ms) = stores.log.first_from(start + 1).await.unwrap().unwrap();
+    assert_eq!(id, start + 1);
+    assert!(stored_ms >= before && stored_ms <= crate::store::now_ms());
+    let (second, second_ms) = stores.log.first_from(stored[0].id).await.unwrap().unwrap();
+    assert_eq!(second, stored[0].id);
+    assert!(second_ms >= stored_ms, "later ids are stored later");
+    assert_eq!(stores.log.first_from(stored[0].id + 1).await.unwrap(), None);
+    let read = stores
+        .log
+        .read_since(&NpcFilter::All, stored[0].id - 1, 10, usize::MAX)
+        .await
+        .unwrap();
+    let asked = read[0]
+        .facts
+        .question
+        .as_ref()
+        .expect("the question read back");
+    assert_eq!(asked.options, ["yes"]);
+}

@@ -103,6 +103,7 @@ pub async fn run_all(stores: Stores, recorder: Arc<Recorder>) {
     log::facts_reach_the_listener(&stores, &recorder).await;
     log::a_broken_batch_stores_nothing(&stores).await;
     log::reads_filter_and_page(&stores).await;
+    log::moments_and_questions_read_back(&stores).await;
     runs::runs_are_listed_newest_first(&stores).await;
     runs::usage_adds_up_and_times_are_the_events_own(&stores).await;
     runs::usage_totals_add_up_over_any_range(&stores).await;

@@ -349,6 +349,21 @@ impl EventLog for RedisStore {
         Ok(last.unwrap_or(0))
     }
 
+    async fn first_from(&self, id: u64) -> Result<Option<(u64, i64)>, StoreError> {
+        let page: Value = redis::cmd("XRANGE")
+            .arg(self.keys.log())
+            .arg(format!("0-{id}"))
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(entries_with_times(page)?
+            .first()
+            .map(|(event, stored_ms)| (event.id, *stored_ms)))
+    }
+
     async fn check_writable(&self) -> Result<(), StoreError> {
         if !self.tailing.load(Ordering::Relaxed) {
             return Err(StoreError::Unavailable(

@@ -13,7 +13,7 @@ use r2d2_sqlite::rusqlite::{self, Connection, OptionalExtension, Row, params, pa
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
-const EVENT_COLUMNS: &str = "id, npc, kind, run_id, ts, stored_ms, message, body";
+const EVENT_COLUMNS: &str = "id, npc, kind, run_id, ts, stored_ms, message, body, question";
 
 /// Inserts one event of `run_id` (the rules already checked) and keeps its run's row in step.
 pub(super) fn insert_event(
@@ -27,8 +27,8 @@ pub(super) fn insert_event(
     let json = envelope_json(id, run_id.as_deref(), &envelope_rest(event));
     let stored_ms = now_ms();
     conn.prepare_cached(
-        "INSERT INTO events (id, npc, kind, run_id, ts, stored_ms, message, body, client_key)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO events (id, npc, kind, run_id, ts, stored_ms, message, body, client_key, question)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )
     .map_err(classify)?
     .execute(params![
@@ -40,7 +40,12 @@ pub(super) fn insert_event(
         stored_ms,
         message,
         json,
-        event.key
+        event.key,
+        event
+            .facts
+            .question
+            .as_ref()
+            .map(|q| serde_json::to_string(q.as_ref()).expect("a question serializes"))
     ])
     .map_err(classify)?;
     if let Some(run_id) = &run_id {
@@ -58,6 +63,28 @@ pub(super) fn insert_event(
     );
     stored.facts = event.facts.clone();
     Ok(stored)
+}
+
+/// Files written before events kept their question typed: each `awaiting`
+/// event's question is read once from its fields.
+pub(super) fn type_old_event_questions(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let asked: Vec<(i64, String)> = conn
+        .prepare("SELECT id, body FROM events WHERE kind = 'awaiting' AND question IS NULL")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (id, body) in asked {
+        let fields: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&body).unwrap_or_default();
+        let question = protocol::Question::from_fields(&fields);
+        conn.execute(
+            "UPDATE events SET question = ?2 WHERE id = ?1",
+            params![
+                id,
+                serde_json::to_string(&question).expect("a question serializes")
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 /// For each event, the one its npc stored under its key already (a replay),
@@ -144,7 +171,7 @@ fn event_from_row(row: &Row) -> Result<Arc<StoredEvent>, rusqlite::Error> {
         rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
     })?;
     let body: String = row.get(7)?;
-    Ok(Arc::new(StoredEvent::new(
+    let mut event = StoredEvent::new(
         row.get::<_, i64>(0)? as u64,
         kind,
         row.get(1)?,
@@ -152,7 +179,13 @@ fn event_from_row(row: &Row) -> Result<Arc<StoredEvent>, rusqlite::Error> {
         row.get(4)?,
         row.get(6)?,
         body.into(),
-    )))
+    );
+    // The fact the status fold needs from a past event: what it asked.
+    let question: Option<String> = row.get(8)?;
+    event.facts.question = question
+        .and_then(|q| serde_json::from_str::<protocol::Question>(&q).ok())
+        .map(Arc::new);
+    Ok(Arc::new(event))
 }
 
 #[async_trait]
@@ -248,6 +281,19 @@ impl EventLog for SqliteStore {
             let max: Option<i64> =
                 conn.query_row("SELECT MAX(id) FROM events", [], |r| r.get(0))?;
             Ok(max.unwrap_or(0) as u64)
+        })
+        .await
+    }
+
+    async fn first_from(&self, id: u64) -> Result<Option<(u64, i64)>, StoreError> {
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT id, stored_ms FROM events WHERE id >= ?1 ORDER BY id LIMIT 1",
+            )?
+            .query_row(params![id as i64], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)?))
+            })
+            .optional()
         })
         .await
     }

@@ -274,6 +274,11 @@ fn migrate(conn: &Connection) -> Result<(), rusqlite::Error> {
     if !event_columns.contains("client_key") {
         conn.execute_batch("ALTER TABLE events ADD COLUMN client_key TEXT")?;
     }
+    if !event_columns.contains("question") {
+        // What each `awaiting` asked, typed, so a past moment folds it.
+        conn.execute_batch("ALTER TABLE events ADD COLUMN question TEXT")?;
+        log::type_old_event_questions(conn)?;
+    }
     conn.execute_batch(
         "CREATE UNIQUE INDEX IF NOT EXISTS events_client_key ON events(npc, client_key) WHERE client_key IS NOT NULL;",
     )?;
