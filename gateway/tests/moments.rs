@@ -192,3 +192,54 @@ async fn a_window_of_time_pages_its_events_oldest_first() {
     let (status, _) = gw.get(&format!("/api/history?from={to}&to={from}")).await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn the_summary_says_what_happened_while_a_person_was_away() {
+    let gw = TestGateway::start(agents()).await;
+    publish(
+        &gw,
+        vec![
+            json!({"npc": "ana", "type": "started", "run_id": "old"}),
+            json!({"npc": "ana", "type": "done", "run_id": "old"}),
+        ],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let left = now_ms();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let usage = json!({"input_tokens": 100, "output_tokens": 20, "cost_usd": 0.25});
+    publish(
+        &gw,
+        vec![
+            json!({"npc": "ana", "type": "started", "run_id": "a1"}),
+            json!({"npc": "ana", "type": "step", "run_id": "a1", "data": {"message": "thinking", "usage": usage}}),
+            json!({"npc": "ana", "type": "done", "run_id": "a1"}),
+            json!({"npc": "bo", "type": "started", "run_id": "b1"}),
+            json!({"npc": "bo", "type": "error", "run_id": "b1", "data": {"error": "disk full"}}),
+            json!({"npc": "cy", "type": "started", "run_id": "c1"}),
+            json!({"npc": "cy", "type": "awaiting", "run_id": "c1", "data": {"question": "Ship it?", "options": ["yes", "no"]}}),
+        ],
+    )
+    .await;
+    let (status, away) = gw.get(&format!("/api/summary?since={left}")).await;
+    assert_eq!(status, 200, "{away}");
+    assert_eq!(
+        (
+            &away["runs_started"],
+            &away["runs_done"],
+            &away["runs_failed"]
+        ),
+        (&json!(3), &json!(1), &json!(1)),
+        "{away}"
+    );
+    assert_eq!(away["errors"][0]["npc"], "bo");
+    assert_eq!(away["errors"][0]["error"], "disk full");
+    assert_eq!(away["waiting"][0]["question"], "Ship it?");
+    assert_eq!(away["usage"]["cost_usd"], 0.25);
+    // Back a moment later: nothing new, the question still waits.
+    let (_, later) = gw.get(&format!("/api/summary?since={}", now_ms())).await;
+    assert_eq!(later["runs_started"], 0);
+    assert_eq!(later["waiting"].as_array().unwrap().len(), 1);
+    let (status, _) = gw.get("/api/summary?since=-5").await;
+    assert_eq!(status, 400);
+}

@@ -4,6 +4,7 @@
 //! crate compiles for `wasm32-unknown-unknown` so the browser office uses it too.
 
 mod agent;
+mod away;
 mod error;
 mod event;
 mod fold;
@@ -14,6 +15,7 @@ pub mod usage;
 mod written;
 
 pub use agent::{AgentStatus, AgentSummary, Offline, PendingQuestion, Roster, Visit};
+pub use away::{AwayError, AwayQuestion, AwaySummary};
 pub use error::{ErrorBody, ErrorDetail};
 pub use event::{
     EventEnvelope, EventKind, Fields, HistoryPage, PublishAck, PublishEvent, UnknownEventKind,

@@ -170,3 +170,118 @@ impl Service {
         })
     }
 }
+
+/// Runs read at most for one summary (newest first).
+const SUMMARY_RUNS: usize = 5_000;
+/// Errors listed in a summary.
+const SUMMARY_ERRORS: usize = 20;
+
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("timestamps format")
+}
+
+impl Service {
+    /// `GET /api/summary?since=`: what happened while a person was away: the
+    /// runs started since (how many ended done or in error, the errors), the
+    /// questions waiting now, and what the window's runs used.
+    pub async fn away_summary(&self, since_ms: i64) -> Result<protocol::AwaySummary, CoreError> {
+        let now = super::visitors::now_ms();
+        if !(0..=now).contains(&since_ms) {
+            return Err(CoreError::InvalidRequest(
+                "`since` is a past moment, in milliseconds since the epoch".into(),
+            ));
+        }
+        let mut summary = protocol::AwaySummary {
+            since: rfc3339(since_ms),
+            until: rfc3339(now),
+            runs_started: 0,
+            runs_done: 0,
+            runs_failed: 0,
+            errors: Vec::new(),
+            waiting: Vec::new(),
+            usage: self.usage(Some(&rfc3339(since_ms)), None).await?.total,
+            partial: false,
+        };
+        self.count_runs_since(since_ms, &mut summary).await?;
+        let mut waiting: Vec<protocol::AwayQuestion> = self
+            .roster()
+            .agents
+            .into_iter()
+            .filter_map(|agent| {
+                let question = agent.question?;
+                Some(protocol::AwayQuestion {
+                    agent: agent.agent,
+                    npc: agent.npc,
+                    run_id: question.run_id,
+                    question: question.question,
+                    since: question.since,
+                })
+            })
+            .collect();
+        waiting.sort_by(|a, b| a.since.cmp(&b.since));
+        summary.waiting = waiting;
+        Ok(summary)
+    }
+
+    async fn count_runs_since(
+        &self,
+        since_ms: i64,
+        summary: &mut protocol::AwaySummary,
+    ) -> Result<(), CoreError> {
+        let mut cursor: Option<crate::store::RunCursor> = None;
+        let mut read = 0;
+        loop {
+            let page = self
+                .store
+                .runs
+                .runs(crate::store::RunQuery {
+                    agent: None,
+                    before: cursor.as_ref(),
+                    limit: 500,
+                    max_bytes: usize::MAX,
+                })
+                .await?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            for run in &page {
+                if run.started_ms < since_ms {
+                    return Ok(());
+                }
+                if read == SUMMARY_RUNS {
+                    summary.partial = true;
+                    return Ok(());
+                }
+                read += 1;
+                summary.runs_started += 1;
+                match run.summary.status {
+                    protocol::AgentStatus::Done => summary.runs_done += 1,
+                    protocol::AgentStatus::Error => {
+                        summary.runs_failed += 1;
+                        if summary.errors.len() < SUMMARY_ERRORS {
+                            summary.errors.push(protocol::AwayError {
+                                agent: run.summary.agent.clone(),
+                                npc: run.summary.npc.clone(),
+                                run_id: run.summary.run_id.clone(),
+                                error: run.summary.error.clone().unwrap_or_default(),
+                                at: run
+                                    .summary
+                                    .ended_at
+                                    .clone()
+                                    .unwrap_or_else(|| run.summary.started_at.clone()),
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            cursor = Some(crate::store::RunCursor {
+                started_ms: last.started_ms,
+                run_id: last.summary.run_id.clone(),
+            });
+        }
+    }
+}

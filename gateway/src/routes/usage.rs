@@ -1,4 +1,5 @@
-//! `GET /api/usage` (what the runs cost, per agent and in all) and
+//! `GET /api/usage` (what the runs cost, per agent and in all), `GET
+//! /api/summary` (what happened while a person was away) and
 //! `POST /api/agents/:agent/bench/lift` (an operator lifts a budget's bench
 //! for the rest of the day).
 
@@ -32,18 +33,35 @@ pub fn routes(
         .and(warp::post())
         .and(caller_for(
             service.clone(),
-            edge,
+            edge.clone(),
             Right::Operate,
             Some(Action::Operate),
         ))
-        .and(with_service(service))
+        .and(with_service(service.clone()))
         .and_then(
             |agent: String, caller: Caller, service: Arc<Service>| async move {
                 let event_id = service.lift_bench(&agent, &caller).await.map_err(reject)?;
                 Ok::<_, Rejection>(super::accepted(&serde_json::json!({"event_id": event_id})))
             },
         );
-    usage.or(lift)
+    let summary = warp::path!("api" / "summary")
+        .and(warp::get())
+        .and(caller_for(service.clone(), edge.clone(), Right::View, None))
+        .and(warp::query::<SummaryQuery>())
+        .and(with_service(service.clone()))
+        .and_then(
+            |_: Caller, query: SummaryQuery, service: Arc<Service>| async move {
+                let summary = service.away_summary(query.since).await.map_err(reject)?;
+                Ok::<_, Rejection>(warp::reply::json(&summary))
+            },
+        );
+    usage.or(lift).or(summary)
+}
+
+/// `since`: milliseconds since the epoch (the person's last visit).
+#[derive(Deserialize)]
+struct SummaryQuery {
+    since: i64,
 }
 
 #[derive(Deserialize)]
