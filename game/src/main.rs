@@ -57,6 +57,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     let gateway = GatewaySettings {
+        at: None,
         base_url: cli.gateway.trim_end_matches('/').to_owned(),
         token: cli.token,
     };

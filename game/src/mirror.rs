@@ -102,6 +102,7 @@ pub(super) fn plugin(app: &mut App) {
 fn connection_word(state: &LinkState) -> &'static str {
     match state {
         LinkState::Connected => "connected",
+        LinkState::Past { .. } => "past",
         LinkState::Connecting { .. } => "connecting",
         LinkState::Reconnecting { .. } => "reconnecting",
     }

@@ -33,6 +33,8 @@ pub fn gateway_from_page() -> GatewaySettings {
             .trim_end_matches('/')
             .to_owned(),
         token: None,
+        // A shared moment: `?at=` in ms since the epoch.
+        at: param("at").and_then(|at| at.parse().ok()),
     }
 }
 

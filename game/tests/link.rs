@@ -74,6 +74,7 @@ async fn the_link_resumes_after_the_gateway_restarts_and_misses_nothing() {
 
     let link = GatewayLink::start(
         GatewaySettings {
+            at: None,
             base_url: base.clone(),
             token: None,
         },

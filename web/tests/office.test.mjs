@@ -680,6 +680,38 @@ for (const forced of [true, false]) test(`on a phone${forced ? "" : " (its pixel
   }
 });
 
+test("a shared moment (?at=) shows the office as it was then, and nothing can be run or answered from it", { timeout: 180_000 }, async () => {
+  const runId = await startRun("deployer", { version: "v4.0.0", env: "then" });
+  await waitUntil("Dex asking", async () => (await rosterEntry("deployer"))?.status === "awaiting", 60_000);
+  await sleep(50);
+  const at = Date.now();
+  await sleep(50);
+  const answered = await fetch(`http://127.0.0.1:${port}/api/runs/${runId}/respond`, {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ decision: "reject" }),
+  });
+  assert.equal(answered.status, 202);
+  await waitUntil("Dex's run over", async () => (await rosterEntry("deployer"))?.status !== "awaiting", 60_000);
+  const then = await (await fetch(`http://127.0.0.1:${port}/api/agents?at=${at}`)).json();
+  const { page, problems } = await openOffice(browser, `http://127.0.0.1:${port}/?at=${at}`);
+  try {
+    await waitUntil("the past moment", async () => (await page.getAttribute("#mirror", "data-connection")) === "past");
+    // Every character as it was then: Dex still asks, though live it was answered.
+    for (const agent of then.agents) {
+      await waitUntil(`${agent.npc} as it was`, async () => (await mirrorEntry(page, agent.npc))?.status === agent.status);
+    }
+    assert.equal((await mirrorEntry(page, "deployer")).status, "awaiting");
+    assert.notEqual((await rosterEntry("deployer")).status, "awaiting", "live has moved on");
+    // Answering from the past is refused by the page itself: no answer reaches the gateway.
+    const events = (await runEvents(runId)).length;
+    await page.$eval('#mirror-npc-deployer button[data-action="answer"]', (b) => b.click());
+    await sleep(1000);
+    assert.equal((await runEvents(runId)).length, events, "nothing answered from the past");
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+  }
+});
+
 test("a new question chimes when the person asked for it, and the choice is kept", { timeout: 120_000 }, async () => {
   const { page } = office;
   await page.focus("#attention-chime");

@@ -281,7 +281,40 @@ async fn load_office(api: &Api, events: &EventSink, last: &mut Option<(String, V
     }
 }
 
+/// A shared moment: the office as it stood then, once, and nothing live.
+async fn past(api: Api, events: EventSink, at: i64) {
+    let mut office = None;
+    let mut attempt = 0u32;
+    loop {
+        load_office(&api, &events, &mut office).await;
+        match api.get::<Roster>(&format!("/api/agents?at={at}")).await {
+            Ok(roster) => {
+                let _ = events.send(LinkEvent::Roster(roster));
+                let _ = events.send(LinkEvent::State(LinkState::Past { at }));
+                return futures_util::future::pending().await;
+            }
+            Err(error) => {
+                report_signed_out(&events, &error);
+                attempt += 1;
+                let backoff = Duration::from_millis(500)
+                    .saturating_mul(1 << attempt.min(5))
+                    .min(MAX_BACKOFF);
+                let _ = events.send(LinkEvent::State(LinkState::Reconnecting {
+                    url: api.settings.base_url.clone(),
+                    error: error.to_string(),
+                    retry_in: backoff.as_secs_f32(),
+                    attempt,
+                }));
+                sleep(backoff).await;
+            }
+        }
+    }
+}
+
 async fn stream_loop(api: Api, events: EventSink) {
+    if let Some(at) = api.settings.at {
+        return past(api, events, at).await;
+    }
     let url = api.settings.base_url.clone();
     let mut last_id: Option<u64> = None;
     let mut attempt = 0u32;
@@ -377,6 +410,17 @@ async fn act(
     events: &EventSink,
     command: LinkCommand,
 ) -> Option<(String, Result<(), LinkError>)> {
+    if api.settings.at.is_some()
+        && let Some(agent) = command.agent()
+    {
+        // Nothing is run or answered from the past.
+        return Some((
+            agent.to_owned(),
+            Err(LinkError::Refused(
+                "this is the office as it was; open it live to act".into(),
+            )),
+        ));
+    }
     Some(match command {
         LinkCommand::Run { agent, payload } => {
             let result = api

@@ -17,6 +17,8 @@ use serde_json::Value;
 pub struct GatewaySettings {
     pub base_url: String,
     pub token: Option<String>,
+    /// Show the office as it stood at this moment (ms since the epoch), not live.
+    pub at: Option<i64>,
 }
 
 impl GatewaySettings {
@@ -37,6 +39,11 @@ pub enum LinkState {
         url: String,
     },
     Connected,
+    /// Showing the office as it stood at `at` (ms since the epoch): nothing
+    /// live arrives, and nothing can be run or answered.
+    Past {
+        at: i64,
+    },
     /// Retrying after `error`; `retry_in` seconds from when this was sent.
     Reconnecting {
         url: String,
@@ -131,6 +138,23 @@ pub enum LinkCommand {
     LiftBench {
         agent: String,
     },
+}
+
+impl LinkCommand {
+    /// The agent a command acts on (runs, answers, cancels, lifts a bench);
+    /// None for reads.
+    pub fn agent(&self) -> Option<&str> {
+        match self {
+            LinkCommand::Run { agent, .. }
+            | LinkCommand::Respond { agent, .. }
+            | LinkCommand::Cancel { agent, .. }
+            | LinkCommand::LiftBench { agent } => Some(agent),
+            LinkCommand::LoadRuns { .. }
+            | LinkCommand::SignOut
+            | LinkCommand::CountRuns { .. }
+            | LinkCommand::FetchUsage { .. } => None,
+        }
+    }
 }
 
 /// The office's end of the link.

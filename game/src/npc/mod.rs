@@ -234,7 +234,7 @@ fn apply_link_events(
                 }
             }
             LinkEvent::State(state) => {
-                let offline = !matches!(state, LinkState::Connected);
+                let offline = !matches!(state, LinkState::Connected | LinkState::Past { .. });
                 for (mut status, ..) in &mut npcs {
                     if status.offline != offline {
                         status.offline = offline;

@@ -213,6 +213,22 @@ fn connection_words(state: &LinkState, waited: f32) -> (egui::Color32, String, S
             "connected".to_owned(),
             "live".to_owned(),
         ),
+        LinkState::Past { at } => {
+            let when = chrono::DateTime::from_timestamp_millis(*at)
+                .map(|t| {
+                    t.with_timezone(&chrono::Local)
+                        .format("%b %-d %H:%M:%S")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            (
+                egui::Color32::from_rgb(170, 140, 240),
+                format!(
+                    "the office as of {when}: nothing live, nothing can be run; open it without ?at= for now"
+                ),
+                format!("as of {when}"),
+            )
+        }
         LinkState::Connecting { url } => (
             amber,
             format!("connecting to {url}"),
