@@ -281,6 +281,13 @@ async fn load_office(api: &Api, events: &EventSink, last: &mut Option<(String, V
     }
 }
 
+/// How long to wait before the next try, after `attempt` failed ones.
+fn backoff_after(attempt: u32) -> Duration {
+    Duration::from_millis(500)
+        .saturating_mul(1 << attempt.min(5))
+        .min(MAX_BACKOFF)
+}
+
 /// A shared moment: the office as it stood then, once, and nothing live.
 async fn past(api: Api, events: EventSink, at: i64) {
     let mut office = None;
@@ -296,9 +303,7 @@ async fn past(api: Api, events: EventSink, at: i64) {
             Err(error) => {
                 report_signed_out(&events, &error);
                 attempt += 1;
-                let backoff = Duration::from_millis(500)
-                    .saturating_mul(1 << attempt.min(5))
-                    .min(MAX_BACKOFF);
+                let backoff = backoff_after(attempt);
                 let _ = events.send(LinkEvent::State(LinkState::Reconnecting {
                     url: api.settings.base_url.clone(),
                     error: error.to_string(),
@@ -330,9 +335,7 @@ async fn stream_loop(api: Api, events: EventSink) {
             }
         };
         attempt += 1;
-        let backoff = Duration::from_millis(500)
-            .saturating_mul(1 << attempt.min(5))
-            .min(MAX_BACKOFF);
+        let backoff = backoff_after(attempt);
         let _ = events.send(LinkEvent::State(LinkState::Reconnecting {
             url: url.clone(),
             error,

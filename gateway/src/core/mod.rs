@@ -140,6 +140,14 @@ pub fn now_rfc3339() -> String {
         .expect("UTC timestamps always format")
 }
 
+/// A moment in ms since the epoch, as RFC 3339 in UTC.
+pub fn rfc3339_at(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("UTC timestamps always format")
+}
+
 impl Service {
     pub fn new(parts: ServiceParts) -> Arc<Service> {
         let file = Arc::new(parts.registry);
@@ -424,8 +432,13 @@ impl Service {
 
 #[cfg(test)]
 mod tests {
-    use super::resume_point;
+    use super::{resume_point, rfc3339_at};
     use proptest::prelude::*;
+
+    #[test]
+    fn moments_become_rfc3339_in_utc() {
+        assert_eq!(rfc3339_at(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+    }
 
     #[test]
     fn the_header_wins_then_since_then_now() {

@@ -176,33 +176,29 @@ const SUMMARY_RUNS: usize = 5_000;
 /// Errors listed in a summary.
 const SUMMARY_ERRORS: usize = 20;
 
-fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("timestamps format")
-}
-
 impl Service {
     /// `GET /api/summary?since=`: what happened while a person was away: the
     /// runs started since (how many ended done or in error, the errors), the
     /// questions waiting now, and what the window's runs used.
     pub async fn away_summary(&self, since_ms: i64) -> Result<protocol::AwaySummary, CoreError> {
-        let now = super::visitors::now_ms();
+        let now = crate::store::now_ms();
         if !(0..=now).contains(&since_ms) {
             return Err(CoreError::InvalidRequest(
                 "`since` is a past moment, in milliseconds since the epoch".into(),
             ));
         }
         let mut summary = protocol::AwaySummary {
-            since: rfc3339(since_ms),
-            until: rfc3339(now),
+            since: super::rfc3339_at(since_ms),
+            until: super::rfc3339_at(now),
             runs_started: 0,
             runs_done: 0,
             runs_failed: 0,
             errors: Vec::new(),
             waiting: Vec::new(),
-            usage: self.usage(Some(&rfc3339(since_ms)), None).await?.total,
+            usage: self
+                .usage(Some(&super::rfc3339_at(since_ms)), None)
+                .await?
+                .total,
             partial: false,
         };
         self.count_runs_since(since_ms, &mut summary).await?;

@@ -3,12 +3,13 @@
 //! events, published like any publisher's (validated, stored once by key,
 //! counted once, budgets watched).
 
-use super::visitors::{Arrival, now_ms};
+use super::visitors::Arrival;
 use super::{CoreError, Service};
 use crate::auth::Caller;
 use crate::otel::assemble::{Assembler, Happening, Patience};
 use crate::otel::claude::{ClaudeRecord, Sessions};
 use crate::otel::spans::SpanFact;
+use crate::store::now_ms;
 use protocol::PublishEvent;
 use serde_json::json;
 use std::collections::{HashMap, VecDeque};
@@ -66,13 +67,6 @@ fn count(item: &str, n: usize) {
     crate::metrics::OTLP
         .with_label_values(&[item])
         .inc_by(n as u64);
-}
-
-fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("timestamps format")
 }
 
 impl Service {
@@ -176,14 +170,19 @@ impl Service {
         source: &'static str,
     ) -> Result<Told, CoreError> {
         let mut told = Told::default();
+        let registry = self.registry();
+        // Whose agent each key is, looked up once per key, not per event.
+        let mut agents: HashMap<String, String> = HashMap::new();
         let allowed: Vec<Happening> = happenings
             .into_iter()
             .filter(|h| {
-                let npc = self.npc_of_key(&h.agent.key);
-                let agent = self
-                    .registry()
-                    .by_npc(&npc)
-                    .map_or(npc, |a| a.agent.clone());
+                let agent = agents
+                    .entry(h.agent.key.clone())
+                    .or_insert_with(|| {
+                        let npc = self.npc_of_key(&h.agent.key);
+                        registry.by_npc(&npc).map_or(npc, |a| a.agent.clone())
+                    })
+                    .clone();
                 let may = matches!(caller, Caller::Local | Caller::Person(_))
                     && caller.may_act_on(&agent);
                 if !may {
@@ -236,7 +235,7 @@ impl Service {
             npc,
             kind: happening.kind.to_string(),
             run_id: Some(happening.run),
-            ts: Some(rfc3339(happening.ts_ms)),
+            ts: Some(super::rfc3339_at(happening.ts_ms)),
             data: Some(data.into()),
             key: Some(happening.key),
         }
@@ -334,15 +333,5 @@ impl Service {
             self.publish_run(&waiting.caller, waiting.run, waiting.events)
                 .await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn span_times_become_rfc3339() {
-        assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
     }
 }

@@ -12,6 +12,7 @@
 use super::{CoreError, Service};
 use crate::otel::spans::AgentRef;
 use crate::registry::{Agent, AgentSource, Registry, RunTarget};
+use crate::store::now_ms;
 use protocol::{GatewayEvent, Visit};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -67,10 +68,6 @@ pub fn npc_for(key: &str) -> String {
     )
     .trim_start_matches('-')
     .to_owned()
-}
-
-pub(super) fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 impl Service {
