@@ -35,7 +35,10 @@ fn notice_questions(
     npcs: Query<(Entity, &Npc, &NpcStatus), Changed<NpcStatus>>,
     mut seen: Local<HashMap<Entity, Option<(String, u64)>>>,
     mut wanted: MessageWriter<AttentionWanted>,
+    timeline: Option<Res<crate::timeline::Timeline>>,
 ) {
+    // A question replayed from the past is no news.
+    let past = timeline.is_some_and(|t| t.is_past());
     for (entity, npc, status) in &npcs {
         // Keyed by the question, not the status: going offline and back is no news.
         let now = status
@@ -46,7 +49,8 @@ fn notice_questions(
             // Just arrived with the roster: pending, not new.
             continue;
         };
-        if let (Some(question), false) = (&status.question, now == before || status.offline) {
+        if let (Some(question), false) = (&status.question, now == before || status.offline || past)
+        {
             wanted.write(AttentionWanted {
                 npc: npc.npc.clone(),
                 name: npc.name.clone(),

@@ -172,10 +172,18 @@ pub fn fit(
     let step = filled.unwrap_or_else(|| fit_step(size, view));
     let zoom = ZOOM_STEPS[step] / scale_factor;
     // The free space's centre, relative to the window's (screen y down).
-    let offset = Vec2::new(
+    let mut offset = Vec2::new(
         insets.left + free.x / 2.0 - window.x / 2.0,
         insets.top + free.y / 2.0 - window.y / 2.0,
     );
+    if filled.is_some() {
+        // On a phone the office sits under the top bar and the spare height
+        // gathers at the bottom, where the minimap and the time slider are.
+        let height = size.y * zoom;
+        if height + 2.0 * FIT_MARGIN < free.y {
+            offset.y = insets.top + FIT_MARGIN + height / 2.0 - window.y / 2.0;
+        }
+    }
     let mut centre = Vec2::new(size.x / 2.0, -size.y / 2.0);
     if filled.is_some() {
         // No empty band at either side: the office's edges stay at the space's.
@@ -507,7 +515,7 @@ mod tests {
     }
 
     #[test]
-    fn a_phone_held_upright_fills_its_height_and_keeps_the_focus_in_the_middle() {
+    fn a_phone_held_upright_fills_its_width_keeps_the_focus_in_the_middle_and_sits_under_the_bar() {
         let phone = Vec2::new(390.0, 844.0);
         let bar = ViewInsets {
             top: 44.0,
@@ -521,9 +529,12 @@ mod tests {
         let zoom = 7.0 / 3.0;
         let half = 390.0 / 2.0 / zoom;
         assert_eq!(centre.x, 100.0, "the focus in the middle");
+        // The office's top edge (world y 0) just under the bar; the spare
+        // height below it, for the minimap and the time slider.
+        let top_on_screen = 844.0 / 2.0 + centre.y * zoom;
         assert!(
-            (centre.y - (-120.0 + 22.0 / zoom)).abs() < 1e-3,
-            "the middle of the space under the bar"
+            (top_on_screen - (44.0 + FIT_MARGIN)).abs() < 1e-3,
+            "the office under the bar, not in the middle ({top_on_screen})"
         );
         // A focus near an edge: the office's edge meets the window's, no empty band.
         let (at_edge, _) = fit(office, phone, bar, 3.0, Some(10.0));

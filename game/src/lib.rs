@@ -6,6 +6,7 @@
 
 pub mod art;
 pub mod attention;
+pub mod away;
 mod bench;
 pub mod camera;
 #[cfg(not(target_arch = "wasm32"))]
@@ -23,6 +24,7 @@ pub mod pointer;
 pub mod preferences;
 pub mod roster;
 pub mod selection;
+pub mod timeline;
 pub mod ui;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
@@ -48,6 +50,7 @@ impl Plugin for OfficeCorePlugin {
             whiteboard::plugin,
             bench::plugin,
             mirror::plugin,
+            timeline::plugin,
         ));
     }
 }
@@ -95,6 +98,7 @@ impl Plugin for AppPlugin {
             camera::plugin,
             pointer::plugin,
             ui::plugin,
+            away::plugin,
             on_demand::plugin,
         ));
         #[cfg(target_arch = "wasm32")]

@@ -24,6 +24,10 @@ struct Cli {
     /// [default: `office.ron` in `esprit-hub` in the user's config directory].
     #[arg(long, env = "ESPRIT_PREFERENCES")]
     preferences: Option<std::path::PathBuf>,
+    /// Open the office as it stood at this moment (`2026-12-06T03:00:00Z`,
+    /// `"2026-12-06 03:00"` in local time, or ms since the epoch) instead of now.
+    #[arg(long, value_parser = parse_moment)]
+    at: Option<i64>,
     /// Measure frame times for this many seconds (after a warm-up), print them and exit.
     #[arg(long)]
     frame_stats: Option<f64>,
@@ -57,7 +61,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     let gateway = GatewaySettings {
-        at: None,
+        at: cli.at,
         base_url: cli.gateway.trim_end_matches('/').to_owned(),
         token: cli.token,
     };
@@ -71,8 +75,14 @@ fn main() -> std::process::ExitCode {
         Some(path) => game::preferences::PreferencesFile(Some(path)),
         None => game::preferences::PreferencesFile::standard(),
     };
+    // Last visits sit beside the switches.
+    let visits: Box<dyn game::away::VisitBook> = match &preferences.0 {
+        Some(path) => Box::new(game::away::VisitsFile(path.with_file_name("visits.ron"))),
+        None => Box::new(game::away::VisitsInMemory::default()),
+    };
     let mut app = App::new();
     app.insert_resource(pace)
+        .insert_resource(game::away::Visits(visits))
         .insert_resource(preferences)
         .insert_resource(game::npc::Tempo(if cli.restless { 0.02 } else { 1.0 }))
         .add_plugins(AppPlugin { gateway, office });
@@ -85,6 +95,25 @@ fn main() -> std::process::ExitCode {
     }
     app.run();
     std::process::ExitCode::SUCCESS
+}
+
+/// `--at`: ms since the epoch, RFC 3339, or a local `YYYY-MM-DD HH:MM[:SS]`.
+#[cfg(not(target_arch = "wasm32"))]
+fn parse_moment(text: &str) -> Result<i64, String> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(at.timestamp_millis());
+    }
+    ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
+        .iter()
+        .find_map(|format| chrono::NaiveDateTime::parse_from_str(text, format).ok())
+        .and_then(|local| local.and_local_timezone(chrono::Local).earliest())
+        .map(|at| at.timestamp_millis())
+        .ok_or_else(|| {
+            format!("`{text}` is not a moment: give RFC 3339, \"YYYY-MM-DD HH:MM\" or ms since the epoch")
+        })
 }
 
 /// Reads a Tiled map and the tileset image it names (relative to the map).

@@ -52,6 +52,15 @@ pub struct Mirror {
     pub office: [i32; 4],
     /// The phone layout is on.
     pub compact: bool,
+    /// The moment shown (ms since the epoch), while the office shows the past.
+    pub moment: Option<i64>,
+    /// The replay plays (and how fast).
+    pub playing: Option<f64>,
+    /// The slider's marks: how many, and the moments of the first few.
+    pub marks: usize,
+    /// The summary card shown after an absence: runs started, failed,
+    /// questions waiting, the cost (None while no card is up).
+    pub away: Option<crate::away::AwayFacts>,
     /// The NPC panel's and the minimap's controls on the canvas
     /// ([`crate::ui::PanelControls`], [`crate::ui::MapControls`]).
     pub controls: Vec<(&'static str, [i32; 4])>,
@@ -69,6 +78,8 @@ pub enum MirrorRequest {
     },
     /// The page's attention switches (chime, notifications).
     Attention(crate::attention::AttentionSettings),
+    /// The page's time controls (Live, play, the marks, the speed).
+    Timeline(crate::timeline::TimelineRequest),
 }
 
 /// The page's end of the request channel (DOM listeners hold a `Sender`).
@@ -102,7 +113,6 @@ pub(super) fn plugin(app: &mut App) {
 fn connection_word(state: &LinkState) -> &'static str {
     match state {
         LinkState::Connected => "connected",
-        LinkState::Past { .. } => "past",
         LinkState::Connecting { .. } => "connecting",
         LinkState::Reconnecting { .. } => "reconnecting",
     }
@@ -126,8 +136,16 @@ fn update_mirror(
     camera: Query<(&Camera, &GlobalTransform), With<Camera2d>>,
     insets: Option<Res<crate::camera::ViewInsets>>,
     chrome: Option<Res<crate::ui::Chrome>>,
-    controls: Option<Res<crate::ui::PanelControls>>,
-    map_controls: Option<Res<crate::ui::MapControls>>,
+    controls: (
+        Option<Res<crate::ui::PanelControls>>,
+        Option<Res<crate::ui::MapControls>>,
+        Option<Res<crate::ui::TimelineControls>>,
+        Option<Res<crate::away::AwayControls>>,
+    ),
+    (timeline, away): (
+        Option<Res<crate::timeline::Timeline>>,
+        Option<Res<crate::away::AwayCard>>,
+    ),
     windows: Query<&Window, With<bevy::window::PrimaryWindow>>,
     plan: Option<Res<crate::office::CurrentPlan>>,
     mut mirror: ResMut<Mirror>,
@@ -172,7 +190,28 @@ fn update_mirror(
             })
         })
         .collect();
-    let word = connection_word(&connection.0);
+    let timeline = timeline.as_deref();
+    let moment = timeline.and_then(|t| t.past());
+    let word = match moment {
+        Some(_) => "past",
+        None => connection_word(&connection.0),
+    };
+    let playing = timeline
+        .and_then(|t| t.playhead.as_ref())
+        .filter(|head| head.playing)
+        .map(|head| head.speed);
+    let marks = timeline.map_or(0, |t| t.marks.len());
+    let away = away.and_then(|card| card.facts());
+    if mirror.moment != moment
+        || mirror.playing != playing
+        || mirror.marks != marks
+        || mirror.away != away
+    {
+        mirror.moment = moment;
+        mirror.playing = playing;
+        mirror.marks = marks;
+        mirror.away = away;
+    }
     let size = windows.iter().next().map(|w| w.size()).unwrap_or_default();
     let insets = insets.map(|i| *i).unwrap_or_default();
     let free = insets.free_area(size);
@@ -189,8 +228,11 @@ fn update_mirror(
         mirror.compact = compact;
         mirror.office = office;
     }
-    let on_canvas = controls.iter().flat_map(|c| &c.0);
+    let (panel_controls, map_controls, timeline_controls, away_controls) = controls;
+    let on_canvas = panel_controls.iter().flat_map(|c| &c.0);
     let on_canvas = on_canvas.chain(map_controls.iter().flat_map(|c| &c.0));
+    let on_canvas = on_canvas.chain(timeline_controls.iter().flat_map(|c| &c.0));
+    let on_canvas = on_canvas.chain(away_controls.iter().flat_map(|c| &c.0));
     if !on_canvas.clone().eq(&mirror.controls) {
         mirror.controls = on_canvas.cloned().collect();
     }
@@ -234,14 +276,21 @@ fn apply_requests(
     mut selected: ResMut<Selected>,
     link: Option<Res<GatewayLink>>,
     mut attention: ResMut<crate::attention::AttentionSettings>,
+    mut timeline: MessageWriter<crate::timeline::TimelineRequest>,
 ) {
     for request in inbox.receiver.try_iter() {
         let (MirrorRequest::Select(id)
         | MirrorRequest::Run(id)
         | MirrorRequest::Answer { npc: id, .. }) = &request
         else {
-            if let MirrorRequest::Attention(wanted) = request {
-                attention.set_if_neq(wanted);
+            match request {
+                MirrorRequest::Attention(wanted) => {
+                    attention.set_if_neq(wanted);
+                }
+                MirrorRequest::Timeline(asked) => {
+                    timeline.write(asked);
+                }
+                _ => {}
             }
             continue;
         };
@@ -258,7 +307,7 @@ fn apply_requests(
                     });
                 }
             }
-            MirrorRequest::Attention(_) => {}
+            MirrorRequest::Attention(_) | MirrorRequest::Timeline(_) => {}
             MirrorRequest::Answer { decision, .. } => {
                 if let (Ok((npc, status)), Some(link)) = (npcs.get(entity), &link)
                     && let Some(question) = &status.question

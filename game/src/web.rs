@@ -45,11 +45,28 @@ pub fn plugin(app: &mut App) {
         (
             listen_to_mirror_buttons,
             listen_to_attention_switches,
+            listen_to_time_controls,
             restore_attention,
         ),
     )
     .add_systems(Update, (sign_in_again, tell_page_about_attention))
     .add_systems(Last, write_mirror);
+}
+
+/// The browser's visit book: `esprit-last-visit.<who>` in local storage.
+pub struct VisitsInLocalStorage;
+
+impl crate::away::VisitBook for VisitsInLocalStorage {
+    fn last_visit(&self, who: &str) -> Option<i64> {
+        let key = format!("esprit-last-visit.{who}");
+        local_storage()?.get_item(&key).ok()??.parse().ok()
+    }
+
+    fn remember(&self, who: &str, at_ms: i64) {
+        if let Some(storage) = local_storage() {
+            let _ = storage.set_item(&format!("esprit-last-visit.{who}"), &at_ms.to_string());
+        }
+    }
 }
 
 /// Where the person's attention switches are kept between visits.
@@ -91,6 +108,45 @@ fn listen_to_attention_switches(inbox: Res<MirrorInbox>) {
                 .add_event_listener_with_callback("change", on_change.as_ref().unchecked_ref());
         }
     }
+    on_change.forget();
+}
+
+/// The mirror's time controls ask what the slider's buttons ask.
+fn listen_to_time_controls(inbox: Res<MirrorInbox>) {
+    use crate::timeline::TimelineRequest;
+    let Some(controls) = document().and_then(|d| d.get_element_by_id("mirror-timeline")) else {
+        return;
+    };
+    let sender = inbox.sender.clone();
+    let on_click = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
+        let asked = event
+            .target()
+            .and_then(|t| t.dyn_into::<Element>().ok())
+            .and_then(|t| t.closest("button[data-timeline]").ok().flatten())
+            .and_then(|b| b.get_attribute("data-timeline"));
+        let request = match asked.as_deref() {
+            Some("live") => TimelineRequest::Live,
+            Some("previous") => TimelineRequest::PreviousMark,
+            Some("next") => TimelineRequest::NextMark,
+            Some("play") => TimelineRequest::Play,
+            Some("pause") => TimelineRequest::Pause,
+            _ => return,
+        };
+        let _ = sender.send(MirrorRequest::Timeline(request));
+    });
+    let _ = controls.add_event_listener_with_callback("click", on_click.as_ref().unchecked_ref());
+    on_click.forget();
+    let sender = inbox.sender.clone();
+    let on_change = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
+        let speed = event
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok())
+            .and_then(|select| select.value().parse::<f64>().ok());
+        if let Some(speed) = speed {
+            let _ = sender.send(MirrorRequest::Timeline(TimelineRequest::Speed(speed)));
+        }
+    });
+    let _ = controls.add_event_listener_with_callback("change", on_change.as_ref().unchecked_ref());
     on_change.forget();
 }
 
@@ -241,6 +297,25 @@ fn write_mirror(mut mirror: ResMut<Mirror>) {
         .map(|(name, [l, t, r, b])| format!("{name}:{l},{t},{r},{b}"))
         .collect();
     let _ = section.set_attribute("data-controls", &controls.join(" "));
+    set_or_remove(
+        &section,
+        "data-moment",
+        mirror.moment.map(|at| at.to_string()),
+    );
+    set_or_remove(
+        &section,
+        "data-playing",
+        mirror.playing.map(|speed| speed.to_string()),
+    );
+    let _ = section.set_attribute("data-marks", &mirror.marks.to_string());
+    let away = mirror.away.as_ref().map(|facts| {
+        format!(
+            "since={} runs={} failed={} waiting={} cost={:.2}",
+            facts.since_ms, facts.runs, facts.failed, facts.waiting, facts.cost_usd
+        )
+    });
+    set_or_remove(&section, "data-away", away);
+    let past = mirror.moment.is_some();
 
     let wanted: Vec<String> = mirror.entries.iter().map(entry_id).collect();
     let children = list.children();
@@ -266,7 +341,7 @@ fn write_mirror(mut mirror: ResMut<Mirror>) {
                     .map(|e| e.as_ref()),
             );
         }
-        fill_entry(&item, entry);
+        fill_entry(&item, entry, past);
     }
 
     let sentences = std::mem::take(&mut mirror.bypass_change_detection().announcements);
@@ -304,7 +379,19 @@ fn new_entry(document: &Document, entry: &MirrorEntry) -> Option<Element> {
     Some(item)
 }
 
-fn fill_entry(item: &Element, entry: &MirrorEntry) {
+fn set_or_remove(element: &Element, name: &str, value: Option<String>) {
+    match value {
+        Some(value) => {
+            let _ = element.set_attribute(name, &value);
+        }
+        None => {
+            let _ = element.remove_attribute(name);
+        }
+    }
+}
+
+/// `past`: the office shows the past, so its run and answer buttons are off.
+fn fill_entry(item: &Element, entry: &MirrorEntry, past: bool) {
     let mut text = format!("{}: {}", entry.name, entry.status.label());
     if let Some(why) = &entry.out_of_reach {
         text.push_str(" (");
@@ -345,6 +432,15 @@ fn fill_entry(item: &Element, entry: &MirrorEntry) {
         }
     }
     fill_question(item, entry);
+    if let Ok(buttons) =
+        item.query_selector_all("button[data-action=run], button[data-action=answer]")
+    {
+        for i in 0..buttons.length() {
+            if let Some(button) = buttons.item(i).and_then(|b| b.dyn_into::<Element>().ok()) {
+                set_or_remove(&button, "disabled", past.then(String::new));
+            }
+        }
+    }
     match entry.screen {
         Some([x, y]) => {
             let _ = item.set_attribute("data-x", &x.to_string());

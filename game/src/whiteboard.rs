@@ -1,6 +1,8 @@
 //! Things on the office's walls that show live facts: the whiteboard (runs
 //! today, running, waiting, errors; what the fleet spent today, its burn
-//! rate and where that pace leads) and the clock (the local time).
+//! rate and where that pace leads) and the clock (the local time). While
+//! the office shows the past, both show that moment: the clock its time, the
+//! board that day's runs up to it (the money lines, which are about now, rest).
 
 use crate::art::{Art, clock_face};
 use crate::gateway_link::{GatewayLink, LinkCommand, LinkEvent, LinkState};
@@ -21,7 +23,35 @@ pub struct RunsToday {
     stale: bool,
     /// When the last count was asked for (office clock).
     asked_at: Option<f64>,
+    /// The past moment's count: that day's runs up to it.
+    past: Option<PastCount>,
 }
+
+/// Runs of a past day up to a moment: those started since its midnight less
+/// those started since the moment (the gateway counts from a moment on).
+#[derive(Debug, Default, Clone)]
+struct PastCount {
+    midnight: String,
+    moment: String,
+    moment_ms: i64,
+    since_midnight: Option<u64>,
+    since_moment: Option<u64>,
+}
+
+impl RunsToday {
+    /// The count the board shows: today's, or the shown past day's up to its moment.
+    fn shown(&self, past: bool) -> Option<u64> {
+        if past {
+            let count = self.past.as_ref()?;
+            Some(count.since_midnight?.saturating_sub(count.since_moment?))
+        } else {
+            self.count.as_ref().map(|(_, n)| *n)
+        }
+    }
+}
+
+/// A past moment's count is asked again once the replay moved this far (ms).
+const PAST_RECOUNT_MS: i64 = 60_000;
 
 /// What the fleet's runs cost, as the gateway totals it: today, and the
 /// last hour (its burn rate).
@@ -76,7 +106,11 @@ pub(super) fn plugin(app: &mut App) {
 
 /// The local day and the RFC 3339 moment it began.
 pub fn local_day() -> (String, String) {
-    let now = chrono::Local::now();
+    day_of(chrono::Local::now())
+}
+
+/// The local day of a moment and the RFC 3339 moment it began.
+fn day_of(now: chrono::DateTime<chrono::Local>) -> (String, String) {
     let day = now.date_naive();
     let midnight = day
         .and_hms_opt(0, 0, 0)
@@ -144,9 +178,18 @@ fn count_runs_today(
     connection: Res<Connection>,
     link: Option<Res<GatewayLink>>,
     time: Res<Time>,
+    timeline: Res<crate::timeline::Timeline>,
 ) {
     let (day, midnight) = local_day();
     for event in link_events.read() {
+        if let (LinkEvent::RunsToday { since, started }, Some(past)) = (event, runs.past.as_mut()) {
+            if *since == past.midnight {
+                past.since_midnight = Some(*started);
+            }
+            if *since == past.moment {
+                past.since_moment = Some(*started);
+            }
+        }
         match event {
             LinkEvent::Live(e) if e.kind == EventKind::Started => runs.stale = true,
             LinkEvent::State(LinkState::Connected) => runs.stale = true,
@@ -162,6 +205,37 @@ fn count_runs_today(
     }
     let now = time.elapsed_secs_f64();
     let due = runs.asked_at.is_none_or(|at| now - at >= RECOUNT_EVERY);
+    if let Some(at) = timeline.past() {
+        let moved = runs
+            .past
+            .as_ref()
+            .is_none_or(|p| (p.moment_ms - at).abs() >= PAST_RECOUNT_MS);
+        if let (true, true, Some(link), Some(then)) = (
+            moved,
+            due,
+            &link,
+            chrono::DateTime::from_timestamp_millis(at),
+        ) {
+            let then = then.with_timezone(&chrono::Local);
+            let (_, midnight) = day_of(then);
+            let moment = then.to_rfc3339();
+            link.send(LinkCommand::CountRuns {
+                since: midnight.clone(),
+            });
+            link.send(LinkCommand::CountRuns {
+                since: moment.clone(),
+            });
+            runs.past = Some(PastCount {
+                midnight,
+                moment,
+                moment_ms: at,
+                ..PastCount::default()
+            });
+            runs.asked_at = Some(now);
+        }
+        return;
+    }
+    runs.past = None;
     if runs.stale
         && due
         && connection.0 == LinkState::Connected
@@ -278,6 +352,7 @@ fn write_whiteboard(
     npcs: Query<&NpcStatus>,
     mut lines: Query<(&BoardLine, &mut WorldText)>,
     time: Res<Time>,
+    timeline: Res<crate::timeline::Timeline>,
 ) {
     use chrono::Timelike;
     if lines.is_empty() {
@@ -288,11 +363,16 @@ fn write_whiteboard(
         .filter(|s| !s.offline)
         .map(|s| s.status)
         .collect();
-    let counts = whiteboard_lines(runs.count.as_ref().map(|(_, n)| *n), &statuses);
+    let past = timeline.is_past();
+    let counts = whiteboard_lines(runs.shown(past), &statuses);
     let now = chrono::Local::now();
     let hour = f64::from(now.hour()) + f64::from(now.minute()) / 60.0;
     let turn = (time.elapsed_secs_f64() / USAGE_LINE_TURN) as u64;
-    let money = usage_line(&usage, hour, turn);
+    let money = if past {
+        String::new()
+    } else {
+        usage_line(&usage, hour, turn)
+    };
     for (line, mut shown) in &mut lines {
         let text = counts.get(line.0).unwrap_or(&money);
         if shown.text != *text {
@@ -304,12 +384,18 @@ fn write_whiteboard(
 fn tick_clock(
     mut clocks: Query<(&mut WallClock, &Sprite)>,
     mut images: Option<ResMut<Assets<Image>>>,
+    timeline: Res<crate::timeline::Timeline>,
 ) {
     use chrono::Timelike;
     let Some(images) = images.as_mut() else {
         return;
     };
-    let now = chrono::Local::now();
+    // The replayed moment's time while the office shows the past.
+    let shown = timeline
+        .past()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|at| at.with_timezone(&chrono::Local));
+    let now = shown.unwrap_or_else(chrono::Local::now);
     let time = (now.hour(), now.minute());
     for (mut clock, sprite) in &mut clocks {
         if clock.shown != Some(time) {

@@ -30,6 +30,13 @@ impl Harness {
         }
     }
 
+    /// The next command the office sent, past the time slider's one ask
+    /// for the last days' marks.
+    fn next_command(&mut self) -> Option<LinkCommand> {
+        std::iter::from_fn(|| self.commands.try_recv().ok())
+            .find(|command| !matches!(command, LinkCommand::LoadMarks { .. }))
+    }
+
     fn send(&mut self, event: LinkEvent) {
         self.link.send(event).unwrap();
         self.app.update();
@@ -243,7 +250,7 @@ fn selecting_an_npc_asks_for_its_runs() {
     h.app.world_mut().resource_mut::<Selected>().0 = Some(entity);
     h.app.update();
     assert_eq!(
-        h.commands.try_recv().ok(),
+        h.next_command(),
         Some(LinkCommand::LoadRuns {
             agent: "scheduler".into()
         })
@@ -291,7 +298,7 @@ fn the_page_mirror_follows_statuses_and_its_buttons_select_and_run() {
 
     inbox.send(MirrorRequest::Run("b".into())).unwrap();
     h.app.update();
-    let sent: Vec<LinkCommand> = std::iter::from_fn(|| h.commands.try_recv().ok()).collect();
+    let sent: Vec<LinkCommand> = std::iter::from_fn(|| h.next_command()).collect();
     assert!(
         sent.contains(&LinkCommand::Run {
             agent: "b".into(),
@@ -308,8 +315,7 @@ fn the_selected_npcs_runs_reload_when_its_run_ends() {
     let a = h.npc("a");
     h.app.world_mut().resource_mut::<Selected>().0 = Some(a);
     h.app.update();
-    let drain =
-        |h: &mut Harness| std::iter::from_fn(|| h.commands.try_recv().ok()).collect::<Vec<_>>();
+    let drain = |h: &mut Harness| std::iter::from_fn(|| h.next_command()).collect::<Vec<_>>();
     drain(&mut h);
     h.send(LinkEvent::Live(event(1, "b", "done", "other npc")));
     h.send(LinkEvent::Live(event(2, "a", "step", "working")));
@@ -629,5 +635,120 @@ fn a_sub_agent_appears_beside_its_parent_and_takes_its_result_back() {
     assert!(
         reported.is_some(),
         "it walks back to its parent (from {own_desk:?})"
+    );
+}
+
+fn event_at(id: u64, npc: &str, kind: &str, message: &str, at_ms: i64) -> EventEnvelope {
+    let ts = chrono::DateTime::from_timestamp_millis(at_ms)
+        .unwrap()
+        .to_rfc3339();
+    serde_json::from_value(
+        json!({"id": id, "type": kind, "ts": ts, "npc": npc, "run_id": "r1", "message": message}),
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_office_replays_a_past_moment_and_returns_live() {
+    use game::timeline::{Timeline, TimelineRequest, now_ms};
+    let mut h = Harness::new();
+    h.send(roster(&["ana", "bo"]));
+    h.send(LinkEvent::Live(event(50, "ana", "error", "live failure")));
+    assert_eq!(h.status("ana").shown(), Shown::of(AgentStatus::Error));
+
+    // Drag to an hour ago: the office asks for that moment.
+    let then = now_ms() - 3_600_000;
+    h.app.world_mut().write_message(TimelineRequest::Seek(then));
+    h.app.update();
+    assert_eq!(h.next_command(), Some(LinkCommand::ShowMoment { at: then }));
+    assert_eq!(h.app.world().resource::<Timeline>().past(), Some(then));
+
+    // The moment's roster replaces what is shown, live events or not.
+    let mut ana = summary("ana", AgentStatus::Running, Some(10));
+    ana.run_id = Some("r1".into());
+    h.send(LinkEvent::Moment {
+        at: Some(then),
+        roster: Roster {
+            agents: vec![ana, summary("bo", AgentStatus::Idle, Some(5))],
+            last_event_id: 10,
+        },
+    });
+    assert_eq!(h.status("ana").shown(), Shown::of(AgentStatus::Running));
+    let ana_entity = h.npc("ana");
+    let log = h.app.world().get::<NpcLog>(ana_entity).unwrap();
+    assert!(log.entries.is_empty(), "the log starts again at the moment");
+
+    // Play at 60×, 10 ms a frame: the office loads the window ahead and
+    // hands its events out as the playhead passes them.
+    h.app
+        .insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(
+            std::time::Duration::from_millis(10),
+        ));
+    h.app
+        .world_mut()
+        .write_message(TimelineRequest::Speed(60.0));
+    h.app.world_mut().write_message(TimelineRequest::Play);
+    h.app.update();
+    let Some(LinkCommand::LoadReplay { window, after }) = h.next_command() else {
+        panic!("the replay loads ahead");
+    };
+    assert_eq!((window, after), ((then + 1, then + 3_000), None));
+    let head = h
+        .app
+        .world()
+        .resource::<Timeline>()
+        .playhead
+        .clone()
+        .unwrap();
+    assert!(head.playing && head.speed == 60.0);
+    assert_eq!(head.moment(), then, "it waits for what it hands out");
+    h.send(LinkEvent::Replay {
+        window,
+        after,
+        events: vec![
+            event_at(11, "ana", "awaiting", "Ship it?", then + 1_000),
+            event_at(12, "bo", "started", "on it", then + 3_000),
+        ],
+        next_after: None,
+    });
+    h.app.update();
+    // Two frames of 10 ms at 60× are 1.2 s: the question is out, bo not yet.
+    assert_eq!(
+        h.app.world().resource::<Timeline>().past(),
+        Some(then + 1_200)
+    );
+    assert_eq!(h.status("ana").shown(), Shown::of(AgentStatus::Awaiting));
+    assert_eq!(h.status("bo").shown(), Shown::of(AgentStatus::Idle));
+    for _ in 0..3 {
+        h.app.update();
+    }
+    assert_eq!(h.status("bo").shown(), Shown::of(AgentStatus::Running));
+    let attention = h
+        .app
+        .world_mut()
+        .resource_mut::<Messages<game::attention::AttentionWanted>>()
+        .drain()
+        .count();
+    assert_eq!(attention, 0, "a question replayed is no news");
+
+    // Live: the office asks for now and shows what the link hands back.
+    h.app.world_mut().write_message(TimelineRequest::Live);
+    h.app.update();
+    let sent: Vec<LinkCommand> = std::iter::from_fn(|| h.next_command()).collect();
+    assert!(sent.contains(&LinkCommand::GoLive), "{sent:?}");
+    assert_eq!(h.app.world().resource::<Timeline>().past(), None);
+    let mut ana = summary("ana", AgentStatus::Error, Some(50));
+    ana.last_message = Some("live failure".into());
+    h.send(LinkEvent::Moment {
+        at: None,
+        roster: Roster {
+            agents: vec![ana, summary("bo", AgentStatus::Idle, None)],
+            last_event_id: 50,
+        },
+    });
+    assert_eq!(h.status("ana").shown(), Shown::of(AgentStatus::Error));
+    assert_eq!(
+        h.status("ana").last_message.as_deref(),
+        Some("live failure")
     );
 }

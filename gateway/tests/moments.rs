@@ -243,3 +243,83 @@ async fn the_summary_says_what_happened_while_a_person_was_away() {
     let (status, _) = gw.get("/api/summary?since=-5").await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn the_marks_of_a_window_are_its_errors_and_questions() {
+    let gw = TestGateway::start(agents()).await;
+    let start = now_ms();
+    publish(
+        &gw,
+        vec![
+            json!({"npc": "ana", "type": "started", "run_id": "a0"}),
+            json!({"npc": "ana", "type": "error", "run_id": "a0", "data": {"error": "before the window"}}),
+        ],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let from = now_ms();
+    publish(
+        &gw,
+        vec![
+            json!({"npc": "ana", "type": "started", "run_id": "a1"}),
+            json!({"npc": "ana", "type": "step", "run_id": "a1", "data": "thinking"}),
+            json!({"npc": "ana", "type": "awaiting", "run_id": "a1",
+                   "data": {"question": "Ship it?", "options": ["yes", "no"]}}),
+            json!({"npc": "bo", "type": "started", "run_id": "b1"}),
+            json!({"npc": "bo", "type": "error", "run_id": "b1", "data": {"error": "disk full"}}),
+        ],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let to = now_ms();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    publish(
+        &gw,
+        vec![
+            json!({"npc": "cy", "type": "started", "run_id": "c1"}),
+            json!({"npc": "cy", "type": "error", "run_id": "c1", "data": {"error": "after"}}),
+        ],
+    )
+    .await;
+
+    let (status, marks) = gw.get(&format!("/api/marks?from={from}&to={to}")).await;
+    assert_eq!(status, 200, "{marks}");
+    let listed: Vec<(&str, &str, &str)> = marks["marks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["npc"].as_str().unwrap(),
+                m["type"].as_str().unwrap(),
+                m["text"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("ana", "awaiting", "Ship it?"),
+            ("bo", "error", "disk full")
+        ]
+    );
+    for mark in marks["marks"].as_array().unwrap() {
+        let at = mark["at_ms"].as_i64().unwrap();
+        assert!((from..=to).contains(&at), "{mark} outside {from}..{to}");
+    }
+    let first = marks["first_ms"].as_i64().unwrap();
+    assert!(
+        (start..from).contains(&first),
+        "the log begins before the window"
+    );
+    // `to` defaults to now: the later error is in.
+    let (_, until_now) = gw.get(&format!("/api/marks?from={from}")).await;
+    assert_eq!(until_now["marks"].as_array().unwrap().len(), 3);
+    let (status, body) = gw.get(&format!("/api/marks?from={to}&to={from}")).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let (status, _) = gw.get("/api/marks").await;
+    assert_eq!(status, 400, "`from` is required");
+}

@@ -40,3 +40,31 @@ pub struct AwayQuestion {
     /// RFC 3339: when it was asked.
     pub since: String,
 }
+
+/// `GET /api/marks?from=&to=`: the moments of a window worth jumping to on
+/// the time slider (every error and every question asked), oldest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Marks {
+    /// When the oldest event the store still holds was stored (ms since the
+    /// epoch): the slider reaches no further back.
+    pub first_ms: Option<i64>,
+    pub marks: Vec<Mark>,
+    /// The window held more than was read; these are its oldest.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Mark {
+    /// The event's id.
+    pub id: u64,
+    /// Its time (ms since the epoch).
+    pub at_ms: i64,
+    pub npc: String,
+    /// `error` or `awaiting`.
+    #[serde(rename = "type")]
+    pub kind: crate::EventKind,
+    /// The error or the question, when it said one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}

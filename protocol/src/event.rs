@@ -171,6 +171,9 @@ pub struct HistoryPage {
     /// Pass as `before=` to get the next older page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_before: Option<u64>,
+    /// In a window of time (`?from=&to=`): pass as `after=` for the next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<u64>,
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ pub mod usage;
 mod written;
 
 pub use agent::{AgentStatus, AgentSummary, Offline, PendingQuestion, Roster, Visit};
-pub use away::{AwayError, AwayQuestion, AwaySummary};
+pub use away::{AwayError, AwayQuestion, AwaySummary, Mark, Marks};
 pub use error::{ErrorBody, ErrorDetail};
 pub use event::{
     EventEnvelope, EventKind, Fields, HistoryPage, PublishAck, PublishEvent, UnknownEventKind,

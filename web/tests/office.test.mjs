@@ -622,7 +622,7 @@ for (const forced of [true, false]) test(`on a phone${forced ? "" : " (its pixel
     await waitUntil("Dex's question in the page", async () => (await mirrorEntry(page, "deployer"))?.question, 60_000);
     const withBanner = await waitUntil("the banner", async () => {
       const v = await viewOf(page);
-      return v.bottom < 844 - 60 ? v : null;
+      return v.bottom < view.bottom - 60 ? v : null;
     });
     const shot = pixels(await page.screenshot({ scale: "css" }));
     const banner = boxOf(shot, [60, 50, 20], 2, { x0: 0, y0: withBanner.bottom, x1: 390, y1: 844 });
@@ -637,7 +637,7 @@ for (const forced of [true, false]) test(`on a phone${forced ? "" : " (its pixel
     await page.touchscreen.tap(buttonX + 20, row);
     const answer = await waitUntil("the banner's answer", async () => (await runEvents(runId)).find((e) => e.type === "response"), 30_000);
     assert.equal(answer.decision, "approve");
-    await waitUntil("the banner to go", async () => (await viewOf(page)).bottom >= 844 - 2);
+    await waitUntil("the banner to go", async () => (await viewOf(page)).bottom >= view.bottom - 2);
 
     // The payload editor, typed into with the on-screen keyboard; the run carries it.
     await page.$eval('#mirror-npc-scheduler button[data-action="select"]', (b) => b.click());
@@ -680,12 +680,31 @@ for (const forced of [true, false]) test(`on a phone${forced ? "" : " (its pixel
   }
 });
 
-test("a shared moment (?at=) shows the office as it was then, and nothing can be run or answered from it", { timeout: 180_000 }, async () => {
+/** Where the office is in time: the moment shown (null: live) and whether it plays. */
+const momentOf = async (page) => {
+  const at = await page.getAttribute("#mirror", "data-moment");
+  return at === null ? null : Number(at);
+};
+
+/** Presses one of the mirror's time controls (as a keyboard or screen reader does). */
+const timelineButton = (page, which) => page.$eval(`[data-timeline="${which}"]`, (b) => b.click());
+
+/** Every character in the mirror is as `GET /api/agents?at=` says (or live, without `at`). */
+async function officeMatches(page, at) {
+  const roster = await (await fetch(`http://127.0.0.1:${port}/api/agents${at === null ? "" : `?at=${at}`}`)).json();
+  for (const agent of roster.agents) {
+    const entry = await mirrorEntry(page, agent.npc);
+    if (entry?.status !== agent.status) return false;
+  }
+  return true;
+}
+
+test("the time slider: a shared moment, marks, Live, dragging and playing back to now; nothing is run or answered from the past", { timeout: 240_000 }, async () => {
   const runId = await startRun("deployer", { version: "v4.0.0", env: "then" });
   await waitUntil("Dex asking", async () => (await rosterEntry("deployer"))?.status === "awaiting", 60_000);
-  await sleep(50);
+  await sleep(1500);
   const at = Date.now();
-  await sleep(50);
+  await sleep(1500);
   const answered = await fetch(`http://127.0.0.1:${port}/api/runs/${runId}/respond`, {
     method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ decision: "reject" }),
   });
@@ -695,20 +714,139 @@ test("a shared moment (?at=) shows the office as it was then, and nothing can be
   const { page, problems } = await openOffice(browser, `http://127.0.0.1:${port}/?at=${at}`);
   try {
     await waitUntil("the past moment", async () => (await page.getAttribute("#mirror", "data-connection")) === "past");
+    assert.equal(await momentOf(page), at);
     // Every character as it was then: Dex still asks, though live it was answered.
     for (const agent of then.agents) {
       await waitUntil(`${agent.npc} as it was`, async () => (await mirrorEntry(page, agent.npc))?.status === agent.status);
     }
     assert.equal((await mirrorEntry(page, "deployer")).status, "awaiting");
     assert.notEqual((await rosterEntry("deployer")).status, "awaiting", "live has moved on");
-    // Answering from the past is refused by the page itself: no answer reaches the gateway.
+    // The violet frame says plainly that this is not now.
+    const framed = pixels(await page.screenshot());
+    writeFileSync(join(root, "docs/screenshot-past.png"), await page.screenshot());
+    assert.ok(countNear(framed, [170, 140, 240], 12) > 2_000, "the past is framed in violet");
+    // The slider marks the question (and every other error and wait).
+    const marks = await (await fetch(`http://127.0.0.1:${port}/api/marks?from=${Date.now() - 7 * 86_400_000}`)).json();
+    await waitUntil("the marks on the slider", async () => Number(await page.getAttribute("#mirror", "data-marks")) >= marks.marks.length);
+    assert.ok(marks.marks.some((m) => m.npc === "deployer" && m.type === "awaiting"));
+
+    // In the past, run and answer are off: on the page and on the canvas.
+    assert.equal(await page.$eval('#mirror-npc-deployer button[data-action="answer"]', (b) => b.disabled), true);
+    assert.equal(await page.$eval('#mirror-npc-deployer button[data-action="run"]', (b) => b.disabled), true);
     const events = (await runEvents(runId)).length;
     await page.$eval('#mirror-npc-deployer button[data-action="answer"]', (b) => b.click());
+    const dex = await mirrorEntry(page, "deployer");
+    await quickClick(page, dex.x, dex.y);
+    const run = await waitUntil("the panel's Run", async () => (await controlsOf(page)).run);
+    const runsSince = async () => (await (await fetch(`http://127.0.0.1:${port}/api/runs/count?since=${new Date(at).toISOString()}`)).json()).started;
+    const runsBefore = await runsSince();
+    await quickClick(page, (run[0] + run[2]) / 2, (run[1] + run[3]) / 2);
     await sleep(1000);
     assert.equal((await runEvents(runId)).length, events, "nothing answered from the past");
+    assert.equal(await runsSince(), runsBefore, "nothing run from the past");
+    await page.keyboard.press("Escape");
+
+    // Live (the canvas button) returns to now.
+    const live = (await controlsOf(page))["timeline-live"];
+    await quickClick(page, (live[0] + live[2]) / 2, (live[1] + live[3]) / 2);
+    await waitUntil("live again", async () => (await page.getAttribute("#mirror", "data-connection")) === "connected");
+    assert.equal(await momentOf(page), null);
+    await waitUntil("the live office", () => officeMatches(page, null));
+    assert.equal(await page.$eval('#mirror-npc-deployer button[data-action="run"]', (b) => b.disabled), false);
+
+    // Drag the slider back: the office shows the moment it was dragged to.
+    const [left, top, right, bottom] = (await controlsOf(page)).timeline;
+    const y = (top + bottom) / 2;
+    await page.mouse.move(right - 2, y);
+    await page.mouse.down();
+    for (const x of [right - 40, right - 120, (left + right) / 2]) {
+      await page.mouse.move(x, y, { steps: 3 });
+      await sleep(150);
+    }
+    await page.mouse.up();
+    await waitUntil("a past moment", async () => (await page.getAttribute("#mirror", "data-connection")) === "past");
+    const dragged = await momentOf(page);
+    assert.ok(dragged < Date.now() - 10_000, `dragged to ${dragged}`);
+    await waitUntil("the office as of the dragged moment", () => officeMatches(page, dragged));
+
+    // The previous question: the mark jumps to Dex asking again.
+    await timelineButton(page, "live");
+    await waitUntil("live again", async () => (await momentOf(page)) === null);
+    await timelineButton(page, "previous");
+    await waitUntil("back at the last mark", async () => (await momentOf(page)) !== null);
+    const jumped = await momentOf(page);
+    await waitUntil("the office as of the mark", () => officeMatches(page, jumped));
+
+    // Play from Dex's question at 3600×: the night goes by and the office is live again.
+    await timelineButton(page, "live");
+    await waitUntil("live again", async () => (await momentOf(page)) === null);
+    await page.goto(`http://127.0.0.1:${port}/?at=${at}`);
+    await waitUntil("the past moment", async () => (await momentOf(page)) === at, 120_000);
+    await waitUntil("Dex asking, replayed", async () => (await mirrorEntry(page, "deployer"))?.status === "awaiting");
+    await page.$eval("#timeline-speed", (select) => {
+      select.value = "3600";
+      select.dispatchEvent(new Event("change", { bubbles: true }));
+    });
+    await timelineButton(page, "play");
+    await waitUntil("playing", async () => (await page.getAttribute("#mirror", "data-playing")) === "3600");
+    await waitUntil("the answer replayed", async () => (await mirrorEntry(page, "deployer"))?.status !== "awaiting", 30_000);
+    await waitUntil("caught up with now", async () => (await page.getAttribute("#mirror", "data-connection")) === "connected", 60_000);
+    await waitUntil("the live office after the replay", () => officeMatches(page, null));
     assert.deepEqual(problems, []);
   } finally {
     await page.close();
+  }
+});
+
+test("after an absence a card says what happened since, with the gateway's numbers, and replays it", { timeout: 180_000 }, async () => {
+  const since = Date.now() - 3 * 3_600_000;
+  // Something happened meanwhile: a run that failed.
+  await publish("monitor", "started", { message: "checking" }, "away-run");
+  await publish("monitor", "error", { error: "probe timed out" }, "away-run");
+  const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+  // The last visit, three hours ago on this browser (an open gateway: no one signed in).
+  await context.addInitScript((since) => {
+    if (!localStorage.getItem("seeded")) {
+      localStorage.setItem("esprit-last-visit.", String(since));
+      localStorage.setItem("seeded", "1");
+    }
+  }, since);
+  const { page, problems } = await openOffice(browser, `http://127.0.0.1:${port}/`, { context });
+  try {
+    const away = await waitUntil("the card", () => page.getAttribute("#mirror", "data-away"), 60_000);
+    const facts = Object.fromEntries(away.split(" ").map((pair) => pair.split("=")));
+    assert.equal(Number(facts.since), since);
+    const summary = await (await fetch(`http://127.0.0.1:${port}/api/summary?since=${since}`)).json();
+    assert.equal(Number(facts.runs), summary.runs_started);
+    assert.equal(Number(facts.failed), summary.runs_failed);
+    assert.equal(Number(facts.waiting), summary.waiting.length);
+    assert.equal(Number(facts.cost), Number(summary.usage.cost_usd.toFixed(2)));
+    assert.ok(summary.runs_started > 0, "this office ran things in the last hours");
+    // This visit is remembered: the next opening is no absence.
+    const kept = Number(await page.evaluate(() => localStorage.getItem("esprit-last-visit.")));
+    assert.ok(kept > since + 3_000_000, `visit kept at ${kept}`);
+    // Replay what I missed: from the last visit, at a speed that fits a minute.
+    // The card's place once it settled (a window sizes itself over its first frames).
+    let replay = null;
+    await waitUntil("the card's buttons in place", async () => {
+      const now = (await controlsOf(page))["away-replay"];
+      const settled = now && replay && now.join() === replay.join();
+      replay = now;
+      await sleep(300);
+      return settled;
+    });
+    await quickClick(page, (replay[0] + replay[2]) / 2, (replay[1] + replay[3]) / 2);
+    await waitUntil("replaying", async () => (await momentOf(page)) !== null);
+    assert.ok((await momentOf(page)) >= since);
+    assert.equal(await page.getAttribute("#mirror", "data-playing"), String(Math.round((Date.now() - since) / 60_000)));
+    assert.equal(await page.getAttribute("#mirror", "data-away"), null, "the card is gone");
+    const again = await openOffice(browser, `http://127.0.0.1:${port}/`, { context });
+    await sleep(3000);
+    assert.equal(await again.page.getAttribute("#mirror", "data-away"), null, "no card right after a visit");
+    await again.page.close();
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
   }
 });
 

@@ -10,6 +10,8 @@ use protocol::{
     RunsPage, SessionInfo,
 };
 use serde::de::DeserializeOwned;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const HISTORY_PAGE: usize = 100;
@@ -48,6 +50,40 @@ pub enum LinkError {
 struct Api {
     http: reqwest::Client,
     settings: GatewaySettings,
+    gate: Arc<Mutex<Gate>>,
+}
+
+/// Whether live events reach the office. While it shows the past they wait
+/// here (the newest [`HELD_MOST`]), and follow the live roster when it returns.
+#[derive(Default)]
+struct Gate {
+    past: bool,
+    held: VecDeque<EventEnvelope>,
+}
+
+/// Live events kept while the office shows the past; older ones are in the
+/// live roster it loads on return.
+const HELD_MOST: usize = 100_000;
+
+impl Api {
+    fn showing_past(&self) -> bool {
+        self.gate.lock().expect("gate lock").past
+    }
+
+    /// Hands a live event to the office, or keeps it while the past is shown;
+    /// says whether it went through.
+    fn forward_live(&self, event: EventEnvelope, events: &EventSink) -> bool {
+        let mut gate = self.gate.lock().expect("gate lock");
+        if gate.past {
+            if gate.held.len() == HELD_MOST {
+                gate.held.pop_front();
+            }
+            gate.held.push_back(event);
+            return false;
+        }
+        let _ = events.send(LinkEvent::Live(event));
+        true
+    }
 }
 
 impl Api {
@@ -196,9 +232,15 @@ pub async fn run(
     events: EventSink,
     commands: futures_channel::mpsc::UnboundedReceiver<LinkCommand>,
 ) {
+    let gate = Gate {
+        // A shared moment: nothing live shows until the person asks for it.
+        past: settings.at.is_some(),
+        held: VecDeque::new(),
+    };
     let api = Api {
         http: reqwest::Client::new(),
         settings,
+        gate: Arc::new(Mutex::new(gate)),
     };
     match api.get::<SessionInfo>("/api/session").await {
         Ok(session) => {
@@ -213,9 +255,12 @@ pub async fn run(
     .await;
 }
 
+/// The live roster, told to the office unless it shows the past.
 async fn load_roster(api: &Api, events: &EventSink) -> Result<Roster, LinkError> {
     let roster: Roster = api.get("/api/agents").await?;
-    let _ = events.send(LinkEvent::Roster(roster.clone()));
+    if !api.showing_past() {
+        let _ = events.send(LinkEvent::Roster(roster.clone()));
+    }
     Ok(roster)
 }
 
@@ -288,38 +333,7 @@ fn backoff_after(attempt: u32) -> Duration {
         .min(MAX_BACKOFF)
 }
 
-/// A shared moment: the office as it stood then, once, and nothing live.
-async fn past(api: Api, events: EventSink, at: i64) {
-    let mut office = None;
-    let mut attempt = 0u32;
-    loop {
-        load_office(&api, &events, &mut office).await;
-        match api.get::<Roster>(&format!("/api/agents?at={at}")).await {
-            Ok(roster) => {
-                let _ = events.send(LinkEvent::Roster(roster));
-                let _ = events.send(LinkEvent::State(LinkState::Past { at }));
-                return futures_util::future::pending().await;
-            }
-            Err(error) => {
-                report_signed_out(&events, &error);
-                attempt += 1;
-                let backoff = backoff_after(attempt);
-                let _ = events.send(LinkEvent::State(LinkState::Reconnecting {
-                    url: api.settings.base_url.clone(),
-                    error: error.to_string(),
-                    retry_in: backoff.as_secs_f32(),
-                    attempt,
-                }));
-                sleep(backoff).await;
-            }
-        }
-    }
-}
-
 async fn stream_loop(api: Api, events: EventSink) {
-    if let Some(at) = api.settings.at {
-        return past(api, events, at).await;
-    }
     let url = api.settings.base_url.clone();
     let mut last_id: Option<u64> = None;
     let mut attempt = 0u32;
@@ -355,8 +369,10 @@ async fn connect_once(
 ) -> Result<(), LinkError> {
     let roster = load_roster(api, events).await?;
     if last_id.is_none() {
-        for agent in &roster.agents {
-            load_history(api, events, &agent.npc).await;
+        if !api.showing_past() {
+            for agent in &roster.agents {
+                load_history(api, events, &agent.npc, None).await;
+            }
         }
         *last_id = Some(roster.last_event_id);
     }
@@ -374,11 +390,10 @@ async fn connect_once(
             StreamItem::Event(event) => {
                 *last_id = Some(event.id);
                 let roster_changed = event.kind == EventKind::Roster;
-                let _ = events.send(LinkEvent::Live(event));
-                if roster_changed {
+                if api.forward_live(event, events) && roster_changed {
                     if let Ok(roster) = load_roster(api, events).await {
                         for agent in &roster.agents {
-                            load_history(api, events, &agent.npc).await;
+                            load_history(api, events, &agent.npc, None).await;
                         }
                     }
                 }
@@ -389,12 +404,15 @@ async fn connect_once(
     Ok(())
 }
 
-async fn load_history(api: &Api, events: &EventSink, npc: &str) {
+/// The npc's newest events (before event `before`, when given).
+async fn load_history(api: &Api, events: &EventSink, npc: &str, before: Option<u64>) {
     let limit = HISTORY_PAGE.to_string();
-    match api
-        .get_with::<HistoryPage>("/api/history", &[("npc", npc), ("limit", &limit)])
-        .await
-    {
+    let before = before.map(|id| id.to_string());
+    let mut query = vec![("npc", npc), ("limit", limit.as_str())];
+    if let Some(before) = &before {
+        query.push(("before", before));
+    }
+    match api.get_with::<HistoryPage>("/api/history", &query).await {
         Ok(page) => {
             let _ = events.send(LinkEvent::History {
                 npc: npc.to_owned(),
@@ -413,7 +431,7 @@ async fn act(
     events: &EventSink,
     command: LinkCommand,
 ) -> Option<(String, Result<(), LinkError>)> {
-    if api.settings.at.is_some()
+    if api.showing_past()
         && let Some(agent) = command.agent()
     {
         // Nothing is run or answered from the past.
@@ -536,7 +554,111 @@ async fn read_for_office(api: &Api, events: &EventSink, command: LinkCommand) {
                 Err(e) => tracing::warn!(error = %e, "usage not read"),
             }
         }
+        LinkCommand::ShowMoment { at } => show_moment(api, events, at).await,
+        LinkCommand::GoLive => go_live(api, events).await,
+        LinkCommand::LoadReplay { window, after } => {
+            let (from, to) = (window.0.to_string(), window.1.to_string());
+            let mut query = vec![
+                ("from", from.as_str()),
+                ("to", to.as_str()),
+                ("limit", "1000"),
+            ];
+            let after_text = after.map(|id| id.to_string());
+            if let Some(after) = &after_text {
+                query.push(("after", after));
+            }
+            match api.get_with::<HistoryPage>("/api/history", &query).await {
+                Ok(page) => {
+                    let _ = events.send(LinkEvent::Replay {
+                        window,
+                        after,
+                        events: page.events,
+                        next_after: page.next_after,
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "replay not loaded"),
+            }
+        }
+        LinkCommand::LoadMarks { window } => {
+            let (from, to) = (window.0.to_string(), window.1.to_string());
+            match api
+                .get_with::<protocol::Marks>("/api/marks", &[("from", &from), ("to", &to)])
+                .await
+            {
+                Ok(marks) => {
+                    let _ = events.send(LinkEvent::Marks { window, marks });
+                }
+                Err(e) => tracing::warn!(error = %e, "marks not loaded"),
+            }
+        }
+        LinkCommand::LoadAway { since } => {
+            match api
+                .get_with::<protocol::AwaySummary>("/api/summary", &[("since", &since.to_string())])
+                .await
+            {
+                Ok(summary) => {
+                    let _ = events.send(LinkEvent::Away(Box::new(summary)));
+                }
+                Err(e) => tracing::warn!(error = %e, "summary not loaded"),
+            }
+        }
         other => tracing::error!(command = ?other, "a command neither sent nor read"),
+    }
+}
+
+/// The office as it stood at `at`: live events wait from now on; the roster
+/// then, and each agent's history up to then.
+async fn show_moment(api: &Api, events: &EventSink, at: i64) {
+    api.gate.lock().expect("gate lock").past = true;
+    match api.get::<Roster>(&format!("/api/agents?at={at}")).await {
+        Ok(roster) => {
+            let _ = events.send(LinkEvent::Moment {
+                at: Some(at),
+                roster: roster.clone(),
+            });
+            for agent in &roster.agents {
+                let before = agent.last_event_id.map(|id| id + 1);
+                load_history(api, events, &agent.npc, before.or(Some(1))).await;
+            }
+        }
+        Err(error) => {
+            report_signed_out(events, &error);
+            tracing::warn!(error = %error, at, "the office at a moment not loaded");
+        }
+    }
+}
+
+/// Back to now: the live roster and histories, then the live events that
+/// waited meanwhile (those newer than the roster), then the stream again.
+async fn go_live(api: &Api, events: &EventSink) {
+    loop {
+        match api.get::<Roster>("/api/agents").await {
+            Ok(roster) => {
+                let _ = events.send(LinkEvent::Moment {
+                    at: None,
+                    roster: roster.clone(),
+                });
+                for agent in &roster.agents {
+                    load_history(api, events, &agent.npc, None).await;
+                }
+                let mut gate = api.gate.lock().expect("gate lock");
+                for event in gate.held.drain(..) {
+                    if event.id > roster.last_event_id {
+                        let _ = events.send(LinkEvent::Live(event));
+                    }
+                }
+                gate.past = false;
+                return;
+            }
+            Err(error) => {
+                report_signed_out(events, &error);
+                if matches!(error, LinkError::SignedOut(_)) {
+                    return;
+                }
+                tracing::warn!(error = %error, "the live office not loaded; trying again");
+                sleep(backoff_after(3)).await;
+            }
+        }
     }
 }
 

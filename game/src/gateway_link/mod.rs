@@ -39,11 +39,6 @@ pub enum LinkState {
         url: String,
     },
     Connected,
-    /// Showing the office as it stood at `at` (ms since the epoch): nothing
-    /// live arrives, and nothing can be run or answered.
-    Past {
-        at: i64,
-    },
     /// Retrying after `error`; `retry_in` seconds from when this was sent.
     Reconnecting {
         url: String,
@@ -95,6 +90,28 @@ pub enum LinkEvent {
     },
     /// Who the gateway takes the office for (asked once at start).
     Session(SessionInfo),
+    /// The office as it stood at `at` (ms since the epoch; `None`: now, on
+    /// returning live): what it shows is replaced by this roster, and its
+    /// logs start again (each agent's history up to then follows).
+    Moment {
+        at: Option<i64>,
+        roster: Roster,
+    },
+    /// A page of the events stored in a window of time, oldest first, for
+    /// replaying; `next_after` continues the window.
+    Replay {
+        window: (i64, i64),
+        after: Option<u64>,
+        events: Vec<EventEnvelope>,
+        next_after: Option<u64>,
+    },
+    /// The errors and questions of a window, for the time slider.
+    Marks {
+        window: (i64, i64),
+        marks: protocol::Marks,
+    },
+    /// What happened since a person's last visit.
+    Away(Box<protocol::AwaySummary>),
     /// The gateway no longer accepts the office's credentials (expired
     /// session, revoked token) or the person signed out.
     SignedOut {
@@ -138,6 +155,26 @@ pub enum LinkCommand {
     LiftBench {
         agent: String,
     },
+    /// Show the office as it stood at `at` (ms since the epoch): live events
+    /// wait until [`LinkCommand::GoLive`].
+    ShowMoment {
+        at: i64,
+    },
+    /// Back to now: the live roster, then the events that waited.
+    GoLive,
+    /// A page of a window's events (ms since the epoch), after `after`.
+    LoadReplay {
+        window: (i64, i64),
+        after: Option<u64>,
+    },
+    /// The errors and questions of a window.
+    LoadMarks {
+        window: (i64, i64),
+    },
+    /// What happened since `since` (ms since the epoch).
+    LoadAway {
+        since: i64,
+    },
 }
 
 impl LinkCommand {
@@ -152,7 +189,12 @@ impl LinkCommand {
             LinkCommand::LoadRuns { .. }
             | LinkCommand::SignOut
             | LinkCommand::CountRuns { .. }
-            | LinkCommand::FetchUsage { .. } => None,
+            | LinkCommand::FetchUsage { .. }
+            | LinkCommand::ShowMoment { .. }
+            | LinkCommand::GoLive
+            | LinkCommand::LoadReplay { .. }
+            | LinkCommand::LoadMarks { .. }
+            | LinkCommand::LoadAway { .. } => None,
         }
     }
 }

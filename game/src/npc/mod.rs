@@ -74,14 +74,26 @@ fn sync_roster(
     mut link: MessageReader<LinkEvent>,
     mut index: ResMut<NpcIndex>,
     mut order: ResMut<RosterOrder>,
-    mut npcs: Query<(&mut Npc, &mut NpcStatus)>,
+    mut npcs: Query<(&mut Npc, &mut NpcStatus, &mut NpcLog)>,
     mut changed: MessageWriter<RosterChanged>,
     time: Res<Time>,
     tempo: Res<Tempo>,
 ) {
     for event in link.read() {
-        let LinkEvent::Roster(roster) = event else {
-            continue;
+        let roster = match event {
+            LinkEvent::Roster(roster) => roster,
+            LinkEvent::Moment { roster, .. } => {
+                // Another moment: what each shows starts again from its roster.
+                for (_, mut status, mut log) in &mut npcs {
+                    *status = NpcStatus {
+                        offline: status.offline,
+                        ..NpcStatus::default()
+                    };
+                    *log = NpcLog::default();
+                }
+                roster
+            }
+            _ => continue,
         };
         let wanted: HashMap<&str, usize> = roster
             .agents
@@ -132,7 +144,7 @@ fn sync_roster(
                 .get(&summary.npc)
                 .and_then(|e| npcs.get_mut(*e).ok())
             {
-                Some((mut existing, mut status)) => {
+                Some((mut existing, mut status, _)) => {
                     if *existing != npc {
                         *existing = npc;
                     }
@@ -234,7 +246,7 @@ fn apply_link_events(
                 }
             }
             LinkEvent::State(state) => {
-                let offline = !matches!(state, LinkState::Connected | LinkState::Past { .. });
+                let offline = !matches!(state, LinkState::Connected);
                 for (mut status, ..) in &mut npcs {
                     if status.offline != offline {
                         status.offline = offline;
@@ -249,7 +261,11 @@ fn apply_link_events(
             | LinkEvent::SignedOut { .. }
             | LinkEvent::Office { .. }
             | LinkEvent::RunsToday { .. }
-            | LinkEvent::Usage { .. } => {}
+            | LinkEvent::Usage { .. }
+            | LinkEvent::Moment { .. }
+            | LinkEvent::Replay { .. }
+            | LinkEvent::Marks { .. }
+            | LinkEvent::Away(_) => {}
         }
     }
 }

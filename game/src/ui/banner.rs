@@ -21,6 +21,7 @@ pub(super) fn banner(
     mut selected: ResMut<Selected>,
     link: Option<Res<GatewayLink>>,
     mut chrome: ResMut<Chrome>,
+    timeline: Res<crate::timeline::Timeline>,
 ) -> Result {
     if !chrome.compact {
         return Ok(());
@@ -58,33 +59,36 @@ pub(super) fn banner(
                     ui.weak(format!("(+{} more waiting)", waiting.len() - 1));
                 }
             });
-            ui.horizontal_wrapped(|ui| {
-                let buttons = FormDraft::buttons(question);
-                // A form to fill opens the agent's sheet; one tap answers the rest.
-                if buttons == ["Send"] {
-                    let button = egui::Button::new(egui::RichText::new("Answer…").strong())
-                        .min_size(egui::vec2(88.0, super::TOUCH_TARGET));
-                    if ui.add(button).clicked() {
-                        opened = index.0.get(&npc.npc).copied();
+            // Nothing is answered from the past.
+            ui.add_enabled_ui(!timeline.is_past(), |ui| {
+                ui.horizontal_wrapped(|ui| {
+                    let buttons = FormDraft::buttons(question);
+                    // A form to fill opens the agent's sheet; one tap answers the rest.
+                    if buttons == ["Send"] {
+                        let button = egui::Button::new(egui::RichText::new("Answer…").strong())
+                            .min_size(egui::vec2(88.0, super::TOUCH_TARGET));
+                        if ui.add(button).clicked() {
+                            opened = index.0.get(&npc.npc).copied();
+                        }
+                        return;
                     }
-                    return;
-                }
-                for choice in buttons {
-                    let button = egui::Button::new(egui::RichText::new(&choice).strong())
-                        .min_size(egui::vec2(88.0, super::TOUCH_TARGET));
-                    if ui.add(button).clicked()
-                        && let Some(link) = &link
-                        && let Ok(answer) = FormDraft::default().answer(question, &choice)
-                    {
-                        link.send(LinkCommand::Respond {
-                            agent: npc.agent.clone(),
-                            run_id: question.run_id.clone(),
-                            decision: answer.decision,
-                            comment: None,
-                            input: answer.input,
-                        });
+                    for choice in buttons {
+                        let button = egui::Button::new(egui::RichText::new(&choice).strong())
+                            .min_size(egui::vec2(88.0, super::TOUCH_TARGET));
+                        if ui.add(button).clicked()
+                            && let Some(link) = &link
+                            && let Ok(answer) = FormDraft::default().answer(question, &choice)
+                        {
+                            link.send(LinkCommand::Respond {
+                                agent: npc.agent.clone(),
+                                run_id: question.run_id.clone(),
+                                decision: answer.decision,
+                                comment: None,
+                                input: answer.input,
+                            });
+                        }
                     }
-                }
+                })
             });
         });
     chrome.bottom = ctx.viewport_rect().bottom() - shown.response.rect.top();

@@ -45,6 +45,7 @@ pub(super) fn hud(
     mut attention: ResMut<crate::attention::AttentionSettings>,
     mut chrome: ResMut<super::Chrome>,
     mut since: Local<(Option<LinkState>, f64)>,
+    timeline: Res<crate::timeline::Timeline>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     if since.0.as_ref() != Some(&connection.0) {
@@ -52,7 +53,10 @@ pub(super) fn hud(
     }
     let waited = (time.elapsed_secs_f64() - since.1) as f32;
     let counts = Counts::of(npcs.iter());
-    let link_state = connection_words(&connection.0, waited);
+    let link_state = match timeline.past() {
+        Some(at) => past_words(at),
+        None => connection_words(&connection.0, waited),
+    };
     if chrome.compact {
         // One line across the top that covers nothing: the office starts below it.
         chrome.top = top_bar(ctx, &counts, link_state, &mut chrome.drawer_open);
@@ -203,6 +207,30 @@ fn map_warning(ctx: &egui::Context, problem: &crate::office::MapProblem, top: f3
         });
 }
 
+/// The violet of the past: the HUD's dot, the slider and the office's frame.
+pub const PAST_COLOUR: egui::Color32 = egui::Color32::from_rgb(170, 140, 240);
+
+/// A moment as a person reads it: "Dec 6 03:12:45".
+pub fn moment_words(at_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(at_ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%b %-d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// Showing the past: what the HUD says instead of the connection.
+fn past_words(at_ms: i64) -> (egui::Color32, String, String) {
+    let when = moment_words(at_ms);
+    (
+        PAST_COLOUR,
+        format!("the office as of {when}: a replay; nothing can be run or answered (Live returns)"),
+        format!("as of {when}"),
+    )
+}
+
 /// The connection's colour, its full description and one word for small screens.
 fn connection_words(state: &LinkState, waited: f32) -> (egui::Color32, String, String) {
     let amber = egui::Color32::from_rgb(240, 180, 40);
@@ -213,22 +241,6 @@ fn connection_words(state: &LinkState, waited: f32) -> (egui::Color32, String, S
             "connected".to_owned(),
             "live".to_owned(),
         ),
-        LinkState::Past { at } => {
-            let when = chrono::DateTime::from_timestamp_millis(*at)
-                .map(|t| {
-                    t.with_timezone(&chrono::Local)
-                        .format("%b %-d %H:%M:%S")
-                        .to_string()
-                })
-                .unwrap_or_default();
-            (
-                egui::Color32::from_rgb(170, 140, 240),
-                format!(
-                    "the office as of {when}: nothing live, nothing can be run; open it without ?at= for now"
-                ),
-                format!("as of {when}"),
-            )
-        }
         LinkState::Connecting { url } => (
             amber,
             format!("connecting to {url}"),

@@ -13,6 +13,7 @@ mod keyboard;
 mod minimap;
 mod panel;
 mod roster;
+mod timeline;
 mod world_text;
 
 use crate::gateway_link::LinkEvent;
@@ -20,8 +21,10 @@ use crate::roster::Npc;
 use bevy::prelude::*;
 use bevy_egui::{EguiPrimaryContextPass, egui};
 
+pub use hud::moment_words;
 pub use minimap::MinimapShown;
 pub use panel::PanelState;
+pub use timeline::TimelineControls;
 
 /// Replies to the panel's commands, keyed by agent, shown inline.
 #[derive(Resource, Default, Debug)]
@@ -56,7 +59,7 @@ pub struct PanelControls(pub Vec<(&'static str, [i32; 4])>);
 pub struct MapControls(pub Vec<(&'static str, [i32; 4])>);
 
 /// An egui rectangle as whole logical px: left, top, right, bottom.
-fn corners(r: egui::Rect) -> [i32; 4] {
+pub fn corners(r: egui::Rect) -> [i32; 4] {
     [r.left(), r.top(), r.right(), r.bottom()].map(|v| v.round() as i32)
 }
 
@@ -64,6 +67,7 @@ pub(super) fn plugin(app: &mut App) {
     app.init_resource::<PanelState>()
         .init_resource::<PanelControls>()
         .init_resource::<MapControls>()
+        .init_resource::<TimelineControls>()
         .init_resource::<CommandFeedback>()
         .init_resource::<Chrome>()
         .init_resource::<MinimapShown>()
@@ -74,12 +78,15 @@ pub(super) fn plugin(app: &mut App) {
                 choose_layout,
                 hud::hud,
                 roster::roster,
+                timeline::bar(true),
                 banner::banner,
                 panel::panel,
+                timeline::bar(false),
                 minimap::minimap,
                 tooltip,
                 cover_insets,
                 world_text::paint,
+                crate::away::card,
             )
                 .chain(),
         );

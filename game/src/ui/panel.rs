@@ -60,7 +60,10 @@ pub(super) fn panel(
     time: Res<Time>,
     mut chrome: ResMut<super::Chrome>,
     mut controls: ResMut<super::PanelControls>,
+    timeline: Res<crate::timeline::Timeline>,
 ) -> Result {
+    // Nothing is run or answered from the past.
+    let past = timeline.is_past();
     let Some(entity) = selected.0 else {
         state.sheet = SHEET_DEFAULT;
         controls.set_if_neq(super::PanelControls::default());
@@ -108,7 +111,7 @@ pub(super) fn panel(
         close |= header(ui, npc, status, time.elapsed_secs_f64());
         ui.add_space(4.0);
         if let Some(question) = &status.question {
-            ask(ui, npc, question, &mut state, &send);
+            ui.add_enabled_ui(!past, |ui| ask(ui, npc, question, &mut state, &send));
         }
         family(ui, npc, npcs.iter().map(|(other, ..)| other));
         if !npc.observe_only {
@@ -116,9 +119,10 @@ pub(super) fn panel(
                 .as_ref()
                 .map(|s| s.absolute(&npc.studio_url))
                 .unwrap_or(npc.studio_url.clone());
-            run_controls(ui, npc, status, &mut state, &send, &studio, &mut placed);
+            let acts = Acts { send: &send, past };
+            run_controls(ui, npc, status, &mut state, &acts, &studio, &mut placed);
         }
-        usage(ui, npc, status, &send);
+        usage(ui, npc, status, &Acts { send: &send, past });
         said(ui, &state, feedback.0.get(&npc.agent));
         ui.separator();
         log_view(ui, log);
@@ -227,10 +231,20 @@ fn idle_words(secs: u64) -> String {
     }
 }
 
+/// How the panel acts: what sends a command, and whether the office shows
+/// the past (where nothing is run, cancelled or lifted).
+struct Acts<'a> {
+    send: &'a dyn Fn(LinkCommand),
+    past: bool,
+}
+
+/// Why an action is greyed out in the past.
+const PAST_HINT: &str = "This is the office as it was: go Live to act";
+
 /// What the runs cost: the run in progress (or the last), today, and the
 /// daily budget, with "Lift the bench" when it is over. Nothing when the
 /// agent reported no usage and has no budget.
-fn usage(ui: &mut egui::Ui, npc: &Npc, status: &NpcStatus, send: &dyn Fn(LinkCommand)) {
+fn usage(ui: &mut egui::Ui, npc: &Npc, status: &NpcStatus, acts: &Acts) {
     use protocol::usage::{dollars, thousands};
     if let Some(run) = status
         .run_usage
@@ -271,8 +285,11 @@ fn usage(ui: &mut egui::Ui, npc: &Npc, status: &NpcStatus, send: &dyn Fn(LinkCom
             egui::Color32::from_rgb(255, 140, 120),
             "Over budget: new runs are refused today.",
         );
-        if ui.button("Lift the bench for today").clicked() {
-            send(LinkCommand::LiftBench {
+        let lift = ui
+            .add_enabled(!acts.past, egui::Button::new("Lift the bench for today"))
+            .on_disabled_hover_text(PAST_HINT);
+        if lift.clicked() {
+            (acts.send)(LinkCommand::LiftBench {
                 agent: npc.agent.clone(),
             });
         }
@@ -403,7 +420,7 @@ fn run_controls(
     npc: &Npc,
     status: &NpcStatus,
     state: &mut PanelState,
-    send: &dyn Fn(LinkCommand),
+    acts: &Acts,
     studio: &str,
     placed: &mut Vec<(&'static str, egui::Rect)>,
 ) {
@@ -426,8 +443,10 @@ fn run_controls(
         let busy = status.shown().is_busy();
         let benched = status.shown().benched;
         let run = ui
-            .add_enabled(!busy && !benched, egui::Button::new("▶ Run"))
-            .on_disabled_hover_text(if benched {
+            .add_enabled(!busy && !benched && !acts.past, egui::Button::new("▶ Run"))
+            .on_disabled_hover_text(if acts.past {
+                PAST_HINT
+            } else if benched {
                 "Over its daily budget: lift the bench to run it today"
             } else {
                 "A run is in progress"
@@ -437,7 +456,7 @@ fn run_controls(
             match parse_payload(&state.payload) {
                 Ok(payload) => {
                     state.payload_error = None;
-                    send(LinkCommand::Run {
+                    (acts.send)(LinkCommand::Run {
                         agent: npc.agent.clone(),
                         payload,
                     });
@@ -446,10 +465,12 @@ fn run_controls(
             }
         }
         if busy
-            && ui.button("■ Cancel").clicked()
+            && ui
+                .add_enabled(!acts.past, egui::Button::new("■ Cancel"))
+                .clicked()
             && let Some(run_id) = &status.run_id
         {
-            send(LinkCommand::Cancel {
+            (acts.send)(LinkCommand::Cancel {
                 agent: npc.agent.clone(),
                 run_id: run_id.clone(),
             });

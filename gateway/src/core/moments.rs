@@ -6,7 +6,7 @@
 use super::board::StatusBoard;
 use super::{CoreError, PAGE_BYTES, Service, StoredPage};
 use crate::store::NpcFilter;
-use protocol::Roster;
+use protocol::{EventKind, Roster};
 
 /// Events between two checkpoints: a moment folds at most this many.
 pub const CHECKPOINT_EVERY: u64 = 10_000;
@@ -169,6 +169,75 @@ impl Service {
             next_after,
         })
     }
+}
+
+/// Events read at most for one window's marks (the slider asks again from
+/// where a partial answer ended).
+const MARKS_SCAN: usize = 200_000;
+/// Marks listed at most in one answer.
+const MARKS_LISTED: usize = 2_000;
+
+impl Service {
+    /// `GET /api/marks?from=&to=`: every error and every question asked in a
+    /// window of time, oldest first, and where the stored log begins.
+    pub async fn marks(&self, from_ms: i64, to_ms: i64) -> Result<protocol::Marks, CoreError> {
+        if to_ms < from_ms {
+            return Err(CoreError::InvalidRequest(
+                "`to` must not be before `from`".into(),
+            ));
+        }
+        let first_ms = self.store.log.first_from(0).await?.map(|(_, ms)| ms);
+        let mut after = self.last_id_at(from_ms.saturating_sub(1)).await?;
+        let end = self.last_id_at(to_ms).await?;
+        let (mut marks, mut read) = (Vec::new(), 0);
+        while after < end {
+            if read >= MARKS_SCAN || marks.len() >= MARKS_LISTED {
+                return Ok(protocol::Marks {
+                    first_ms,
+                    marks,
+                    partial: true,
+                });
+            }
+            let page = self
+                .store
+                .log
+                .read_since(&NpcFilter::All, after, FOLD_PAGE, usize::MAX)
+                .await?;
+            if page.is_empty() {
+                break;
+            }
+            for event in page.iter().take_while(|e| e.id <= end) {
+                after = event.id;
+                read += 1;
+                if matches!(event.kind, EventKind::Error | EventKind::Awaiting)
+                    && marks.len() < MARKS_LISTED
+                {
+                    marks.push(protocol::Mark {
+                        id: event.id,
+                        at_ms: ms_of(&event.ts).unwrap_or(to_ms).clamp(from_ms, to_ms),
+                        npc: event.npc.clone(),
+                        kind: event.kind,
+                        text: event.message.clone(),
+                    });
+                }
+            }
+            if page.last().is_some_and(|e| e.id > end) {
+                break;
+            }
+        }
+        Ok(protocol::Marks {
+            first_ms,
+            marks,
+            partial: false,
+        })
+    }
+}
+
+/// An RFC 3339 time as ms since the epoch.
+fn ms_of(ts: &str) -> Option<i64> {
+    let at =
+        time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 /// Runs read at most for one summary (newest first).

@@ -1,5 +1,6 @@
 //! `GET /api/usage` (what the runs cost, per agent and in all), `GET
-//! /api/summary` (what happened while a person was away) and
+//! /api/summary` (what happened while a person was away), `GET /api/marks`
+//! (the errors and questions of a window, for the time slider) and
 //! `POST /api/agents/:agent/bench/lift` (an operator lifts a budget's bench
 //! for the rest of the day).
 
@@ -55,7 +56,26 @@ pub fn routes(
                 Ok::<_, Rejection>(warp::reply::json(&summary))
             },
         );
-    usage.or(lift).or(summary)
+    let marks = warp::path!("api" / "marks")
+        .and(warp::get())
+        .and(caller_for(service.clone(), edge.clone(), Right::View, None))
+        .and(warp::query::<MarksQuery>())
+        .and(with_service(service.clone()))
+        .and_then(
+            |_: Caller, query: MarksQuery, service: Arc<Service>| async move {
+                let to = query.to.unwrap_or_else(crate::store::now_ms);
+                let marks = service.marks(query.from, to).await.map_err(reject)?;
+                Ok::<_, Rejection>(warp::reply::json(&marks))
+            },
+        );
+    usage.or(lift).or(summary).or(marks)
+}
+
+/// `?from=&to=` in ms since the epoch; `to` defaults to now.
+#[derive(Deserialize)]
+struct MarksQuery {
+    from: i64,
+    to: Option<i64>,
 }
 
 /// `since`: milliseconds since the epoch (the person's last visit).
