@@ -35,7 +35,7 @@ async fn main() {
         .collect();
     let gw = TestGateway::start_with(json!(agents), |c| {
         c.edge.publishes_per_second = 0;
-        c.stream_linger = Duration::from_millis(0);
+        c.stream_gathering = gateway::config::Gathering::NEVER;
     })
     .await;
     let started = Instant::now();

@@ -142,7 +142,7 @@ async fn main() {
     let linger: u64 = std::env::var("BENCH_LINGER_MS").map_or(20, |v| v.parse().unwrap());
     let gw = TestGateway::start_with(json!([]), |c| {
         c.edge.publishes_per_second = 0;
-        c.stream_linger = Duration::from_millis(linger);
+        c.stream_gathering.linger = Duration::from_millis(linger);
     })
     .await;
     let url = gw.url("/v1/traces");

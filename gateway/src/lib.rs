@@ -255,7 +255,7 @@ fn serve(
         web_dist: config.web_dist.clone(),
         office_dir: config.office_dir.clone(),
         body_timeout: config.limits.body_timeout,
-        linger: config.stream_linger,
+        gathering: config.stream_gathering,
         office_gateways: config.office_gateways.clone(),
         metrics_token: config.metrics_token.as_deref().map(auth::digest),
     };

@@ -131,6 +131,28 @@ pub static STORE_COMMIT_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
     )
 });
 
+/// Where a live event's time goes on its way out, by stage:
+/// `publish` (a `POST /api/events` from its body read to its 202: checks,
+/// the queue to the store and the commit), `to_stream` (from the commit to a
+/// stream taking it: the fan-out and the wait for the stream's task), and
+/// `in_stream` (from there to its write: gathering with the events behind it).
+pub static STAGE_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register(
+        HistogramVec::new(
+            HistogramOpts::new(
+                "esprit_event_stage_seconds",
+                "Where a live event's time goes: publish, to_stream, in_stream",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128,
+                1.0,
+            ]),
+            &["stage"],
+        )
+        .unwrap(),
+    )
+});
+
 pub static CONNECTIONS_REFUSED: LazyLock<IntCounter> = LazyLock::new(|| {
     register(
         IntCounter::new(
@@ -186,6 +208,7 @@ pub fn init() {
     LazyLock::force(&WEBHOOK_SECONDS);
     LazyLock::force(&WEBHOOK_FAILURES);
     LazyLock::force(&STORE_COMMIT_SECONDS);
+    LazyLock::force(&STAGE_SECONDS);
     LazyLock::force(&CONNECTIONS_REFUSED);
     LazyLock::force(&RATE_LIMITED);
     LazyLock::force(&TAIL_LAG_SECONDS);

@@ -10,13 +10,16 @@ const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
 /** npc → the raw responses of its subscribers. */
 const channels = new Map();
 
+// One event, or an array of them (as the load generator posts).
 app.post("/api/events", async (request, reply) => {
-  const { npc, type, data } = request.body ?? {};
-  if (typeof npc !== "string" || typeof type !== "string") {
+  const events = Array.isArray(request.body) ? request.body : [request.body ?? {}];
+  if (!events.every((e) => typeof e?.npc === "string" && typeof e?.type === "string")) {
     return reply.code(400).send({ error: { code: "invalid_event", message: "npc and type are required" } });
   }
-  const frame = `event: ${type}\ndata: ${JSON.stringify({ npc, type, data, ts: new Date().toISOString() })}\n\n`;
-  for (const client of channels.get(npc) ?? []) client.write(frame);
+  for (const { npc, type, data } of events) {
+    const frame = `event: ${type}\ndata: ${JSON.stringify({ npc, type, data, ts: new Date().toISOString() })}\n\n`;
+    for (const client of channels.get(npc) ?? []) client.write(frame);
+  }
   return reply.code(202).send({ ok: true });
 });
 

@@ -49,9 +49,33 @@ pub struct ConnectionArgs {
     #[arg(long, env = "STREAM_LINGER_MS", default_value_t = 20)]
     pub stream_linger_ms: u64,
 
+    /// Streams wait for the events behind one (up to the linger) only while
+    /// the gateway delivers more than this many events a second over all its
+    /// streams: below it a write per event costs little, and waiting would
+    /// only delay them (0: whenever events come faster than the linger).
+    #[arg(long, env = "STREAM_GATHER_ABOVE", default_value_t = 100_000)]
+    pub stream_gather_above: u64,
+
     /// Seconds between SSE keep-alive comments.
     #[arg(long, env = "KEEPALIVE_SECS", default_value_t = 15)]
     pub keepalive_secs: u64,
+}
+
+/// When a stream gathers events into one write: it waits up to `linger`
+/// after an event for the ones behind it while the gateway delivers more than
+/// `above_per_second` events a second in all.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gathering {
+    pub linger: Duration,
+    pub above_per_second: f64,
+}
+
+impl Gathering {
+    /// Every event written as it comes.
+    pub const NEVER: Gathering = Gathering {
+        linger: Duration::ZERO,
+        above_per_second: 0.0,
+    };
 }
 
 /// How long and how much each client may take.
@@ -85,7 +109,10 @@ impl ConnectionArgs {
         Duration::from_secs(self.keepalive_secs.max(1))
     }
 
-    pub fn linger(&self) -> Duration {
-        Duration::from_millis(self.stream_linger_ms.min(1000))
+    pub fn gathering(&self) -> Gathering {
+        Gathering {
+            linger: Duration::from_millis(self.stream_linger_ms.min(1000)),
+            above_per_second: self.stream_gather_above as f64,
+        }
     }
 }

@@ -13,7 +13,7 @@ mod store;
 mod telemetry;
 
 pub use auth::{AuthSettings, JwtKey, JwtSettings, MIN_JWT_SECRET_BYTES, MIN_TOKEN_CHARS};
-pub use connection::Limits;
+pub use connection::{Gathering, Limits};
 pub use edge::EdgeSettings;
 pub use runs::OutboundSettings;
 pub use sim::SimSettings;
@@ -119,7 +119,7 @@ pub struct Config {
     pub store_sync: StoreSync,
     pub subscriber_queue: usize,
     pub keepalive: Duration,
-    pub stream_linger: Duration,
+    pub stream_gathering: Gathering,
     pub office_gateways: Vec<String>,
     pub metrics_token: Option<String>,
     pub demo: bool,
@@ -219,7 +219,7 @@ impl Cli {
             store_sync: self.store.store_sync,
             subscriber_queue: self.connection.subscriber_queue,
             keepalive: self.connection.keepalive(),
-            stream_linger: self.connection.linger(),
+            stream_gathering: self.connection.gathering(),
             metrics_token,
             demo: self.runs.demo,
             sim: self.sim.settings(run_deadline)?,

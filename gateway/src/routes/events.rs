@@ -29,10 +29,14 @@ pub fn routes(
         .and(with_service(service.clone()))
         .and_then(
             |caller: Caller, body: OneOrMany, service: Arc<Service>| async move {
+                let read = std::time::Instant::now();
                 let ids = service
                     .publish(&caller, body.into_events())
                     .await
                     .map_err(reject)?;
+                crate::metrics::STAGE_SECONDS
+                    .with_label_values(&["publish"])
+                    .observe(read.elapsed().as_secs_f64());
                 Ok::<_, Rejection>(super::accepted(&PublishAck { ids }))
             },
         );

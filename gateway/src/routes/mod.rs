@@ -35,8 +35,8 @@ pub struct RouteSettings {
     pub office_dir: std::path::PathBuf,
     /// How long a request body may take to arrive.
     pub body_timeout: Duration,
-    /// How long a stream waits after an event for the next ones, to send them in one write.
-    pub linger: Duration,
+    /// When a stream waits after an event for the next ones, to send them in one write.
+    pub gathering: crate::config::Gathering,
     /// Other gateways the office page may talk to (`?gateway=`), as origins.
     pub office_gateways: Vec<String>,
     /// SHA-256 of the token `/metrics` asks for, when it asks for one.

@@ -36,7 +36,7 @@ pub struct StreamEndpoint {
     service: Arc<Service>,
     edge: Arc<Edge>,
     keepalive: Duration,
-    linger: Duration,
+    gathering: crate::config::Gathering,
 }
 
 impl StreamEndpoint {
@@ -45,7 +45,7 @@ impl StreamEndpoint {
             service,
             edge,
             keepalive: settings.keepalive,
-            linger: settings.linger,
+            gathering: settings.gathering,
         }
     }
 
@@ -97,7 +97,7 @@ impl StreamEndpoint {
         Ok(sse(
             self.service.follow(filter, after),
             self.keepalive,
-            self.linger,
+            self.gathering,
             slot,
         ))
     }
@@ -301,13 +301,64 @@ impl std::fmt::Write for FmtBytes<'_> {
     }
 }
 
+/// The gateway's deliveries per second across every stream, as one stream
+/// sees it: sampled from the deliveries counter at most every [`RATE_EVERY`].
+struct DeliveryRate {
+    at: std::time::Instant,
+    count: u64,
+    per_second: f64,
+}
+
+/// How long a stream waits for the events behind one, at the gateway's
+/// delivery rate: nothing below `above` deliveries a second; above it a
+/// quarter of the linger at first, the whole linger from four times `above`
+/// (`above` 0: the whole linger always). A moderately busy gateway keeps its
+/// delay small; a busier one saves more writes.
+fn gathering_wait(linger: Duration, above: f64, per_second: f64) -> Duration {
+    if above <= 0.0 {
+        return linger;
+    }
+    if per_second < above {
+        return Duration::ZERO;
+    }
+    let share = (0.25 + 0.75 * (per_second / above - 1.0) / 3.0).min(1.0);
+    linger.mul_f64(share)
+}
+
+/// How often a stream samples the gateway's delivery rate.
+const RATE_EVERY: Duration = Duration::from_millis(100);
+
+impl DeliveryRate {
+    fn new() -> DeliveryRate {
+        DeliveryRate {
+            at: std::time::Instant::now(),
+            count: metrics::DELIVERIES.get(),
+            per_second: 0.0,
+        }
+    }
+
+    fn now(&mut self) -> f64 {
+        let elapsed = self.at.elapsed();
+        if elapsed >= RATE_EVERY {
+            let count = metrics::DELIVERIES.get();
+            self.per_second = count.saturating_sub(self.count) as f64 / elapsed.as_secs_f64();
+            (self.at, self.count) = (std::time::Instant::now(), count);
+        }
+        self.per_second
+    }
+}
+
 /// The stream's bytes: a hello, then frames, keep-alives and, at the end, why.
 fn sse(
     events: impl Stream<Item = Followed> + Send + 'static,
     keepalive: Duration,
-    linger: Duration,
+    gathering: crate::config::Gathering,
     slot: StreamSlot,
 ) -> BoxStream<'static, Bytes> {
+    let crate::config::Gathering {
+        linger,
+        above_per_second: gather_above,
+    } = gathering;
     let body = async_stream::stream! {
         let _slot = slot;
         yield Bytes::from_static(HELLO);
@@ -318,19 +369,31 @@ fn sse(
         // How far apart events arrive, smoothed: wait for more only when more will come.
         let mut arrived_at = tokio::time::Instant::now();
         let mut gap = linger * 2;
+        let mut rate = DeliveryRate::new();
         loop {
             tokio::select! {
                 first = events.next() => {
                     let Some(first) = first else { break };
+                    let picked = std::time::Instant::now();
+                    let late = match &first {
+                        Followed::Event(event) => Some(picked.duration_since(event.made)),
+                        _ => None,
+                    };
+                    if let Some(late) = late {
+                        metrics::STAGE_SECONDS.with_label_values(&["to_stream"]).observe(late.as_secs_f64());
+                    }
                     let mut batch = Batch::new();
                     batch.push(first);
                     let mut open = batch.take_ready(&mut events);
-                    // When events come faster than the linger, wait for the ones
-                    // right behind this one: one write for several costs the
-                    // kernel far less. A quieter stream sends at once.
-                    if open && !batch.is_full() && gap < linger && !linger.is_zero() {
+                    // When events come faster than the linger and the gateway
+                    // delivers more than it can write one by one, wait for the
+                    // ones right behind this one: one write for several costs
+                    // the kernel far less. Otherwise (a quieter stream, or a
+                    // gateway with time to spare) it sends at once.
+                    let wait = gathering_wait(linger, gather_above, rate.now());
+                    if open && !batch.is_full() && gap < wait && !wait.is_zero() {
                         // Keep taking from the ring meanwhile, so waiting never lags it.
-                        let deadline = tokio::time::sleep(linger);
+                        let deadline = tokio::time::sleep(wait);
                         tokio::pin!(deadline);
                         while !batch.is_full() {
                             tokio::select! {
@@ -358,6 +421,9 @@ fn sse(
                     arrived_at = now;
                     let (bytes, ends) = encode(&batch.items);
                     drop(batch);
+                    if late.is_some() {
+                        metrics::STAGE_SECONDS.with_label_values(&["in_stream"]).observe(picked.elapsed().as_secs_f64());
+                    }
                     wrote_at = now;
                     yield bytes;
                     if ends || !open {
@@ -394,6 +460,26 @@ fn stream_reply(body: BoxStream<'static, Bytes>) -> warp::reply::Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streams_wait_for_more_only_as_the_gateway_gets_busy() {
+        let linger = Duration::from_millis(20);
+        let wait = |per_second| gathering_wait(linger, 100_000.0, per_second);
+        assert_eq!(
+            wait(80_000.0),
+            Duration::ZERO,
+            "a write per event costs little"
+        );
+        assert_eq!(
+            wait(100_000.0),
+            Duration::from_millis(5),
+            "then a quarter of it"
+        );
+        assert_eq!(wait(250_000.0), Duration::from_micros(12_500));
+        assert_eq!(wait(400_000.0), linger);
+        assert_eq!(wait(2_000_000.0), linger, "never more than the linger");
+        assert_eq!(gathering_wait(linger, 0.0, 10.0), linger, "0: always");
+    }
     use protocol::EventKind;
 
     fn event(id: u64) -> Followed {

@@ -74,6 +74,9 @@ pub struct StoredEvent {
     pub facts: EventFacts,
     /// The event's wire frame, encoded once by whoever sends it first.
     pub frame: OnceLock<bytes::Bytes>,
+    /// When this gateway made it: just after its commit for an event it
+    /// appended or read from a shared log (the start of its way out).
+    pub made: std::time::Instant,
 }
 
 impl StoredEvent {
@@ -96,6 +99,7 @@ impl StoredEvent {
             json,
             facts: EventFacts::default(),
             frame: OnceLock::new(),
+            made: std::time::Instant::now(),
         }
     }
 
