@@ -6,9 +6,8 @@
 //! minute.
 
 use crate::gateway_link::{GatewayLink, LinkCommand, LinkEvent, Session};
-use crate::timeline::{Timeline, TimelineRequest, now_ms, playhead::speed_to_fit};
+use crate::timeline::{Timeline, now_ms};
 use bevy::prelude::*;
-use bevy_egui::{EguiContexts, egui};
 use protocol::AwaySummary;
 
 /// Away at least this long (ms) before the card shows.
@@ -82,26 +81,15 @@ impl AwayCard {
 #[derive(Resource, Default, Debug, Clone, PartialEq)]
 pub struct AwayControls(pub Vec<(&'static str, [i32; 4])>);
 
+/// The office keeps visits in memory unless the app handed in its
+/// platform's book (the page's local storage, the desktop's file) first.
 pub fn plugin(app: &mut App) {
     if !app.world().contains_resource::<Visits>() {
-        app.insert_resource(Visits(platform_book()));
+        app.insert_resource(Visits(Box::new(VisitsInMemory::default())));
     }
     app.init_resource::<AwayCard>()
         .init_resource::<AwayControls>()
         .add_systems(Update, (notice_absence, take_summary, remember_visit));
-}
-
-#[cfg(target_arch = "wasm32")]
-fn platform_book() -> Box<dyn VisitBook> {
-    Box::new(crate::web::VisitsInLocalStorage)
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn platform_book() -> Box<dyn VisitBook> {
-    match dirs::config_dir() {
-        Some(dir) => Box::new(VisitsFile(dir.join("esprit-hub").join("visits.ron"))),
-        None => Box::new(VisitsInMemory::default()),
-    }
 }
 
 /// The desktop's book: `<config dir>/esprit-hub/visits.ron`, who → ms.
@@ -263,73 +251,6 @@ pub fn card_lines(summary: &AwaySummary, names: &dyn Fn(&str) -> String, now: i6
         ));
     }
     lines
-}
-
-/// The card itself, over the top of the office.
-pub fn card(
-    mut contexts: EguiContexts,
-    mut card: ResMut<AwayCard>,
-    npcs: Query<&crate::roster::Npc>,
-    mut requests: MessageWriter<TimelineRequest>,
-    mut controls: ResMut<AwayControls>,
-) -> Result {
-    let AwayCard::Shown(summary, since) = &*card else {
-        controls.set_if_neq(AwayControls::default());
-        return Ok(());
-    };
-    let since = *since;
-    let ctx = contexts.ctx_mut()?;
-    let now = now_ms();
-    let names = |npc: &str| {
-        npcs.iter()
-            .find(|n| n.npc == npc)
-            .map_or(npc.to_owned(), |n| n.name.clone())
-    };
-    let lines = card_lines(summary, &names, now);
-    let (mut replay, mut close) = (None, None);
-    egui::Window::new("While you were away")
-        .id("away-card".into())
-        .collapsible(false)
-        .resizable(false)
-        .anchor(egui::Align2::CENTER_TOP, [0.0, 48.0])
-        .show(ctx, |ui| {
-            ui.set_max_width((ctx.viewport_rect().width() - 40.0).min(440.0));
-            ui.weak(format!(
-                "Since {} ({} ago)",
-                crate::ui::moment_words(since),
-                duration_words(now - since)
-            ));
-            for line in &lines {
-                ui.label(line);
-            }
-            ui.horizontal(|ui| {
-                let button = ui.button("▶ Replay what I missed").on_hover_text(format!(
-                    "Plays the time you were away at {}×",
-                    speed_to_fit(now - since)
-                ));
-                if button.clicked() {
-                    replay = Some(());
-                }
-                let dismiss = ui.button("Dismiss");
-                if dismiss.clicked() {
-                    close = Some(());
-                }
-                controls.set_if_neq(AwayControls(vec![
-                    ("away-replay", crate::ui::corners(button.rect)),
-                    ("away-dismiss", crate::ui::corners(dismiss.rect)),
-                ]));
-            });
-        });
-    if replay.is_some() {
-        requests.write(TimelineRequest::Replay {
-            since,
-            speed: speed_to_fit(now - since),
-        });
-    }
-    if replay.is_some() || close.is_some() {
-        *card = AwayCard::Closed;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -136,6 +136,9 @@ fn load_office(path: &std::path::Path) -> Result<game::office::OfficeSource, Str
 fn main() {
     let gateway = game::web::gateway_from_page();
     App::new()
+        .insert_resource(game::away::Visits(Box::new(
+            game::web::VisitsInLocalStorage,
+        )))
         .add_plugins(AppPlugin {
             gateway,
             office: None,

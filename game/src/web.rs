@@ -316,6 +316,11 @@ fn write_mirror(mut mirror: ResMut<Mirror>) {
     });
     set_or_remove(&section, "data-away", away);
     let past = mirror.moment.is_some();
+    // While it plays the moment changes every frame: the address follows
+    // once it rests.
+    if mirror.playing.is_none() {
+        follow_moment_in_address(mirror.moment);
+    }
 
     let wanted: Vec<String> = mirror.entries.iter().map(entry_id).collect();
     let children = list.children();
@@ -377,6 +382,34 @@ fn new_entry(document: &Document, entry: &MirrorEntry) -> Option<Element> {
         item.append_child(&button).ok()?;
     }
     Some(item)
+}
+
+/// The address bar carries the moment shown (`?at=`; none while live), so
+/// copying it shares the office as it was.
+fn follow_moment_in_address(moment: Option<i64>) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let Some(url) = window
+        .location()
+        .href()
+        .ok()
+        .and_then(|href| web_sys::Url::new(&href).ok())
+    else {
+        return;
+    };
+    let params = url.search_params();
+    let wanted = moment.map(|at| at.to_string());
+    if params.get("at") == wanted {
+        return;
+    }
+    match &wanted {
+        Some(at) => params.set("at", at),
+        None => params.delete("at"),
+    }
+    if let Ok(history) = window.history() {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url.href()));
+    }
 }
 
 fn set_or_remove(element: &Element, name: &str, value: Option<String>) {

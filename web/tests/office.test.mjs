@@ -768,10 +768,13 @@ test("the time slider: a shared moment, marks, Live, dragging and playing back t
     const dragged = await momentOf(page);
     assert.ok(dragged < Date.now() - 10_000, `dragged to ${dragged}`);
     await waitUntil("the office as of the dragged moment", () => officeMatches(page, dragged));
+    // The address carries the moment: copying it shares the office as it was.
+    await waitUntil("the moment in the address", async () => new URL(page.url()).searchParams.get("at") === String(await momentOf(page)));
 
     // The previous question: the mark jumps to Dex asking again.
     await timelineButton(page, "live");
     await waitUntil("live again", async () => (await momentOf(page)) === null);
+    await waitUntil("no moment in the address", async () => !new URL(page.url()).searchParams.has("at"));
     await timelineButton(page, "previous");
     await waitUntil("back at the last mark", async () => (await momentOf(page)) !== null);
     const jumped = await momentOf(page);

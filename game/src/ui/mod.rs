@@ -5,6 +5,7 @@
 //! counts, the roster in a drawer, the NPC panel as a bottom sheet, and a
 //! banner that answers a waiting agent in one tap.
 
+mod away;
 mod banner;
 pub mod form;
 mod hud;
@@ -86,7 +87,7 @@ pub(super) fn plugin(app: &mut App) {
                 tooltip,
                 cover_insets,
                 world_text::paint,
-                crate::away::card,
+                away::card,
             )
                 .chain(),
         );
