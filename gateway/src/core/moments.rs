@@ -7,6 +7,7 @@ use super::board::StatusBoard;
 use super::{CoreError, PAGE_BYTES, Service, StoredPage};
 use crate::store::NpcFilter;
 use protocol::{EventKind, Roster};
+use std::ops::ControlFlow;
 
 /// Events between two checkpoints: a moment folds at most this many.
 pub const CHECKPOINT_EVERY: u64 = 10_000;
@@ -44,11 +45,27 @@ impl Service {
 
     /// The board as it stood once event `target` was folded.
     async fn board_at(&self, target: u64) -> Result<StatusBoard, CoreError> {
-        let (mut after, board) = match self.checkpoint_at_or_before(target).await? {
+        let (after, board) = match self.checkpoint_at_or_before(target).await? {
             Some((id, board)) => (id, board),
             None => (0, StatusBoard::default()),
         };
-        'fold: while after < target {
+        self.walk_log(after, target, |event| {
+            board.apply(event);
+            ControlFlow::Continue(())
+        })
+        .await?;
+        Ok(board)
+    }
+
+    /// Hands `each` every event stored after id `after` up to id `end`,
+    /// oldest first, reading a page at a time; `each` may end the walk.
+    async fn walk_log(
+        &self,
+        mut after: u64,
+        end: u64,
+        mut each: impl FnMut(&crate::store::StoredEvent) -> ControlFlow<()>,
+    ) -> Result<(), CoreError> {
+        while after < end {
             let page = self
                 .store
                 .log
@@ -58,14 +75,16 @@ impl Service {
                 break;
             }
             for event in &page {
-                if event.id > target {
-                    break 'fold;
+                if event.id > end {
+                    return Ok(());
                 }
-                board.apply(event);
                 after = event.id;
+                if each(event).is_break() {
+                    return Ok(());
+                }
             }
         }
-        Ok(board)
+        Ok(())
     }
 
     async fn checkpoint_at_or_before(
@@ -187,48 +206,31 @@ impl Service {
             ));
         }
         let first_ms = self.store.log.first_from(0).await?.map(|(_, ms)| ms);
-        let mut after = self.last_id_at(from_ms.saturating_sub(1)).await?;
+        let after = self.last_id_at(from_ms.saturating_sub(1)).await?;
         let end = self.last_id_at(to_ms).await?;
-        let (mut marks, mut read) = (Vec::new(), 0);
-        while after < end {
+        let (mut marks, mut read, mut partial) = (Vec::new(), 0, false);
+        self.walk_log(after, end, |event| {
             if read >= MARKS_SCAN || marks.len() >= MARKS_LISTED {
-                return Ok(protocol::Marks {
-                    first_ms,
-                    marks,
-                    partial: true,
+                partial = true;
+                return ControlFlow::Break(());
+            }
+            read += 1;
+            if matches!(event.kind, EventKind::Error | EventKind::Awaiting) {
+                marks.push(protocol::Mark {
+                    id: event.id,
+                    at_ms: ms_of(&event.ts).unwrap_or(to_ms).clamp(from_ms, to_ms),
+                    npc: event.npc.clone(),
+                    kind: event.kind,
+                    text: event.message.clone(),
                 });
             }
-            let page = self
-                .store
-                .log
-                .read_since(&NpcFilter::All, after, FOLD_PAGE, usize::MAX)
-                .await?;
-            if page.is_empty() {
-                break;
-            }
-            for event in page.iter().take_while(|e| e.id <= end) {
-                after = event.id;
-                read += 1;
-                if matches!(event.kind, EventKind::Error | EventKind::Awaiting)
-                    && marks.len() < MARKS_LISTED
-                {
-                    marks.push(protocol::Mark {
-                        id: event.id,
-                        at_ms: ms_of(&event.ts).unwrap_or(to_ms).clamp(from_ms, to_ms),
-                        npc: event.npc.clone(),
-                        kind: event.kind,
-                        text: event.message.clone(),
-                    });
-                }
-            }
-            if page.last().is_some_and(|e| e.id > end) {
-                break;
-            }
-        }
+            ControlFlow::Continue(())
+        })
+        .await?;
         Ok(protocol::Marks {
             first_ms,
             marks,
-            partial: false,
+            partial,
         })
     }
 }
