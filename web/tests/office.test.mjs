@@ -65,7 +65,7 @@ async function waitUntil(what, check, timeoutMs = 30_000) {
   for (;;) {
     const value = await check();
     if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === "function" ? what() : what}`);
     await sleep(200);
   }
 }
@@ -690,14 +690,24 @@ const momentOf = async (page) => {
 const timelineButton = (page, which) => page.$eval(`[data-timeline="${which}"]`, (b) => b.click());
 
 /** Every character in the mirror is as `GET /api/agents?at=` says (or live, without `at`). */
+/** The last difference officeMatches saw, for the message when it never matches. */
+let officeDifference = "";
+
 async function officeMatches(page, at) {
   const roster = await (await fetch(`http://127.0.0.1:${port}/api/agents${at === null ? "" : `?at=${at}`}`)).json();
   for (const agent of roster.agents) {
     const entry = await mirrorEntry(page, agent.npc);
-    if (entry?.status !== agent.status) return false;
+    if (entry?.status !== agent.status) {
+      officeDifference = `${agent.npc} is ${entry?.status} on the page and ${agent.status} at ${at} (the page shows ${await momentOf(page)})`;
+      return false;
+    }
   }
   return true;
 }
+
+/** Waits until every character shows what the gateway says of moment `at` (null: now). */
+const officeAs = (page, what, at, timeoutMs) =>
+  waitUntil(() => `${what}: ${officeDifference}`, () => officeMatches(page, at), timeoutMs);
 
 test("the time slider: a shared moment, marks, Live, dragging and playing back to now; nothing is run or answered from the past", { timeout: 240_000 }, async () => {
   const runId = await startRun("deployer", { version: "v4.0.0", env: "then" });
@@ -751,7 +761,7 @@ test("the time slider: a shared moment, marks, Live, dragging and playing back t
     await quickClick(page, (live[0] + live[2]) / 2, (live[1] + live[3]) / 2);
     await waitUntil("live again", async () => (await page.getAttribute("#mirror", "data-connection")) === "connected");
     assert.equal(await momentOf(page), null);
-    await waitUntil("the live office", () => officeMatches(page, null));
+    await officeAs(page, "the live office", null);
     assert.equal(await page.$eval('#mirror-npc-deployer button[data-action="run"]', (b) => b.disabled), false);
 
     // Drag the slider back: the office shows the moment it was dragged to.
@@ -767,7 +777,7 @@ test("the time slider: a shared moment, marks, Live, dragging and playing back t
     await waitUntil("a past moment", async () => (await page.getAttribute("#mirror", "data-connection")) === "past");
     const dragged = await momentOf(page);
     assert.ok(dragged < Date.now() - 10_000, `dragged to ${dragged}`);
-    await waitUntil("the office as of the dragged moment", () => officeMatches(page, dragged));
+    await officeAs(page, "the office as of the dragged moment", dragged);
     // The address carries the moment: copying it shares the office as it was.
     await waitUntil("the moment in the address", async () => new URL(page.url()).searchParams.get("at") === String(await momentOf(page)));
 
@@ -778,7 +788,7 @@ test("the time slider: a shared moment, marks, Live, dragging and playing back t
     await timelineButton(page, "previous");
     await waitUntil("back at the last mark", async () => (await momentOf(page)) !== null);
     const jumped = await momentOf(page);
-    await waitUntil("the office as of the mark", () => officeMatches(page, jumped));
+    await officeAs(page, "the office as of the mark", jumped);
 
     // Play from Dex's question at 3600×: the night goes by and the office is live again.
     await timelineButton(page, "live");
@@ -786,15 +796,21 @@ test("the time slider: a shared moment, marks, Live, dragging and playing back t
     await page.goto(`http://127.0.0.1:${port}/?at=${at}`);
     await waitUntil("the past moment", async () => (await momentOf(page)) === at, 120_000);
     await waitUntil("Dex asking, replayed", async () => (await mirrorEntry(page, "deployer"))?.status === "awaiting");
-    await page.$eval("#timeline-speed", (select) => {
-      select.value = "3600";
+    // At 1× the moment shown moves on with the clock...
+    const speed = (value) => page.$eval("#timeline-speed", (select, value) => {
+      select.value = value;
       select.dispatchEvent(new Event("change", { bubbles: true }));
-    });
+    }, value);
+    await speed("1");
     await timelineButton(page, "play");
-    await waitUntil("playing", async () => (await page.getAttribute("#mirror", "data-playing")) === "3600");
+    await waitUntil("playing", async () => (await page.getAttribute("#mirror", "data-playing")) === "1");
+    await waitUntil("the moment moving on", async () => (await momentOf(page)) >= at + 1_000);
+    assert.ok((await momentOf(page)) < at + 60_000, "at 1×, a second a second");
+    // ...and at 3600× the rest of the night goes by in a moment (too quickly to watch it play here).
+    await speed("3600");
     await waitUntil("the answer replayed", async () => (await mirrorEntry(page, "deployer"))?.status !== "awaiting", 30_000);
     await waitUntil("caught up with now", async () => (await page.getAttribute("#mirror", "data-connection")) === "connected", 60_000);
-    await waitUntil("the live office after the replay", () => officeMatches(page, null));
+    await officeAs(page, "the live office after the replay", null);
     assert.deepEqual(problems, []);
   } finally {
     await page.close();

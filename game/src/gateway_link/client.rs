@@ -59,7 +59,15 @@ struct Api {
 struct Gate {
     past: bool,
     held: VecDeque<EventEnvelope>,
+    view: View,
 }
+
+/// One showing of the office: it changes with every moment shown and every
+/// return to live. The stream and the commands load side by side, so a load
+/// answered after the office moved on is dropped instead of mixed into what
+/// it shows now.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+struct View(u64);
 
 /// Live events kept while the office shows the past; older ones are in the
 /// live roster it loads on return.
@@ -68,6 +76,28 @@ const HELD_MOST: usize = 100_000;
 impl Api {
     fn showing_past(&self) -> bool {
         self.gate.lock().expect("gate lock").past
+    }
+
+    /// The view shown, while it is live.
+    fn live_view(&self) -> Option<View> {
+        let gate = self.gate.lock().expect("gate lock");
+        (!gate.past).then_some(gate.view)
+    }
+
+    /// Starts a new view; from now on live events wait when it shows the past.
+    fn next_view(&self, past: bool) -> View {
+        let mut gate = self.gate.lock().expect("gate lock");
+        gate.past |= past;
+        gate.view = View(gate.view.0 + 1);
+        gate.view
+    }
+
+    /// Tells the office `event` if `view` is still what it shows.
+    fn send_in(&self, view: View, events: &EventSink, event: LinkEvent) {
+        let gate = self.gate.lock().expect("gate lock");
+        if gate.view == view {
+            let _ = events.send(event);
+        }
     }
 
     /// Hands a live event to the office, or keeps it while the past is shown;
@@ -235,7 +265,7 @@ pub async fn run(
     let gate = Gate {
         // A shared moment: nothing live shows until the person asks for it.
         past: settings.at.is_some(),
-        held: VecDeque::new(),
+        ..Gate::default()
     };
     let api = Api {
         http: reqwest::Client::new(),
@@ -255,11 +285,12 @@ pub async fn run(
     .await;
 }
 
-/// The live roster, told to the office unless it shows the past.
+/// The live roster, told to the office if it was live from asking to answer.
 async fn load_roster(api: &Api, events: &EventSink) -> Result<Roster, LinkError> {
+    let view = api.live_view();
     let roster: Roster = api.get("/api/agents").await?;
-    if !api.showing_past() {
-        let _ = events.send(LinkEvent::Roster(roster.clone()));
+    if let Some(view) = view {
+        api.send_in(view, events, LinkEvent::Roster(roster.clone()));
     }
     Ok(roster)
 }
@@ -369,9 +400,9 @@ async fn connect_once(
 ) -> Result<(), LinkError> {
     let roster = load_roster(api, events).await?;
     if last_id.is_none() {
-        if !api.showing_past() {
+        if let Some(view) = api.live_view() {
             for agent in &roster.agents {
-                load_history(api, events, &agent.npc, None).await;
+                load_history(api, events, view, &agent.npc, None).await;
             }
         }
         *last_id = Some(roster.last_event_id);
@@ -390,11 +421,13 @@ async fn connect_once(
             StreamItem::Event(event) => {
                 *last_id = Some(event.id);
                 let roster_changed = event.kind == EventKind::Roster;
-                if api.forward_live(event, events) && roster_changed {
-                    if let Ok(roster) = load_roster(api, events).await {
-                        for agent in &roster.agents {
-                            load_history(api, events, &agent.npc, None).await;
-                        }
+                if api.forward_live(event, events)
+                    && roster_changed
+                    && let Some(view) = api.live_view()
+                    && let Ok(roster) = load_roster(api, events).await
+                {
+                    for agent in &roster.agents {
+                        load_history(api, events, view, &agent.npc, None).await;
                     }
                 }
             }
@@ -404,8 +437,8 @@ async fn connect_once(
     Ok(())
 }
 
-/// The npc's newest events (before event `before`, when given).
-async fn load_history(api: &Api, events: &EventSink, npc: &str, before: Option<u64>) {
+/// The npc's newest events (before event `before`, when given), for `view`.
+async fn load_history(api: &Api, events: &EventSink, view: View, npc: &str, before: Option<u64>) {
     let limit = HISTORY_PAGE.to_string();
     let before = before.map(|id| id.to_string());
     let mut query = vec![("npc", npc), ("limit", limit.as_str())];
@@ -413,13 +446,15 @@ async fn load_history(api: &Api, events: &EventSink, npc: &str, before: Option<u
         query.push(("before", before));
     }
     match api.get_with::<HistoryPage>("/api/history", &query).await {
-        Ok(page) => {
-            let _ = events.send(LinkEvent::History {
+        Ok(page) => api.send_in(
+            view,
+            events,
+            LinkEvent::History {
                 npc: npc.to_owned(),
                 more_before: page.next_before.is_some(),
                 events: page.events,
-            });
-        }
+            },
+        ),
         Err(e) => tracing::warn!(npc, error = %e, "history not loaded"),
     }
 }
@@ -609,16 +644,17 @@ async fn read_for_office(api: &Api, events: &EventSink, command: LinkCommand) {
 /// The office as it stood at `at`: live events wait from now on; the roster
 /// then, and each agent's history up to then.
 async fn show_moment(api: &Api, events: &EventSink, at: i64) {
-    api.gate.lock().expect("gate lock").past = true;
+    let view = api.next_view(true);
     match api.get::<Roster>(&format!("/api/agents?at={at}")).await {
         Ok(roster) => {
-            let _ = events.send(LinkEvent::Moment {
+            let moment = LinkEvent::Moment {
                 at: Some(at),
                 roster: roster.clone(),
-            });
+            };
+            api.send_in(view, events, moment);
             for agent in &roster.agents {
                 let before = agent.last_event_id.map(|id| id + 1);
-                load_history(api, events, &agent.npc, before.or(Some(1))).await;
+                load_history(api, events, view, &agent.npc, before.or(Some(1))).await;
             }
         }
         Err(error) => {
@@ -631,15 +667,17 @@ async fn show_moment(api: &Api, events: &EventSink, at: i64) {
 /// Back to now: the live roster and histories, then the live events that
 /// waited meanwhile (those newer than the roster), then the stream again.
 async fn go_live(api: &Api, events: &EventSink) {
+    let view = api.next_view(false);
     loop {
         match api.get::<Roster>("/api/agents").await {
             Ok(roster) => {
-                let _ = events.send(LinkEvent::Moment {
+                let live = LinkEvent::Moment {
                     at: None,
                     roster: roster.clone(),
-                });
+                };
+                api.send_in(view, events, live);
                 for agent in &roster.agents {
-                    load_history(api, events, &agent.npc, None).await;
+                    load_history(api, events, view, &agent.npc, None).await;
                 }
                 let mut gate = api.gate.lock().expect("gate lock");
                 for event in gate.held.drain(..) {
@@ -678,5 +716,66 @@ async fn command_loop(
                 message: error.to_string(),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api() -> Api {
+        Api {
+            http: reqwest::Client::new(),
+            settings: GatewaySettings {
+                base_url: "http://127.0.0.1:9".into(),
+                token: None,
+                at: None,
+            },
+            gate: Arc::default(),
+        }
+    }
+
+    fn told(rx: &crossbeam_channel::Receiver<LinkEvent>) -> Vec<String> {
+        rx.try_iter()
+            .map(|event| match event {
+                LinkEvent::Moment { at, .. } => format!("moment {at:?}"),
+                LinkEvent::History { npc, .. } => format!("history {npc}"),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    fn history(npc: &str) -> LinkEvent {
+        LinkEvent::History {
+            npc: npc.into(),
+            more_before: false,
+            events: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn loads_answered_after_the_office_moved_on_are_dropped() {
+        let api = api();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let events = EventSink { tx, wake: None };
+        // The stream begins a live load...
+        let live = api.live_view().expect("the office starts live");
+        // ...and the person drags the slider before it is answered.
+        let moment = api.next_view(true);
+        assert_eq!(
+            api.live_view(),
+            None,
+            "no live loads begin while the past shows"
+        );
+        api.send_in(live, &events, history("live-scheduler"));
+        api.send_in(moment, &events, history("past-scheduler"));
+        // Back to live: what the moment still had on its way is dropped too.
+        let back = api.next_view(false);
+        api.send_in(moment, &events, history("past-deployer"));
+        api.send_in(back, &events, history("live-deployer"));
+        assert_eq!(
+            told(&rx),
+            ["history past-scheduler", "history live-deployer"]
+        );
     }
 }
