@@ -53,11 +53,12 @@ clippy_driver="$(rustc --print sysroot)/bin/clippy-driver"
 RUSTC_WORKSPACE_WRAPPER="$clippy_driver" CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" \
   cargo test --workspace
 
-# Also the office's wasm32 check, in ./run.sh's profile: either one reuses
-# the other's compiled crates.
+# Also the office's wasm32 build, in ./run.sh's profile and target directory:
+# either one reuses the other's compiled crates. The binder is the dev one
+# cargo test has just compiled.
 step "browser office (wasm32, no wasm-opt)"
 web_test_dist="$CARGO_TARGET_DIR/web-test"
-WEB_DIST="$web_test_dist" WASM_OPT=0 web/build.sh
+WEB_DIST="$web_test_dist" WASM_OPT=0 BIND_PROFILE=dev web/build.sh
 
 step "browser tests (headless Chromium)"
 # Their gateways, nginx, Redis and stand-in Sim start through the Rust test kit.

@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
-# Builds the browser office into web/dist: wasm32 release build, wasm-bindgen
-# (the CLI at exactly the version in Cargo.lock), wasm-opt when available, and
-# .br/.gz copies for the gateway to serve. Skips what is up to date.
-#   WEB_DIST=dir   where to put it (default web/dist, where the gateway looks)
-#   WASM_OPT=0     skip wasm-opt and brotli (the tests' quicker build)
-#   BROTLI=later   compress with brotli after returning, in the background
-#                  (./run.sh: the office is up a minute sooner; the gateway
-#                  serves gzip until a fresh .br is there)
+# Builds the browser office into web/dist: wasm32 release build, its
+# JavaScript bindings (web/bind: wasm-bindgen's library at the version in
+# Cargo.lock, built in the workspace), wasm-opt when available, and .br/.gz
+# copies for the gateway to serve. Skips what is up to date.
+#   WEB_DIST=dir      where to put it (default web/dist, where the gateway looks)
+#   WASM_OPT=0        skip wasm-opt and brotli (the tests' quicker build)
+#   BROTLI=later      compress with brotli after returning, in the background
+#                     (./run.sh: the office is up a minute sooner; the gateway
+#                     serves gzip until a fresh .br is there)
+#   BIND_PROFILE=dev  build the binder in the dev profile (the tests have it)
+#
+# The wasm32 build has a target directory of its own ($CARGO_TARGET_DIR/office),
+# because cargo locks a target directory for a whole build: ./run.sh compiles
+# the office there while the gateway and the binder compile in the other. Bevy's
+# crates build one after another for long stretches, and the gateway fills the
+# core they leave.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/esprit-hub/target}"
 dist="${WEB_DIST:-web/dist}"
 optimize="${WASM_OPT:-1}"
-wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/web/game.wasm"
+office_target="$CARGO_TARGET_DIR/office"
+wasm="$office_target/wasm32-unknown-unknown/web/game.wasm"
+bind_profile="${BIND_PROFILE:-release}"
+binder="$CARGO_TARGET_DIR/$([ "$bind_profile" = dev ] && echo debug || echo "$bind_profile")/web-bind"
 
 mkdir -p "$dist"
 # While this runs, a gateway serving $dist shows this progress on a page that reloads itself.
@@ -21,22 +32,18 @@ trap 'rm -f "$dist/.building"' EXIT
 began=$SECONDS
 rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
 progress "Compiling the office for the browser (cargo build --profile web, wasm32)…"
-cargo build -p game --profile web --target wasm32-unknown-unknown
+CARGO_TARGET_DIR="$office_target" cargo build -p game --profile web --target wasm32-unknown-unknown
 echo "web/build.sh: wasm32 build $((SECONDS - began))s"
 
-version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/"/, "", $3); print $3; exit}' Cargo.lock)
-[ -n "$version" ] || { echo "web/build.sh: wasm-bindgen is not in Cargo.lock"; exit 1; }
-if ! wasm-bindgen --version 2>/dev/null | grep -q " $version\$"; then
-  progress "Installing wasm-bindgen-cli $version (once; it matches Cargo.lock)…"
-  cargo install wasm-bindgen-cli --version "$version"
-fi
+progress "Compiling the binder (web/bind; ./run.sh builds it with the gateway)…"
+cargo build -p esprit-web-bind --profile "$bind_profile"
 
 progress "Binding and compressing the office…"
 if [ ! -f "$dist/game_bg.wasm" ] || [ "$wasm" -nt "$dist/game_bg.wasm" ]; then
   # The served build drops function names (a fifth of the module); the
   # tests' build keeps them for readable stack traces.
-  names=(); [ "$optimize" = 0 ] || names=(--remove-name-section --remove-producers-section)
-  wasm-bindgen --target web --no-typescript "${names[@]}" --out-dir "$dist" --out-name game "$wasm"
+  names=(); [ "$optimize" != 0 ] || names=(--keep-names)
+  "$binder" "${names[@]}" --out-dir "$dist" --out-name game "$wasm"
   optimizer=$(command -v wasm-opt || true)
   # binaryen before 116 (Debian 12 ships 108) writes wasm-bindgen's externref
   # table export onto the function table: the page then fails in Table.set().
