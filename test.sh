@@ -53,17 +53,19 @@ clippy_driver="$(rustc --print sysroot)/bin/clippy-driver"
 RUSTC_WORKSPACE_WRAPPER="$clippy_driver" CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" \
   cargo test --workspace
 
-# Also the office's wasm32 build, in ./run.sh's profile and target directory:
-# either one reuses the other's compiled crates. The binder is the dev one
-# cargo test has just compiled.
+# The browser tests' gateways, nginx, Redis and stand-in Sim start through the
+# Rust test kit; the office they load is bound by the dev binder built with it.
+step "test kit and binder"
+RUSTC_WORKSPACE_WRAPPER="$clippy_driver" CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" \
+  cargo build -p esprit-testkit --bin fixture -p esprit-web-bind --bin web-bind
+
+# Also the office's wasm32 build, in ./run.sh's profile: either one reuses the
+# other's compiled crates.
 step "browser office (wasm32, no wasm-opt)"
 web_test_dist="$CARGO_TARGET_DIR/web-test"
-WEB_DIST="$web_test_dist" WASM_OPT=0 BIND_PROFILE=dev web/build.sh
+WEB_DIST="$web_test_dist" WASM_OPT=0 WEB_BIND="$CARGO_TARGET_DIR/debug/web-bind" web/build.sh
 
 step "browser tests (headless Chromium)"
-# Their gateways, nginx, Redis and stand-in Sim start through the Rust test kit.
-RUSTC_WORKSPACE_WRAPPER="$clippy_driver" CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" \
-  cargo build -p esprit-testkit --bin fixture
 (cd web && npm ci --no-audit --no-fund --loglevel=error)
 (cd web && ESPRIT_WEB_DIST="$web_test_dist" GATEWAY_BIN="$CARGO_TARGET_DIR/debug/gateway" \
   FIXTURE_BIN="$CARGO_TARGET_DIR/debug/fixture" node --test tests/)

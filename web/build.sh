@@ -8,22 +8,15 @@
 #   BROTLI=later      compress with brotli after returning, in the background
 #                     (./run.sh: the office is up a minute sooner; the gateway
 #                     serves gzip until a fresh .br is there)
-#   BIND_PROFILE=dev  build the binder in the dev profile (the tests have it)
-#
-# The wasm32 build has a target directory of its own ($CARGO_TARGET_DIR/office),
-# because cargo locks a target directory for a whole build: ./run.sh compiles
-# the office there while the gateway and the binder compile in the other. Bevy's
-# crates build one after another for long stretches, and the gateway fills the
-# core they leave.
+#   WEB_BIND=path     a binder already built (the tests build theirs with the
+#                     fixtures); otherwise it is built here, in release
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/esprit-hub/target}"
 dist="${WEB_DIST:-web/dist}"
 optimize="${WASM_OPT:-1}"
-office_target="$CARGO_TARGET_DIR/office"
-wasm="$office_target/wasm32-unknown-unknown/web/game.wasm"
-bind_profile="${BIND_PROFILE:-release}"
-binder="$CARGO_TARGET_DIR/$([ "$bind_profile" = dev ] && echo debug || echo "$bind_profile")/web-bind"
+wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/web/game.wasm"
+binder="${WEB_BIND:-$CARGO_TARGET_DIR/release/web-bind}"
 
 mkdir -p "$dist"
 # While this runs, a gateway serving $dist shows this progress on a page that reloads itself.
@@ -31,12 +24,13 @@ progress() { printf '%s\n' "$*" > "$dist/.building"; printf 'web/build.sh: %s\n'
 trap 'rm -f "$dist/.building"' EXIT
 began=$SECONDS
 rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
+if [ -z "${WEB_BIND:-}" ]; then
+  progress "Compiling the binder (web/bind, once)…"
+  cargo build --release -p esprit-web-bind
+fi
 progress "Compiling the office for the browser (cargo build --profile web, wasm32)…"
-CARGO_TARGET_DIR="$office_target" cargo build -p game --profile web --target wasm32-unknown-unknown
-echo "web/build.sh: wasm32 build $((SECONDS - began))s"
-
-progress "Compiling the binder (web/bind; ./run.sh builds it with the gateway)…"
-cargo build -p esprit-web-bind --profile "$bind_profile"
+cargo build -p game --profile web --target wasm32-unknown-unknown
+echo "web/build.sh: binder and wasm32 build $((SECONDS - began))s"
 
 progress "Binding and compressing the office…"
 if [ ! -f "$dist/game_bg.wasm" ] || [ "$wasm" -nt "$dist/game_bg.wasm" ]; then
