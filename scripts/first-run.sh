@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Times ./run.sh the way a newcomer meets it: a fresh clone with nothing
+# downloaded and nothing built (an empty CARGO_HOME and target directory),
+# until the page answers and serves the office's module. Prints the seconds;
+# removes what it made (keep it with KEEP=1).
+#   scripts/first-run.sh [port]      (default 3999)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+port="${1:-3999}"
+work="$(mktemp -d /tmp/esprit-first-run.XXXXXX)"
+git clone -q . "$work/esprit"
+run=""
+cleanup() {
+  [ -z "$run" ] || { kill -TERM "$run" 2>/dev/null; wait "$run" 2>/dev/null || true; }
+  [ "${KEEP:-0}" = 1 ] || rm -rf "$work"
+}
+trap cleanup EXIT
+started=$SECONDS
+(cd "$work/esprit" && CARGO_HOME="$work/cargo" CARGO_TARGET_DIR="$work/target" PORT="$port" \
+  exec ./run.sh >"$work/run.log" 2>&1) &
+run=$!
+until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/game_bg.wasm")" = 200 ] &&
+  ! [ -f "$work/esprit/web/dist/.building" ]; do
+  kill -0 "$run" 2>/dev/null || { echo "first-run: ./run.sh ended early:"; tail -n 30 "$work/run.log"; exit 1; }
+  sleep 1
+done
+grep '^run.sh:\|^web/build.sh:' "$work/run.log" || true
+echo "first-run: the office answered after $((SECONDS - started)) s"
