@@ -689,10 +689,10 @@ const momentOf = async (page) => {
 /** Presses one of the mirror's time controls (as a keyboard or screen reader does). */
 const timelineButton = (page, which) => page.$eval(`[data-timeline="${which}"]`, (b) => b.click());
 
-/** Every character in the mirror is as `GET /api/agents?at=` says (or live, without `at`). */
 /** The last difference officeMatches saw, for the message when it never matches. */
 let officeDifference = "";
 
+/** Every character in the mirror is as `GET /api/agents?at=` says (or live, without `at`). */
 async function officeMatches(page, at) {
   const roster = await (await fetch(`http://127.0.0.1:${port}/api/agents${at === null ? "" : `?at=${at}`}`)).json();
   for (const agent of roster.agents) {
