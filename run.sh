@@ -11,8 +11,10 @@ took() { printf 'run.sh: %s in %ss (%ss so far)\n' "$1" $((SECONDS - $2)) $((SEC
 
 scripts/system-deps.sh run || echo "run.sh: without brotli the office's wasm is served gzip-compressed only (larger)."
 step=$SECONDS
-cargo build --release -p gateway --bin gateway
-took "gateway built" $step
+# The binder (web/bind) builds with the gateway: one cargo build shares their
+# crates and fills the core the gateway's own crate leaves idle.
+cargo build --release -p gateway --bin gateway -p esprit-web-bind
+took "gateway and binder built" $step
 
 "$CARGO_TARGET_DIR/release/gateway" --demo "$@" &
 gateway=$!
@@ -26,7 +28,7 @@ echo "Esprit-Hub office: http://127.0.0.1:${PORT:-3001}/   (desktop: cargo run -
 echo
 
 step=$SECONDS
-if BROTLI=later web/build.sh; then
+if WEB_BIND="$CARGO_TARGET_DIR/release/web-bind" BROTLI=later web/build.sh; then
   took "browser office built" $step
 else
   echo "run.sh: the browser office did not build (see above); the API still runs."
