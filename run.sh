@@ -13,7 +13,7 @@ scripts/system-deps.sh run || echo "run.sh: without brotli the office's wasm is 
 step=$SECONDS
 # The binder (web/bind) builds with the gateway: one cargo build shares their
 # crates and fills the core the gateway's own crate leaves idle.
-cargo build --release -p gateway --bin gateway -p esprit-web-bind
+cargo build --release -p gateway --bin gateway -p esprit-web-bind --bin web-bind
 took "gateway and binder built" $step
 
 "$CARGO_TARGET_DIR/release/gateway" --demo "$@" &
