@@ -22,6 +22,7 @@ run=$!
 until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/game_bg.wasm")" = 200 ] &&
   ! [ -f "$work/esprit/web/dist/.building" ]; do
   kill -0 "$run" 2>/dev/null || { echo "first-run: ./run.sh ended early:"; tail -n 30 "$work/run.log"; exit 1; }
+  ! grep -q 'did not build' "$work/run.log" || { echo "first-run: the office did not build:"; tail -n 30 "$work/run.log"; exit 1; }
   sleep 1
 done
 grep '^run.sh:\|^web/build.sh:' "$work/run.log" || true
