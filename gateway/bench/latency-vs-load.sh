@@ -8,7 +8,9 @@
 #
 # Env: CARGO_TARGET_DIR (release builds of gateway and loadgen are made),
 # SECONDS_EACH (10), SUBSCRIBERS (1000), LINGER_MS (the gateway's
-# STREAM_LINGER_MS; unset: its default), ONLY (gateway|seed).
+# STREAM_LINGER_MS; unset: its default), ONLY (gateway|seed), GATEWAY (a
+# gateway binary to measure instead of this tree's release build, to compare
+# two builds in one run).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -54,7 +56,7 @@ if [ "${ONLY:-}" != "seed" ]; then
   linger=()
   [ -n "${LINGER_MS:-}" ] && linger=(env "STREAM_LINGER_MS=$LINGER_MS")
   "${linger[@]}" env PUBLISHES_PER_SECOND=0 STREAMS_PER_CLIENT=100000 CONNECTIONS_PER_CLIENT=100000 \
-    "$target/release/gateway" --port 3792 --agent-map-file "$work/agents.json" \
+    "${GATEWAY:-$target/release/gateway}" --port 3792 --agent-map-file "$work/agents.json" \
     --data-dir "$work/db" --log-level warn &
   gateway=$!
   wait_ready 3792
