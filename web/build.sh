@@ -8,8 +8,9 @@
 #   BROTLI=later      compress with brotli after returning, in the background
 #                     (./run.sh: the office is up a minute sooner; the gateway
 #                     serves gzip until a fresh .br is there)
-#   WEB_BIND=path     a binder already built (the tests build theirs with the
-#                     fixtures); otherwise it is built here, in release
+#   WEB_BIND=path     a binder already built (./run.sh builds it with the
+#                     gateway, the tests with their fixtures); otherwise it is
+#                     built here, in release
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/esprit-hub/target}"
