@@ -50,14 +50,14 @@ compose/check.sh
 step "cargo test, linted by clippy"
 clippy_driver="$(rustc --print sysroot)/bin/clippy-driver"
 [ -x "$clippy_driver" ] || { echo "test.sh: clippy-driver is missing (rustup component add clippy)"; exit 1; }
-RUSTC_WORKSPACE_WRAPPER="$clippy_driver" CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" \
-  cargo test --workspace
+# The test kit's build below runs the same way, so it reuses these crates.
+with_clippy=(env RUSTC_WORKSPACE_WRAPPER="$clippy_driver" CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__")
+"${with_clippy[@]}" cargo test --workspace
 
 # The browser tests' gateways, nginx, Redis and stand-in Sim start through the
 # Rust test kit; the office they load is bound by the dev binder built with it.
 step "test kit and binder"
-RUSTC_WORKSPACE_WRAPPER="$clippy_driver" CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" \
-  cargo build -p esprit-testkit --bin fixture -p esprit-web-bind --bin web-bind
+"${with_clippy[@]}" cargo build -p esprit-testkit --bin fixture -p esprit-web-bind --bin web-bind
 
 # Also the office's wasm32 build, in ./run.sh's profile: either one reuses the
 # other's compiled crates.

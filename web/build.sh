@@ -31,7 +31,7 @@ if [ -z "${WEB_BIND:-}" ]; then
 fi
 progress "Compiling the office for the browser (cargo build --profile web, wasm32)…"
 cargo build -p game --profile web --target wasm32-unknown-unknown
-echo "web/build.sh: binder and wasm32 build $((SECONDS - began))s"
+echo "web/build.sh: $([ -n "${WEB_BIND:-}" ] || echo "binder and ")wasm32 build $((SECONDS - began))s"
 
 progress "Binding and compressing the office…"
 if [ ! -f "$dist/game_bg.wasm" ] || [ "$wasm" -nt "$dist/game_bg.wasm" ]; then
