@@ -4,7 +4,11 @@
 # npc), on the same machine with the same load generator: 1,000 SSE
 # subscribers over 10 npcs, one event per POST, at each fixed rate in turn.
 #
-#   gateway/bench/latency-vs-load.sh [rates...]     (default: 200 2000 0; 0 = full speed)
+#   gateway/bench/latency-vs-load.sh [rates...]     (default: 200 seed 2000 0)
+#
+# A rate is publishes a second; 0 is full speed; `seed` is the seed design's
+# saturation, the rate it reaches at full speed, measured first (the loads it
+# can carry end there).
 #
 # Env: CARGO_TARGET_DIR (release builds of gateway and loadgen are made),
 # SECONDS_EACH (10), SUBSCRIBERS (1000), LINGER_MS (the gateway's
@@ -16,7 +20,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 target="${CARGO_TARGET_DIR:-$HOME/.cache/esprit-hub/target}"
 rates=("$@")
-[ $# -eq 0 ] && rates=(200 2000 0)
+[ $# -eq 0 ] && rates=(200 seed 2000 0)
 seconds="${SECONDS_EACH:-10}"
 subscribers="${SUBSCRIBERS:-1000}"
 
@@ -44,12 +48,28 @@ measure() { # name port pid
   done
 }
 
-if [ "${ONLY:-}" != "gateway" ]; then
+start_seed() {
   node "$here/seed-hub/server.mjs" 3791 >/dev/null &
   seed=$!
   wait_ready 3791
+}
+stop_seed() { kill "$seed"; wait "$seed" 2>/dev/null || true; }
+
+if printf '%s\n' "${rates[@]}" | grep -qx seed; then
+  start_seed
+  saturation=$("$target/release/loadgen" --url "http://127.0.0.1:3791" --npcs 10 --subscribers "$subscribers" \
+    --publishers 8 --rate 0 --batch 1 --seconds "$seconds" --gateway-pid "$seed" |
+    sed -n 's/^published .*(\([0-9]*\)\/s).*/\1/p')
+  stop_seed
+  [ -n "$saturation" ] || { echo "the seed design's full-speed run printed no rate" >&2; exit 1; }
+  echo "== the seed design's saturation: $saturation publishes/s"
+  rates=("${rates[@]/#seed/$saturation}")
+fi
+
+if [ "${ONLY:-}" != "gateway" ]; then
+  start_seed
   measure "seed design (in memory, Node/Fastify)" 3791 "$seed"
-  kill "$seed"; wait "$seed" 2>/dev/null || true
+  stop_seed
 fi
 
 if [ "${ONLY:-}" != "seed" ]; then
