@@ -322,6 +322,36 @@ mod tests {
         assert_eq!(body(served).await, (Some("br".into()), "new br".into()));
     }
 
+    #[tokio::test]
+    async fn while_the_office_builds_the_page_shows_its_progress_and_reloads() {
+        let dist = tempfile::tempdir().unwrap();
+        let page = |response: warp::reply::Response| async move {
+            let no_store = response.headers().get(header::CACHE_CONTROL).cloned();
+            let bytes = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            (no_store, String::from_utf8(bytes.to_vec()).unwrap())
+        };
+        let (_, text) = page(office_not_built(dist.path())).await;
+        assert!(text.contains("not built yet"), "{text}");
+        std::fs::write(
+            dist.path().join(BUILDING_MARKER),
+            "Compiling the office for the browser: 120 of about 306 crates<script>\n",
+        )
+        .unwrap();
+        let (no_store, text) = page(office_not_built(dist.path())).await;
+        assert!(text.contains("being built"), "{text}");
+        assert!(
+            text.contains(
+                "<p>Compiling the office for the browser: 120 of about 306 crates&lt;script&gt;</p>"
+            ),
+            "the progress, escaped: {text}"
+        );
+        assert!(text.contains("http-equiv=refresh"), "it reloads itself");
+        assert_eq!(no_store.unwrap(), "no-store", "and is never cached");
+    }
+
     #[test]
     fn accept_encoding_honours_q_zero() {
         assert!(accepts("gzip, deflate, br", "br"));
