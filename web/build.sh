@@ -21,9 +21,10 @@ binder="${WEB_BIND:-$CARGO_TARGET_DIR/release/web-bind}"
 
 mkdir -p "$dist"
 # While this runs, a gateway serving $dist shows this progress on a page that reloads itself.
-progress() { printf '%s\n' "$*" > "$dist/.building"; printf 'web/build.sh: %s\n' "$*"; }
+# Written aside and moved, so the page never reads a half-written line.
+show() { printf '%s\n' "$*" >"$dist/.building.next" && mv -f "$dist/.building.next" "$dist/.building"; }
+progress() { show "$*"; printf 'web/build.sh: %s\n' "$*"; }
 trap 'rm -f "$dist/.building" "$dist/.building.next"' EXIT
-declare -A seen=()
 began=$SECONDS
 rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
 if [ -z "${WEB_BIND:-}" ]; then
@@ -35,14 +36,14 @@ progress "Compiling the office for the browser (cargo build --profile web, wasm3
 # own progress bar shows only on a terminal); diagnostics still go to stderr.
 of_crates=$(cargo tree -p game --target wasm32-unknown-unknown -e normal,build --prefix none 2>/dev/null |
   sed 's/ (\*)$//' | sort -u | wc -l | sed 's/^/ of about /') || of_crates=""
+declare -A seen=()
 cargo build -p game --profile web --target wasm32-unknown-unknown --message-format=json-render-diagnostics |
   while IFS= read -r message; do
     case "$message" in
       *'"reason":"compiler-artifact"'*)
         package=${message#*\"package_id\":\"}
         seen[${package%%\"*}]=1
-        printf 'Compiling the office for the browser: %d%s crates…\n' "${#seen[@]}" "$of_crates" >"$dist/.building.next"
-        mv -f "$dist/.building.next" "$dist/.building"
+        show "Compiling the office for the browser: ${#seen[@]}$of_crates crates…"
         ;;
     esac
   done

@@ -40,11 +40,15 @@ wait_ready() {
   return 1
 }
 
+load() { # port pid rate
+  "$target/release/loadgen" --url "http://127.0.0.1:$1" --npcs 10 --subscribers "$subscribers" \
+    --publishers 8 --rate "$3" --batch 1 --seconds "$seconds" --gateway-pid "$2"
+}
+
 measure() { # name port pid
   for rate in "${rates[@]}"; do
     echo "== $1, rate $rate/s (0: full speed), $subscribers subscribers over 10 npcs, ${seconds}s"
-    "$target/release/loadgen" --url "http://127.0.0.1:$2" --npcs 10 --subscribers "$subscribers" \
-      --publishers 8 --rate "$rate" --batch 1 --seconds "$seconds" --gateway-pid "$3"
+    load "$2" "$3" "$rate"
   done
 }
 
@@ -57,9 +61,7 @@ stop_seed() { kill "$seed"; wait "$seed" 2>/dev/null || true; }
 
 if printf '%s\n' "${rates[@]}" | grep -qx seed; then
   start_seed
-  saturation=$("$target/release/loadgen" --url "http://127.0.0.1:3791" --npcs 10 --subscribers "$subscribers" \
-    --publishers 8 --rate 0 --batch 1 --seconds "$seconds" --gateway-pid "$seed" |
-    sed -n 's/^published .*(\([0-9]*\)\/s).*/\1/p')
+  saturation=$(load 3791 "$seed" 0 | sed -n 's/^published .*(\([0-9]*\)\/s).*/\1/p')
   stop_seed
   [ -n "$saturation" ] || { echo "the seed design's full-speed run printed no rate" >&2; exit 1; }
   echo "== the seed design's saturation: $saturation publishes/s"

@@ -272,6 +272,19 @@ fn html_escape(text: &str) -> String {
 mod tests {
     use super::*;
 
+    /// One header of a response and its whole body as text.
+    async fn header_and_text(
+        response: warp::reply::Response,
+        name: header::HeaderName,
+    ) -> (Option<HeaderValue>, String) {
+        let value = response.headers().get(&name).cloned();
+        let bytes = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        (value, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
     #[test]
     fn paths_cannot_climb_out_of_dist() {
         let dist = Path::new("/srv/dist");
@@ -299,15 +312,8 @@ mod tests {
             .unwrap();
         std::fs::write(dist.path().join("game.js.gz"), "fresh gzip").unwrap();
         let body = |response: warp::reply::Response| async move {
-            let encoding = response
-                .headers()
-                .get(header::CONTENT_ENCODING)
-                .map(|v| v.to_str().unwrap().to_string());
-            let bytes = http_body_util::BodyExt::collect(response.into_body())
-                .await
-                .unwrap()
-                .to_bytes();
-            (encoding, String::from_utf8(bytes.to_vec()).unwrap())
+            let (encoding, text) = header_and_text(response, header::CONTENT_ENCODING).await;
+            (encoding.map(|v| v.to_str().unwrap().to_string()), text)
         };
         let served = serve_file(dist.path(), "/game.js", "br, gzip").await;
         assert_eq!(
@@ -325,14 +331,7 @@ mod tests {
     #[tokio::test]
     async fn while_the_office_builds_the_page_shows_its_progress_and_reloads() {
         let dist = tempfile::tempdir().unwrap();
-        let page = |response: warp::reply::Response| async move {
-            let no_store = response.headers().get(header::CACHE_CONTROL).cloned();
-            let bytes = http_body_util::BodyExt::collect(response.into_body())
-                .await
-                .unwrap()
-                .to_bytes();
-            (no_store, String::from_utf8(bytes.to_vec()).unwrap())
-        };
+        let page = |response| header_and_text(response, header::CACHE_CONTROL);
         let (_, text) = page(office_not_built(dist.path())).await;
         assert!(text.contains("not built yet"), "{text}");
         std::fs::write(
