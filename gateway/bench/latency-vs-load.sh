@@ -11,7 +11,8 @@
 # can carry end there).
 #
 # Env: CARGO_TARGET_DIR (release builds of gateway and loadgen are made),
-# SECONDS_EACH (10), SUBSCRIBERS (1000), LINGER_MS (the gateway's
+# SECONDS_EACH (10), SUBSCRIBERS (1000), PUBLISHERS (8: each waits for its
+# acknowledgement before its next send), LINGER_MS (the gateway's
 # STREAM_LINGER_MS; unset: its default), ONLY (gateway|seed), GATEWAY (a
 # gateway binary to measure instead of this tree's release build, to compare
 # two builds in one run).
@@ -23,6 +24,7 @@ rates=("$@")
 [ $# -eq 0 ] && rates=(200 seed 2000 0)
 seconds="${SECONDS_EACH:-10}"
 subscribers="${SUBSCRIBERS:-1000}"
+publishers="${PUBLISHERS:-8}"
 
 (cd "$root" && CARGO_TARGET_DIR="$target" cargo build --release -q -p gateway --bin gateway --bin loadgen)
 [ -d "$here/seed-hub/node_modules" ] || (cd "$here/seed-hub" && npm ci --no-audit --no-fund -s)
@@ -42,7 +44,7 @@ wait_ready() {
 
 load() { # port pid rate
   "$target/release/loadgen" --url "http://127.0.0.1:$1" --npcs 10 --subscribers "$subscribers" \
-    --publishers 8 --rate "$3" --batch 1 --seconds "$seconds" --gateway-pid "$2"
+    --publishers "$publishers" --rate "$3" --batch 1 --seconds "$seconds" --gateway-pid "$2"
 }
 
 measure() { # name port pid

@@ -6,7 +6,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from "node:fs";
 import { createServer, get as httpGet } from "node:http";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
@@ -21,6 +21,14 @@ const fixtureBin = process.env.FIXTURE_BIN || join(targetDir, "debug", "fixture"
 const webDist = process.env.ESPRIT_WEB_DIST || join(root, "web/dist");
 const simToken = "sim-webhook-secret";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Scratch directories made by this run, removed when it ends. */
+const scratchDirs = [];
+function scratchDir(prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  scratchDirs.push(dir);
+  return dir;
+}
 
 /** A port nobody listens on right now. */
 async function freePort() {
@@ -226,7 +234,7 @@ before(async () => {
   assert.ok(existsSync(join(webDist, "index.html")), `the office is built in ${webDist} (web/build.sh)`);
   assert.ok(existsSync(gatewayBin), `gateway binary at ${gatewayBin} (cargo build -p gateway)`);
   sim = await startStandInSim();
-  dir = mkdtempSync(join(tmpdir(), "esprit-web-"));
+  dir = scratchDir("esprit-web-");
   // The sample office, with the scheduler wired to the stand-in Sim webhook.
   agents = JSON.parse(readFileSync(join(root, "data/agents.json"), "utf8")).map((agent) => {
     if (agent.agent !== "scheduler") return agent;
@@ -244,6 +252,7 @@ after(async () => {
   await browser?.close();
   await gateway?.stop();
   await sim?.stop();
+  for (const scratch of scratchDirs) rmSync(scratch, { recursive: true, force: true });
 });
 
 let office;
@@ -459,7 +468,7 @@ test("idle characters get up from their desks and walk about", { timeout: 150_00
 
 test("with access tokens the page asks for one, signs in with a cookie and shows who is signed in", { timeout: 180_000 }, async () => {
   const tokenPort = await freePort();
-  const tokenDir = mkdtempSync(join(tmpdir(), "esprit-web-tokens-"));
+  const tokenDir = scratchDir("esprit-web-tokens-");
   const secured = await startGateway({ port: tokenPort, dir: tokenDir, agents: agentsFile,
     extra: ["--token", "operator:alice:alice-secret-token-0123456789,publisher:ci:ci-secret-token-0123456789"] });
   try {
@@ -947,7 +956,7 @@ test("through the compose nginx.conf: page, wasm and stream load", { timeout: 18
 test("two gateways on Redis behind nginx: killing either one keeps the page working, without a reload", { timeout: 240_000 }, async () => {
   const redis = await startRedis();
   const ports = [await freePort(), await freePort()];
-  const start = (p) => startGateway({ port: p, dir: mkdtempSync(join(tmpdir(), "esprit-web-redis-")), agents: agentsFile,
+  const start = (p) => startGateway({ port: p, dir: scratchDir("esprit-web-redis-"), agents: agentsFile,
     env: { STORE_URL: redis.url, STORE_PREFIX: "web-test" } });
   const gateways = [];
   let nginx;
@@ -990,7 +999,7 @@ test("two gateways on Redis behind nginx: killing either one keeps the page work
 test("a Sim workspace walks in: its pauses are answered from the page and the phone banner, and an unreachable Sim greys it out", { timeout: 300_000 }, async () => {
   const key = "sk-sim-browser-test";
   const workspace = await startFixture(["sim-workspace", "--key", key]);
-  const simDir = mkdtempSync(join(tmpdir(), "esprit-web-sim-"));
+  const simDir = scratchDir("esprit-web-sim-");
   const emptyAgents = join(simDir, "agents.json");
   writeFileSync(emptyAgents, "[]");
   const simPort = await freePort();

@@ -2,6 +2,14 @@
 //! running gateway. Prints published/s, deliveries/s, lost events, end-to-end
 //! latency percentiles and the gateway's memory.
 //!
+//! Latency is measured twice. From the send: the clock starts when a
+//! publisher sends the event. From the due time: the clock starts when the
+//! fixed rate's schedule meant it to be sent. A publisher waits for each
+//! acknowledgement before its next send, so a server that cannot keep up
+//! delays the sends, and the first measure leaves that wait out; the second
+//! keeps it (what the events' readers see when publishers queue behind a
+//! slow server). At full speed the two are the same.
+//!
 //! `cargo run --release -p gateway --bin loadgen -- --help`
 
 use clap::Parser;
@@ -73,9 +81,8 @@ fn memory_kib(pid: u32, field: &str) -> Option<u64> {
         .ok()
 }
 
-/// Pulls every `"t":<micros>` out of a chunk of SSE text.
-fn stamps(chunk: &[u8], mut each: impl FnMut(u64)) {
-    let needle = b"\"t\":";
+/// Pulls every `<needle><micros>` (`"t":` or `"due":`) out of a chunk of SSE text.
+fn stamps(chunk: &[u8], needle: &[u8], mut each: impl FnMut(u64)) {
     let mut i = 0;
     while i + needle.len() <= chunk.len() {
         if &chunk[i..i + needle.len()] == needle {
@@ -95,7 +102,12 @@ fn stamps(chunk: &[u8], mut each: impl FnMut(u64)) {
 
 /// What subscribers and publishers count, shared.
 struct Tally {
+    /// Microseconds from each event's send to its receipt.
     latency: Mutex<Histogram<u64>>,
+    /// Microseconds from each event's due time on the schedule to its receipt.
+    from_due: Mutex<Histogram<u64>>,
+    /// Microseconds each send went out after its due time (publishers held back).
+    sent_late: Mutex<Histogram<u64>>,
     delivered: AtomicU64,
     connected: AtomicU64,
     per_npc_published: Vec<AtomicU64>,
@@ -108,6 +120,8 @@ impl Tally {
     fn new(npcs: usize) -> Tally {
         Tally {
             latency: Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap()),
+            from_due: Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap()),
+            sent_late: Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap()),
             delivered: AtomicU64::new(0),
             connected: AtomicU64::new(0),
             per_npc_published: (0..npcs).map(|_| AtomicU64::new(0)).collect(),
@@ -116,10 +130,12 @@ impl Tally {
         }
     }
 
-    async fn record(&self, latencies: &mut Vec<u64>) {
-        let mut h = self.latency.lock().await;
-        for v in latencies.drain(..) {
-            let _ = h.record(v);
+    async fn record(&self, latencies: &mut Vec<u64>, from_due: &mut Vec<u64>) {
+        for (histogram, values) in [(&self.latency, latencies), (&self.from_due, from_due)] {
+            let mut h = histogram.lock().await;
+            for v in values.drain(..) {
+                let _ = h.record(v);
+            }
         }
     }
 }
@@ -138,6 +154,7 @@ async fn subscriber(url: String, tally: Arc<Tally>) -> u64 {
     let mut stream = response.bytes_stream();
     let mut mine = 0u64;
     let mut local = Vec::with_capacity(256);
+    let mut local_due = Vec::with_capacity(256);
     // Frames can straddle chunks: only complete frames (ending in a blank line) are read.
     let mut pending: Vec<u8> = Vec::new();
     loop {
@@ -148,13 +165,16 @@ async fn subscriber(url: String, tally: Arc<Tally>) -> u64 {
                 let Some(end) = pending.windows(2).rposition(|w| w == b"\n\n") else {
                     continue;
                 };
-                stamps(&pending[..end], |t| {
+                stamps(&pending[..end], b"\"t\":", |t| {
                     local.push(now.saturating_sub(t).max(1));
                     mine += 1;
                 });
+                stamps(&pending[..end], b"\"due\":", |due| {
+                    local_due.push(now.saturating_sub(due).max(1));
+                });
                 pending.drain(..end + 2);
                 if local.len() >= 200 {
-                    tally.record(&mut local).await;
+                    tally.record(&mut local, &mut local_due).await;
                 }
             }
             Ok(_) => break,
@@ -162,36 +182,54 @@ async fn subscriber(url: String, tally: Arc<Tally>) -> u64 {
             Err(_) => {}
         }
     }
-    tally.record(&mut local).await;
+    tally.record(&mut local, &mut local_due).await;
     tally.delivered.fetch_add(mine, Ordering::Relaxed);
     mine
 }
 
 /// One publisher: posts batches at its share of the rate until the run ends.
-async fn publisher(p: usize, args: Args, tally: Arc<Tally>, started: Instant) -> u64 {
+/// `started_micros` is the wall clock at `started`, to turn due instants into stamps.
+async fn publisher(
+    p: usize,
+    args: Args,
+    tally: Arc<Tally>,
+    started: Instant,
+    started_micros: u64,
+) -> u64 {
     let client = reqwest::Client::new();
     let url = format!("{}/api/events", args.url[p % args.url.len()]);
     let per_publisher_rate = args.rate as f64 / args.publishers as f64;
     let interval =
         (args.rate != 0).then(|| Duration::from_secs_f64(args.batch as f64 / per_publisher_rate));
     let run_for = Duration::from_secs(args.seconds);
-    let mut next_at = Instant::now();
+    // Publishers take turns: each starts a share of the interval after the one
+    // before, so the sends of a fixed rate are evenly spaced, not in bursts.
+    let mut next_at = started
+        + interval
+            .unwrap_or_default()
+            .mul_f64(p as f64 / args.publishers as f64);
     let mut seq = p;
     let mut errors = 0u64;
+    let mut late = Vec::new();
     while started.elapsed() < run_for {
-        if let Some(interval) = interval {
-            next_at += interval;
-            if let Some(wait) = next_at.checked_duration_since(Instant::now()) {
-                tokio::time::sleep(wait).await;
+        let due = match interval {
+            Some(interval) => {
+                next_at += interval;
+                if let Some(wait) = next_at.checked_duration_since(Instant::now()) {
+                    tokio::time::sleep(wait).await;
+                }
+                started_micros + next_at.saturating_duration_since(started).as_micros() as u64
             }
-        }
+            None => now_micros(),
+        };
+        late.push(now_micros().saturating_sub(due).max(1));
         let mut npcs = Vec::with_capacity(args.batch);
         let events: Vec<_> = (0..args.batch)
             .map(|_| {
                 let npc = seq % args.npcs;
                 seq += args.publishers;
                 npcs.push(npc);
-                json!({"npc": format!("npc{npc}"), "type": "step", "data": {"t": now_micros(), "message": "load"}})
+                json!({"npc": format!("npc{npc}"), "type": "step", "data": {"t": now_micros(), "due": due, "message": "load"}})
             })
             .collect();
         match client.post(&url).json(&events).send().await {
@@ -211,6 +249,10 @@ async fn publisher(p: usize, args: Args, tally: Arc<Tally>, started: Instant) ->
                 let _ = tally.first_error.set(e.to_string());
             }
         }
+    }
+    let mut sent_late = tally.sent_late.lock().await;
+    for value in late {
+        let _ = sent_late.record(value);
     }
     errors
 }
@@ -236,14 +278,30 @@ struct Measured {
     expected: u64,
 }
 
-fn report(args: &Args, tally: &Tally, measured: &Measured, h: &Histogram<u64>) {
+fn report(
+    args: &Args,
+    tally: &Tally,
+    measured: &Measured,
+    h: &Histogram<u64>,
+    from_due: &Histogram<u64>,
+    sent_late: &Histogram<u64>,
+) {
     let published: u64 = tally
         .per_npc_published
         .iter()
         .map(|c| c.load(Ordering::Relaxed))
         .sum();
     let delivered = tally.delivered.load(Ordering::Relaxed);
-    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let percentiles = |h: &Histogram<u64>| {
+        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        format!(
+            "p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+            ms(0.5),
+            ms(0.9),
+            ms(0.99),
+            h.max() as f64 / 1000.0
+        )
+    };
     let rate = if args.rate == 0 {
         "max".to_string()
     } else {
@@ -269,13 +327,9 @@ fn report(args: &Args, tally: &Tally, measured: &Measured, h: &Histogram<u64>) {
         "lost             {}",
         measured.expected.saturating_sub(delivered)
     );
-    println!(
-        "latency ms       p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
-        ms(0.5),
-        ms(0.9),
-        ms(0.99),
-        h.max() as f64 / 1000.0
-    );
+    println!("latency ms       {}", percentiles(h));
+    println!("from due ms      {}", percentiles(from_due));
+    println!("sends late ms    {}", percentiles(sent_late));
     if let Some(cpu) = measured.cpu {
         println!(
             "gateway CPU      {cpu:.2} s, {:.2} µs per delivery, {:.2} µs per event published",
@@ -340,9 +394,17 @@ async fn main() {
 
     let total_cpu = |pids: &[u32]| pids.iter().map(|p| cpu_secs(*p)).sum::<Option<f64>>();
     let cpu_before = total_cpu(&args.gateway_pid);
-    let started = Instant::now();
+    let (started, started_micros) = (Instant::now(), now_micros());
     let publishers: Vec<_> = (0..args.publishers)
-        .map(|p| tokio::spawn(publisher(p, args.clone(), tally.clone(), started)))
+        .map(|p| {
+            tokio::spawn(publisher(
+                p,
+                args.clone(),
+                tally.clone(),
+                started,
+                started_micros,
+            ))
+        })
         .collect();
     let sampler = tokio::spawn(sample_rss(args.gateway_pid.clone(), tally.clone()));
     let mut publish_errors = 0;
@@ -372,5 +434,12 @@ async fn main() {
         peak_rss: sampler.await.unwrap(),
         expected,
     };
-    report(&args, &tally, &measured, &*tally.latency.lock().await);
+    report(
+        &args,
+        &tally,
+        &measured,
+        &*tally.latency.lock().await,
+        &*tally.from_due.lock().await,
+        &*tally.sent_late.lock().await,
+    );
 }
