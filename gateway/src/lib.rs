@@ -46,6 +46,8 @@ pub struct Running {
     shutdown: Option<oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<()>,
     _watcher: Option<watch::RegistryWatcher>,
+    /// Dropped last: the streams' threads outlive the server that hands them work.
+    _writers: server::StreamWriters,
 }
 
 impl Running {
@@ -170,7 +172,9 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
     if config.demo {
         service.spawn_demo();
     }
-    let (server, shutdown) = serve(listener, service.clone(), &config);
+    let writers = server::StreamWriters::start(config.stream_nice)
+        .context("cannot start the stream writer threads")?;
+    let (server, shutdown) = serve(listener, service.clone(), writers.handle(), &config);
     tracing::info!(%addr, agents = service.registry().agents().len(), "gateway listening");
     Ok(Running {
         addr,
@@ -178,6 +182,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<Running> {
         shutdown: Some(shutdown),
         server,
         _watcher: watcher,
+        _writers: writers,
     })
 }
 
@@ -243,10 +248,12 @@ async fn open_store(
     })
 }
 
-/// Serves the API and the office on `listener` until the sender is used.
+/// Serves the API and the office on `listener` until the sender is used,
+/// writing streams on `writers`.
 fn serve(
     listener: tokio::net::TcpListener,
     service: Arc<Service>,
+    writers: tokio::runtime::Handle,
     config: &Config,
 ) -> (tokio::task::JoinHandle<()>, oneshot::Sender<()>) {
     let settings = routes::RouteSettings {
@@ -268,6 +275,7 @@ fn serve(
         listener,
         app,
         streams,
+        writers,
         config.limits.server.clone(),
         async {
             let _ = rx.await;

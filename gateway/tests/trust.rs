@@ -281,6 +281,45 @@ async fn connections_are_capped_per_address() {
     );
 }
 
+// An open stream keeps its connection's place (it is written from the
+// stream writers' threads) until it closes.
+#[tokio::test]
+async fn open_streams_hold_their_places_until_closed() {
+    let (gateway, _dir) = gateway_process(
+        json!([agent("a", json!({"flow": "none"}))]),
+        &["--connections-per-client", "4"],
+        &[],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        let stream = client
+            .get(format!("{}/api/stream?npc=a", gateway.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status(), 200);
+        streams.push(stream);
+    }
+    let fifth = reqwest::Client::new()
+        .get(format!("{}/healthz", gateway.url()))
+        .send()
+        .await;
+    assert!(
+        fifth.is_err(),
+        "a fifth connection is refused while four streams are open: {fifth:?}"
+    );
+    drop(streams);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = reqwest::Client::new()
+        .get(format!("{}/healthz", gateway.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 200, "closed streams free their places");
+}
+
 /// A Sim-like upstream that records what reaches it (path and cookie header).
 struct SimUpstream {
     addr: SocketAddr,

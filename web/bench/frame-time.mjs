@@ -11,7 +11,7 @@
 // run of 12 events each every half hour, all day) played at 3600×.
 // Env: ESPRIT_WEB_DIST (default web/dist), GATEWAY_BIN (default debug build).
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -100,4 +100,6 @@ try {
 } finally {
   await browser.close();
   gateway.kill("SIGTERM");
+  await new Promise((r) => (gateway.exitCode === null ? gateway.once("exit", r) : r()));
+  rmSync(dir, { recursive: true, force: true });
 }

@@ -56,6 +56,13 @@ pub struct ConnectionArgs {
     #[arg(long, env = "STREAM_GATHER_ABOVE", default_value_t = 100_000)]
     pub stream_gather_above: u64,
 
+    /// How many steps of OS priority (nice) below the rest of the gateway the
+    /// threads that write streams run (Linux): on a saturated machine
+    /// publishers are acknowledged first and streams catch up with fewer,
+    /// larger writes. 0: the same priority.
+    #[arg(long, env = "STREAM_NICE", default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=19))]
+    pub stream_nice: u8,
+
     /// Seconds between SSE keep-alive comments.
     #[arg(long, env = "KEEPALIVE_SECS", default_value_t = 15)]
     pub keepalive_secs: u64,

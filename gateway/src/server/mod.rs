@@ -14,7 +14,12 @@
 //! A connection that opens with a stream request (`GET /api/stream`) is
 //! served here, without hyper: its head is parsed, and the stream is written
 //! straight to the socket, so an open stream costs its socket, its follower
-//! and little else. Every other connection goes to hyper, head included.
+//! and little else. It is written from the stream writers' threads
+//! ([`writers`]). Every other connection goes to hyper, head included.
+
+mod writers;
+
+pub use writers::StreamWriters;
 
 use crate::metrics;
 use bytes::{Bytes, BytesMut};
@@ -103,11 +108,13 @@ const STREAM_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\
 /// Request head fields read at most.
 const MAX_HEADERS: usize = 64;
 
-/// Serves until `shutdown` resolves, then drains connections for at most the grace period.
+/// Serves until `shutdown` resolves, then drains connections for at most the
+/// grace period. Streams are written on `writers`.
 pub async fn serve<S, B, H>(
     listener: TcpListener,
     service: S,
     streams: H,
+    writers: tokio::runtime::Handle,
     limits: ServerLimits,
     shutdown: impl Future<Output = ()>,
 ) where
@@ -163,17 +170,20 @@ pub async fn serve<S, B, H>(
             }
         };
         let _ = stream.set_nodelay(true);
-        let (service, streams, limits, watcher) = (
+        let (service, streams, writers, limits, watcher) = (
             service.clone(),
             streams.clone(),
+            writers.clone(),
             limits.clone(),
             graceful.watcher(),
         );
-        connections.spawn(async move {
-            connection(stream, peer, service, streams, limits, watcher).await;
-            drop(client_slot);
-            drop(slot);
-        });
+        let held = Held {
+            _server: slot,
+            _client: client_slot,
+        };
+        connections.spawn(connection(
+            stream, peer, service, streams, writers, limits, watcher, held,
+        ));
     }
     drop(listener);
     tokio::select! {
@@ -185,14 +195,22 @@ pub async fn serve<S, B, H>(
     connections.abort_all();
 }
 
+/// A connection's places among the server's and its client's; freed when dropped.
+struct Held {
+    _server: tokio::sync::OwnedSemaphorePermit,
+    _client: Option<ClientSlot>,
+}
+
 /// One connection: a stream served here, or anything else by hyper.
 async fn connection<S, B, H>(
     mut stream: TcpStream,
     peer: SocketAddr,
     service: S,
     streams: H,
+    writers: tokio::runtime::Handle,
     limits: ServerLimits,
     graceful: hyper_util::server::graceful::Watcher,
+    held: Held,
 ) where
     S: tower_service::Service<
             http::Request<Incoming>,
@@ -218,7 +236,19 @@ async fn connection<S, B, H>(
         Ok(Ok(None)) | Ok(Err(_)) | Err(_) => return,
     };
     if let Some(parts) = stream_request(&head, &streams, peer) {
-        serve_stream(stream, parts, streams, limits.write_timeout).await;
+        // The stream moves to a writer thread with the connection's places,
+        // and this task ends: an open stream keeps only what it needs. A
+        // shutdown ends it through its follower, or with the writers' runtime.
+        let Ok(socket) = stream.into_std() else {
+            return;
+        };
+        let write_timeout = limits.write_timeout;
+        writers.spawn(async move {
+            let _held = held;
+            if let Ok(socket) = TcpStream::from_std(socket) {
+                serve_stream(socket, parts, streams, write_timeout).await;
+            }
+        });
         return;
     }
     let io = TokioIo::new(Prefixed {
