@@ -201,7 +201,8 @@ struct Held {
     _client: Option<ClientSlot>,
 }
 
-/// One connection: a stream served here, or anything else by hyper.
+/// One connection: a stream served here, or anything else by hyper. `held`
+/// lasts as long as the connection, in this task or in its stream's.
 async fn connection<S, B, H>(
     mut stream: TcpStream,
     peer: SocketAddr,
