@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Times ./run.sh the way a newcomer meets it: a fresh clone with nothing
 # downloaded and nothing built (an empty CARGO_HOME and target directory),
-# until the page answers and serves the office's module. Prints the seconds;
+# until run.sh says the office is ready and the gateway serves its module. Prints the seconds;
 # removes what it made (keep it with KEEP=1).
 #   scripts/first-run.sh [port]      (default 3999)
 set -euo pipefail
@@ -19,11 +19,13 @@ started=$SECONDS
 (cd "$work/esprit" && CARGO_HOME="$work/cargo" CARGO_TARGET_DIR="$work/target" PORT="$port" \
   exec ./run.sh >"$work/run.log" 2>&1) &
 run=$!
-until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/game_bg.wasm")" = 200 ] &&
-  ! [ -f "$work/esprit/web/dist/.building" ]; do
+# run.sh says the office is ready once web/build.sh has ended, built or not.
+until grep -q 'the office is ready' "$work/run.log"; do
   kill -0 "$run" 2>/dev/null || { echo "first-run: ./run.sh ended early:"; tail -n 30 "$work/run.log"; exit 1; }
-  ! grep -q 'did not build' "$work/run.log" || { echo "first-run: the office did not build:"; tail -n 30 "$work/run.log"; exit 1; }
   sleep 1
 done
+! grep -q 'did not build' "$work/run.log" || { echo "first-run: the office did not build:"; tail -n 30 "$work/run.log"; exit 1; }
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/game_bg.wasm")" = 200 ] ||
+  { echo "first-run: the gateway does not serve the office's module"; exit 1; }
 grep '^run.sh:\|^web/build.sh:' "$work/run.log" || true
 echo "first-run: the office answered after $((SECONDS - started)) s"
