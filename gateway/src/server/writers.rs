@@ -48,15 +48,21 @@ impl Drop for StreamWriters {
     }
 }
 
+/// This thread's id, which Linux's priority calls take for one thread.
+#[cfg(target_os = "linux")]
+fn this_thread() -> libc::id_t {
+    // SAFETY: `gettid` takes nothing and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as libc::id_t }
+}
+
 /// This thread's nice value (Linux gives each thread its own).
 #[cfg(target_os = "linux")]
-pub(crate) fn thread_nice() -> io::Result<i32> {
-    // SAFETY: `gettid` and `getpriority` only read this thread's own state;
-    // errno is cleared first because -1 is also a valid priority.
+fn thread_nice() -> io::Result<i32> {
+    // SAFETY: `getpriority` only reads this thread's own state; errno is
+    // cleared first because -1 is also a valid priority.
     unsafe {
-        let thread = libc::syscall(libc::SYS_gettid) as libc::id_t;
         *libc::__errno_location() = 0;
-        let nice = libc::getpriority(libc::PRIO_PROCESS, thread);
+        let nice = libc::getpriority(libc::PRIO_PROCESS, this_thread());
         match io::Error::last_os_error() {
             e if nice == -1 && e.raw_os_error() != Some(0) => Err(e),
             _ => Ok(nice),
@@ -72,8 +78,7 @@ fn lower_priority(nice: u8) {
     let lowered = thread_nice().map(|current| (current + i32::from(nice)).min(19));
     // SAFETY: `setpriority` on this thread's own id; lowering needs no privilege.
     let set = lowered.and_then(|lowered| unsafe {
-        let thread = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        match libc::setpriority(libc::PRIO_PROCESS, thread, lowered) {
+        match libc::setpriority(libc::PRIO_PROCESS, this_thread(), lowered) {
             0 => Ok(()),
             _ => Err(io::Error::last_os_error()),
         }
