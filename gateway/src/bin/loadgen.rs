@@ -116,12 +116,17 @@ struct Tally {
     first_error: std::sync::OnceLock<String>,
 }
 
+/// A histogram of microseconds, from 1 µs to a minute, to 3 significant digits.
+fn microseconds() -> Mutex<Histogram<u64>> {
+    Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"))
+}
+
 impl Tally {
     fn new(npcs: usize) -> Tally {
         Tally {
-            latency: Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap()),
-            from_due: Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap()),
-            sent_late: Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap()),
+            latency: microseconds(),
+            from_due: microseconds(),
+            sent_late: microseconds(),
             delivered: AtomicU64::new(0),
             connected: AtomicU64::new(0),
             per_npc_published: (0..npcs).map(|_| AtomicU64::new(0)).collect(),
