@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds the browser office into web/dist: wasm32 release build, its
-# JavaScript bindings (web/bind: wasm-bindgen's library at the version in
-# Cargo.lock, built in the workspace), wasm-opt when available, and .br/.gz
-# copies for the gateway to serve. Skips what is up to date.
+# Builds the browser office into web/dist: wasm32 release build (settings in
+# web/release.toml), its JavaScript bindings (web/bind: wasm-bindgen's library
+# at the version in Cargo.lock, built in the workspace), wasm-opt when
+# available, and .br/.gz copies for the gateway to serve. Skips what is up to date.
 #   WEB_DIST=dir      where to put it (default web/dist, where the gateway looks)
 #   WASM_OPT=0        skip wasm-opt and brotli (the tests' quicker build)
 #   BROTLI=later      compress with brotli after returning, in the background
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/esprit-hub/target}"
 dist="${WEB_DIST:-web/dist}"
 optimize="${WASM_OPT:-1}"
-wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/web/game.wasm"
+wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/game.wasm"
 binder="${WEB_BIND:-$CARGO_TARGET_DIR/release/web-bind}"
 
 mkdir -p "$dist"
@@ -31,13 +31,14 @@ if [ -z "${WEB_BIND:-}" ]; then
   progress "Compiling the binder (web/bind, once)…"
   cargo build --release -p esprit-web-bind
 fi
-progress "Compiling the office for the browser (cargo build --profile web, wasm32)…"
+progress "Compiling the office for the browser (cargo build --release, wasm32)…"
 # The page counts the crates compiled against those the office needs (cargo's
 # own progress bar shows only on a terminal); diagnostics still go to stderr.
 of_crates=$(cargo tree -p game --target wasm32-unknown-unknown -e normal,build --prefix none 2>/dev/null |
   sed 's/ (\*)$//' | sort -u | wc -l | sed 's/^/ of about /') || of_crates=""
 declare -A seen=()
-cargo build -p game --profile web --target wasm32-unknown-unknown --message-format=json-render-diagnostics |
+# web/release.toml lays the office's settings over the release profile.
+cargo build -p game --release --config web/release.toml --target wasm32-unknown-unknown --message-format=json-render-diagnostics |
   while IFS= read -r message; do
     case "$message" in
       *'"reason":"compiler-artifact"'*)
