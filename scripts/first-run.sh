@@ -10,14 +10,16 @@ port="${1:-3999}"
 work="$(mktemp -d /tmp/esprit-first-run.XXXXXX)"
 git clone -q . "$work/esprit"
 run=""
+# run.sh runs in a session of its own: stopping it also stops what it left
+# in the background (brotli), which would otherwise slow the next run.
 cleanup() {
-  [ -z "$run" ] || { kill -TERM "$run" 2>/dev/null; wait "$run" 2>/dev/null || true; }
+  [ -z "$run" ] || { kill -TERM -- "-$run" 2>/dev/null; wait "$run" 2>/dev/null || true; }
   [ "${KEEP:-0}" = 1 ] || rm -rf "$work"
 }
 trap cleanup EXIT
 started=$SECONDS
 (cd "$work/esprit" && CARGO_HOME="$work/cargo" CARGO_TARGET_DIR="$work/target" PORT="$port" \
-  exec ./run.sh >"$work/run.log" 2>&1) &
+  exec setsid ./run.sh >"$work/run.log" 2>&1) &
 run=$!
 # run.sh says the office is ready once web/build.sh has ended, built or not.
 until grep -q 'the office is ready' "$work/run.log"; do

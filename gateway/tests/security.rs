@@ -806,6 +806,8 @@ const IDP_KEY: &str = "idp-key-0123456789abcdef0123456789";
 #[tokio::test]
 async fn jwts_from_an_identity_provider_name_their_holder() {
     use jsonwebtoken::{EncodingKey, Header, encode};
+    // Tokens are signed through the gateway's own provider (ring).
+    gateway::auth::install_jwt_crypto();
     let gw = TestGateway::start_with(json!([agent("deployer", json!({"flow": "f"}))]), |c| {
         c.auth.jwt = Some(gateway::config::JwtSettings {
             key: gateway::config::JwtKey::Secret(IDP_KEY.into()),

@@ -886,6 +886,8 @@ fn weak_credentials_are_refused_at_start() {
 #[tokio::test]
 async fn jwts_are_checked_for_not_before_and_audience() {
     use jsonwebtoken::{EncodingKey, Header, encode};
+    // Tokens are signed through the gateway's own provider (ring).
+    gateway::auth::install_jwt_crypto();
     let key = "an-identity-provider-key-0123456789";
     let gw = TestGateway::start_with(json!([agent("a", json!({"flow": "f"}))]), |c| {
         c.auth.jwt = Some(gateway::config::JwtSettings {

@@ -79,6 +79,7 @@ impl JwtVerifier {
         issuer: Option<&str>,
         audience: &str,
     ) -> JwtVerifier {
+        super::install_jwt_crypto();
         let mut validation = Validation::new(algorithms[0]);
         validation.algorithms = algorithms.to_vec();
         validation.set_required_spec_claims(&["exp", "sub", "aud"]);
@@ -123,6 +124,7 @@ mod tests {
     use serde_json::json;
 
     fn token(claims: serde_json::Value, secret: &[u8]) -> String {
+        crate::auth::install_jwt_crypto();
         encode(
             &Header::default(),
             &claims,
@@ -199,5 +201,101 @@ mod tests {
             "not before"
         );
         assert!(verifier.verify(&token(good, b"k3y")).is_some());
+    }
+
+    fn key_file(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/keys")
+            .join(name)
+    }
+
+    /// A token signed with the private half of `keys/<name>.pem`.
+    fn signed_with(name: &str, algorithm: Algorithm, claims: &serde_json::Value) -> String {
+        crate::auth::install_jwt_crypto();
+        let pem = std::fs::read(key_file(&format!("{name}.pem"))).unwrap();
+        let key = match name {
+            "rsa" => EncodingKey::from_rsa_pem(&pem),
+            "ed25519" => EncodingKey::from_ed_pem(&pem),
+            _ => EncodingKey::from_ec_pem(&pem),
+        }
+        .unwrap();
+        encode(&Header::new(algorithm), claims, &key).unwrap()
+    }
+
+    fn public_key_verifier(name: &str) -> JwtVerifier {
+        JwtVerifier::public_key(&key_file(&format!("{name}.pub.pem")), None, "office").unwrap()
+    }
+
+    #[test]
+    fn identity_provider_keys_of_every_kind_verify_their_tokens() {
+        let claims = json!({"sub": "bob", "role": "viewer", "exp": in_an_hour(), "aud": "office"});
+        for (name, algorithm) in [
+            ("rsa", Algorithm::RS256),
+            ("rsa", Algorithm::RS384),
+            ("rsa", Algorithm::RS512),
+            ("ec256", Algorithm::ES256),
+            ("ec384", Algorithm::ES384),
+            ("ed25519", Algorithm::EdDSA),
+        ] {
+            let verifier = public_key_verifier(name);
+            let token = signed_with(name, algorithm, &claims);
+            let verified = verifier.verify(&token);
+            assert_eq!(
+                verified.map(|v| v.identity.subject).as_deref(),
+                Some("bob"),
+                "{name} {algorithm:?}"
+            );
+            // One changed signature byte, and the token is refused.
+            let (message, signature) = token.rsplit_once('.').unwrap();
+            let mut signature = signature.as_bytes().to_vec();
+            signature[5] = if signature[5] == b'A' { b'B' } else { b'A' };
+            let forged = format!("{message}.{}", String::from_utf8(signature).unwrap());
+            assert!(
+                verifier.verify(&forged).is_none(),
+                "{name} {algorithm:?} forged"
+            );
+        }
+    }
+
+    #[test]
+    fn a_token_from_another_key_or_algorithm_is_refused() {
+        let claims = json!({"sub": "bob", "role": "viewer", "exp": in_an_hour(), "aud": "office"});
+        let rsa = public_key_verifier("rsa");
+        for (name, algorithm) in [("ec256", Algorithm::ES256), ("ed25519", Algorithm::EdDSA)] {
+            let token = signed_with(name, algorithm, &claims);
+            assert!(rsa.verify(&token).is_none(), "{name} token, RSA key");
+        }
+        // A P-384 signature checked with a P-256 key (both ES algorithms allowed).
+        let ec256 = public_key_verifier("ec256");
+        assert!(
+            ec256
+                .verify(&signed_with("ec384", Algorithm::ES384, &claims))
+                .is_none()
+        );
+        // The classic confusion: HS256 keyed with the RSA public key's own PEM.
+        let public_pem = std::fs::read(key_file("rsa.pub.pem")).unwrap();
+        assert!(
+            rsa.verify(&token(claims, &public_pem)).is_none(),
+            "HS256 with the public key"
+        );
+    }
+
+    #[test]
+    fn a_key_file_that_is_no_public_key_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("idp.pem");
+        std::fs::write(
+            &path,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let Err(error) = JwtVerifier::public_key(&path, None, "office") else {
+            panic!("a certificate is not a public key");
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains("idp.pem") && message.contains("not an RSA, EC or Ed25519"),
+            "{message}"
+        );
     }
 }

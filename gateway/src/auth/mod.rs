@@ -3,7 +3,10 @@
 //! they resolve to. Nothing here knows HTTP.
 
 pub mod jwt;
+mod jwt_crypto;
 pub mod users;
+
+pub use jwt_crypto::install as install_jwt_crypto;
 
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
