@@ -281,6 +281,19 @@ mod tests {
     }
 
     #[test]
+    fn rsa_keys_given_as_jwk_parameters_are_refused_as_a_format() {
+        let claims = json!({"sub": "bob", "role": "viewer", "exp": in_an_hour(), "aud": "office"});
+        let token = signed_with("rsa", Algorithm::RS256, &claims);
+        let key = DecodingKey::from_rsa_components("AQAB", "AQAB").unwrap();
+        let error = decode::<serde_json::Value>(&token, &key, &Validation::new(Algorithm::RS256))
+            .unwrap_err();
+        assert_eq!(
+            error.kind(),
+            &jsonwebtoken::errors::ErrorKind::InvalidKeyFormat
+        );
+    }
+
+    #[test]
     fn a_key_file_that_is_no_public_key_is_named_in_the_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("idp.pem");

@@ -8,7 +8,7 @@
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
 use jsonwebtoken::errors::{Error, ErrorKind};
 use jsonwebtoken::jwk::ThumbprintHash;
-use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind, EncodingKey, signature};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, signature};
 use ring::rand::SystemRandom;
 use ring::signature as sig;
 use ring::{digest, hmac};
@@ -65,10 +65,10 @@ struct Checker {
 
 enum PublicKey {
     Hmac(hmac::Key),
-    /// DER (RSA), an uncompressed point (ECDSA) or 32 bytes (Ed25519).
+    /// DER (RSA), an uncompressed point (ECDSA) or 32 bytes (Ed25519), as
+    /// jsonwebtoken reads them from PEM. Keys given as JWK parameters (RSA's
+    /// modulus and exponent) are refused: the gateway reads PEM files only.
     Encoded(&'static dyn sig::VerificationAlgorithm, Vec<u8>),
-    /// An RSA key given as modulus and exponent (a JWK).
-    RsaParts(&'static sig::RsaParameters, Vec<u8>, Vec<u8>),
 }
 
 fn verifier(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>, Error> {
@@ -78,8 +78,6 @@ fn verifier(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerif
     }
     let key = if let Some(hmac) = hmac_algorithm(algorithm) {
         PublicKey::Hmac(hmac::Key::new(hmac, key.try_get_as_bytes()?))
-    } else if let DecodingKeyKind::RsaModulusExponent { n, e } = key.kind() {
-        PublicKey::RsaParts(rsa_parameters(algorithm)?, n.clone(), e.clone())
     } else {
         PublicKey::Encoded(
             public_algorithm(algorithm)?,
@@ -118,9 +116,6 @@ impl signature::Verifier<Vec<u8>> for Checker {
             PublicKey::Hmac(key) => hmac::verify(key, message, signature),
             PublicKey::Encoded(algorithm, encoded) => {
                 sig::UnparsedPublicKey::new(*algorithm, encoded).verify(message, signature)
-            }
-            PublicKey::RsaParts(parameters, n, e) => {
-                sig::RsaPublicKeyComponents { n, e }.verify(parameters, message, signature)
             }
         };
         checked.map_err(|_| signature::Error::new())
