@@ -91,21 +91,15 @@ fn public_algorithm(
     algorithm: Algorithm,
 ) -> Result<&'static dyn sig::VerificationAlgorithm, Error> {
     Ok(match algorithm {
-        Algorithm::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
-        Algorithm::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
-        Algorithm::EdDSA => &sig::ED25519,
-        _ => rsa_parameters(algorithm)?,
-    })
-}
-
-fn rsa_parameters(algorithm: Algorithm) -> Result<&'static sig::RsaParameters, Error> {
-    Ok(match algorithm {
         Algorithm::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
         Algorithm::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
         Algorithm::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
         Algorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
         Algorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
         Algorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+        Algorithm::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
+        Algorithm::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
+        Algorithm::EdDSA => &sig::ED25519,
         _ => return Err(ErrorKind::InvalidAlgorithm.into()),
     })
 }
