@@ -9,8 +9,17 @@ command -v cargo >/dev/null || { echo "run.sh: cargo is missing; install Rust 1.
 started=$SECONDS
 took() { printf 'run.sh: %s in %ss (%ss so far)\n' "$1" $((SECONDS - $2)) $((SECONDS - started)); }
 
-scripts/system-deps.sh run || echo "run.sh: without brotli the office's wasm is served gzip-compressed only (larger)."
+if ! scripts/system-deps.sh run; then
+  command -v brotli >/dev/null || echo "run.sh: without brotli the office's wasm is served gzip-compressed only (larger)."
+  if ! pkg-config --exists sqlite3 2>/dev/null; then
+    echo "run.sh: no system SQLite to link; compiling SQLite into the gateway instead."
+    export LIBSQLITE3_SYS_USE_PKG_CONFIG=0
+  fi
+fi
 step=$SECONDS
+# The office's crates download while the gateway compiles: a build holds
+# cargo's download lock only while it fetches its own, so this waits for it.
+(sleep 2 && cargo fetch --target wasm32-unknown-unknown >/dev/null 2>&1) &
 # The binder (web/bind) builds with the gateway: one cargo build shares their
 # crates and fills the core the gateway's own crate leaves idle.
 cargo build --release -p gateway --bin gateway -p esprit-web-bind --bin web-bind

@@ -4,6 +4,12 @@ set -euo pipefail
 purpose="${1:-test}"
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
+# The gateway links the system's SQLite (.cargo/config.toml) unless told to
+# compile it in with LIBSQLITE3_SYS_USE_PKG_CONFIG=0.
+if [ "${LIBSQLITE3_SYS_USE_PKG_CONFIG:-1}" != 0 ]; then
+  have pkg-config || need+=(pkg-config)
+  { have pkg-config && pkg-config --exists sqlite3; } || dpkg -s libsqlite3-dev >/dev/null 2>&1 || need+=(libsqlite3-dev)
+fi
 case "$purpose" in
   test)
     have Xvfb || need+=(xvfb)
@@ -13,7 +19,6 @@ case "$purpose" in
     have xprop || need+=(x11-utils)
     # The desktop office's chime (bevy_audio builds against ALSA).
     dpkg -s libasound2-dev >/dev/null 2>&1 || need+=(libasound2-dev)
-    have pkg-config || need+=(pkg-config)
     have nginx || [ -x /usr/sbin/nginx ] || need+=(nginx)
     have chromium || need+=(chromium)
     have redis-server || [ -x /usr/bin/redis-server ] || need+=(redis-server)
@@ -33,5 +38,7 @@ if [ "$(id -u)" -eq 0 ] && have apt-get; then
 elif have sudo && have apt-get; then
   sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 else
-  echo "missing Debian packages: ${need[*]} (install them with your package manager)"; exit 1
+  echo "missing Debian packages: ${need[*]} (install them with your package manager)"
+  [[ " ${need[*]} " != *" libsqlite3-dev "* ]] || echo "(or LIBSQLITE3_SYS_USE_PKG_CONFIG=0 compiles SQLite into the gateway instead of linking the system's)"
+  exit 1
 fi

@@ -120,6 +120,21 @@ impl Stored {
     }
 }
 
+/// The oldest SQLite the store's SQL runs on: upserts (`ON CONFLICT … DO
+/// UPDATE`) came in 3.24. The gateway links the system's SQLite when the
+/// build finds one (.cargo/config.toml), so an old one must be refused here.
+const OLDEST_SQLITE: i32 = 3_024_000;
+
+fn check_sqlite_version(number: i32, text: &str) -> Result<(), StoreError> {
+    if number < OLDEST_SQLITE {
+        return Err(StoreError::Unavailable(format!(
+            "SQLite {text} is too old (the store needs 3.24 or newer); install a newer libsqlite3 \
+             or build with LIBSQLITE3_SYS_USE_PKG_CONFIG=0 to compile SQLite in"
+        )));
+    }
+    Ok(())
+}
+
 /// A small write outside the event log (sessions), run on the writer's connection.
 type Write = Box<dyn FnOnce(&Connection) + Send>;
 
@@ -153,6 +168,7 @@ impl SqliteStore {
             path: data_dir.display().to_string(),
             source,
         })?;
+        check_sqlite_version(rusqlite::version_number(), rusqlite::version())?;
         let path = data_dir.join("events.sqlite3");
         let mut conn = Connection::open(&path).map_err(classify)?;
         let sync_pragma = match sync {
@@ -519,6 +535,18 @@ mod tests {
 
     fn open(dir: &Path, listener: Arc<dyn CommitListener>) -> SqliteStore {
         SqliteStore::open(dir, StoreSync::Normal, "test".into(), listener).unwrap()
+    }
+
+    #[test]
+    fn refuses_a_sqlite_older_than_its_sql() {
+        let error = check_sqlite_version(3_023_001, "3.23.1").unwrap_err();
+        assert!(
+            error.to_string().contains("SQLite 3.23.1 is too old"),
+            "{error}"
+        );
+        assert!(check_sqlite_version(3_024_000, "3.24.0").is_ok());
+        // The one this build linked passes.
+        assert!(check_sqlite_version(rusqlite::version_number(), rusqlite::version()).is_ok());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
