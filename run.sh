@@ -17,9 +17,6 @@ if ! scripts/system-deps.sh run; then
   fi
 fi
 step=$SECONDS
-# The office's crates download while the gateway compiles: a build holds
-# cargo's download lock only while it fetches its own, so this waits for it.
-(sleep 2 && cargo fetch --target wasm32-unknown-unknown >/dev/null 2>&1) &
 # The binder (web/bind) builds with the gateway: one cargo build shares their
 # crates and fills the core the gateway's own crate leaves idle.
 cargo build --release -p gateway --bin gateway -p esprit-web-bind --bin web-bind

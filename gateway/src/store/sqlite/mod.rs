@@ -183,6 +183,7 @@ impl SqliteStore {
         migrate(&conn).map_err(classify)?;
         let next_id = next_event_id(&mut conn)?;
         let open = load_open_runs(&conn).map_err(classify)?;
+        tracing::info!(path = %path.display(), sqlite = rusqlite::version(), "event store open");
 
         let manager = SqliteConnectionManager::file(&path)
             .with_init(|c| c.execute_batch("PRAGMA busy_timeout=5000; PRAGMA query_only=ON;"));
