@@ -19,6 +19,7 @@ case "$purpose" in
     have xprop || need+=(x11-utils)
     # The desktop office's chime (bevy_audio builds against ALSA).
     dpkg -s libasound2-dev >/dev/null 2>&1 || need+=(libasound2-dev)
+    have pkg-config || [[ " ${need[*]} " == *" pkg-config "* ]] || need+=(pkg-config)
     have nginx || [ -x /usr/sbin/nginx ] || need+=(nginx)
     have chromium || need+=(chromium)
     have redis-server || [ -x /usr/bin/redis-server ] || need+=(redis-server)
