@@ -6,8 +6,12 @@ need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 # The gateway links the system's SQLite (.cargo/config.toml) unless told to
 # compile it in with LIBSQLITE3_SYS_USE_PKG_CONFIG=0.
-if [ "${LIBSQLITE3_SYS_USE_PKG_CONFIG:-1}" != 0 ]; then
+link_sqlite=$([ "${LIBSQLITE3_SYS_USE_PKG_CONFIG:-1}" != 0 ] && echo 1 || echo 0)
+# pkg-config finds that SQLite, and ALSA for the tests' desktop office.
+if [ "$link_sqlite" = 1 ] || [ "$purpose" = test ]; then
   have pkg-config || need+=(pkg-config)
+fi
+if [ "$link_sqlite" = 1 ]; then
   { have pkg-config && pkg-config --exists sqlite3; } || dpkg -s libsqlite3-dev >/dev/null 2>&1 || need+=(libsqlite3-dev)
 fi
 case "$purpose" in
@@ -19,7 +23,6 @@ case "$purpose" in
     have xprop || need+=(x11-utils)
     # The desktop office's chime (bevy_audio builds against ALSA).
     dpkg -s libasound2-dev >/dev/null 2>&1 || need+=(libasound2-dev)
-    have pkg-config || [[ " ${need[*]} " == *" pkg-config "* ]] || need+=(pkg-config)
     have nginx || [ -x /usr/sbin/nginx ] || need+=(nginx)
     have chromium || need+=(chromium)
     have redis-server || [ -x /usr/bin/redis-server ] || need+=(redis-server)

@@ -128,8 +128,10 @@ const OLDEST_SQLITE: i32 = 3_024_000;
 fn check_sqlite_version(number: i32, text: &str) -> Result<(), StoreError> {
     if number < OLDEST_SQLITE {
         return Err(StoreError::Unavailable(format!(
-            "SQLite {text} is too old (the store needs 3.24 or newer); install a newer libsqlite3 \
-             or build with LIBSQLITE3_SYS_USE_PKG_CONFIG=0 to compile SQLite in"
+            "SQLite {text} is too old (the store needs {}.{} or newer); install a newer libsqlite3 \
+             or build with LIBSQLITE3_SYS_USE_PKG_CONFIG=0 to compile SQLite in",
+            OLDEST_SQLITE / 1_000_000,
+            OLDEST_SQLITE / 1_000 % 1_000,
         )));
     }
     Ok(())
@@ -542,7 +544,9 @@ mod tests {
     fn refuses_a_sqlite_older_than_its_sql() {
         let error = check_sqlite_version(3_023_001, "3.23.1").unwrap_err();
         assert!(
-            error.to_string().contains("SQLite 3.23.1 is too old"),
+            error
+                .to_string()
+                .contains("SQLite 3.23.1 is too old (the store needs 3.24 or newer)"),
             "{error}"
         );
         assert!(check_sqlite_version(3_024_000, "3.24.0").is_ok());
